@@ -1,0 +1,63 @@
+// The server's configuration: the original Mega-Wechat ini file (BOM, quoted values,
+// `table_size = 100;`, repeated `listen[]`) plus keys of ours, each with a default.
+// Loaded once at start with inih; after that it is read-only and shared by every thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/Status.h"
+
+namespace mega {
+
+enum class FsyncPolicy { kAlways, kInterval, kNone };
+
+struct Config {
+    // [server]
+    std::vector<std::string> listen;  // "host:port", at least one
+    int table_size = 100;
+    int template_size = 4048;
+    std::string queue_file_path = "logs/queue";
+    FsyncPolicy fsync = FsyncPolicy::kInterval;
+    int fsync_interval_ms = 100;
+    uint64_t queue_max_bytes = 8ull << 30;      // 8 GiB of live queue
+    uint64_t queue_segment_bytes = 64ull << 20;  // one segment file
+    std::string pid_file;                        // default: <queue_file_path>/mega.pid
+    int shutdown_timeout_ms = 10000;             // stop: wait this long for in-flight sends
+
+    // [setting]
+    int task_worker_num = 8;         // sender threads
+    int max_inflight = 256;          // concurrent WeChat calls per sender thread
+    uint64_t package_max_length = 2465792;
+    bool daemonize = true;
+    int http_timeout_ms = 10000;
+
+    // [pdo]
+    std::string mysql_host = "127.0.0.1";
+    int mysql_port = 3306;
+    std::string mysql_db = "mega";
+    std::string mysql_socket;  // unix_socket=… in the DSN
+    std::string mysql_user = "root";
+    std::string mysql_password;
+    std::string table_prefix;
+
+    // [wechat]
+    std::string app_id;
+    std::string app_secret;  // secret: never logged
+    std::string token;       // the account's server-URL token (delivery events)
+    std::vector<std::string> api_base{"https://api.weixin.qq.com"};
+
+    // [log]
+    std::string log_file = "logs/mega.log";
+    std::string log_level = "info";
+    std::string log_prefix = "mega";
+
+    std::string source_path;  // the file it was read from
+
+    static Status Load(const std::string& path, Config* out);
+    // Parses "mysql:host=…;port=…;dbname=…" into the mysql_* fields.
+    static Status ParseDsn(const std::string& dsn, Config* out);
+};
+
+}  // namespace mega

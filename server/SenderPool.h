@@ -1,0 +1,69 @@
+// The delivery engine: `task_worker_num` threads, each driving up to `max_inflight`
+// concurrent template/send calls over kept-alive connections with one curl multi handle.
+// The loop thread hands jobs over in batches (one lock and one wakeup per batch); results
+// come back in batches through a uv_async handle and are handled on the loop thread.
+// Rendering happens on the sender threads; each transfer slot reuses its buffers.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/Config.h"
+#include "server/ErrorClass.h"
+#include "server/Template.h"
+#include "server/TokenCache.h"
+
+namespace mega {
+
+struct DeliveryJob {
+    uint64_t id = 0;   // message id
+    uint64_t tag = 0;  // the caller's handle for the message (returned in the result)
+    std::shared_ptr<const Template> tmpl;
+    // Views into the queue's storage; they stay valid until the result is handled.
+    std::string_view openid, data, msgkey;
+    uint32_t attempt = 1;
+};
+
+struct DeliveryResult {
+    uint64_t id = 0, tag = 0;
+    Outcome outcome = Outcome::kPermanent;
+    bool transport_ok = false;
+    long http_status = 0;
+    int errcode = 0;
+    std::string reply;  // WeChat's JSON reply, or a description of the local/transport error
+    uint64_t msgid = 0;
+    uint32_t latency_us = 0;
+    uint32_t base_index = 0;  // which api_base served it
+};
+
+class SenderPool {
+public:
+    using ResultsCallback = std::function<void(std::vector<DeliveryResult>& results)>;
+
+    // Starts the threads. `on_results` runs on `loop`'s thread.
+    SenderPool(uv_loop_t* loop, const Config& config, TokenCache* tokens,
+               ResultsCallback on_results);
+    ~SenderPool();  // Stop() + join
+    SenderPool(const SenderPool&) = delete;
+    SenderPool& operator=(const SenderPool&) = delete;
+
+    // Takes the jobs (the vector is left empty). Loop thread only.
+    void Submit(std::vector<DeliveryJob>* jobs);
+    size_t capacity() const;  // threads * max_inflight
+    size_t inflight() const;  // submitted, result not yet handed back
+    // Stops taking jobs and waits for the transfers under way, up to `timeout_ms`; the
+    // results of finished ones are still delivered. Blocking: call at shutdown only.
+    void Stop(int timeout_ms);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mega

@@ -1,0 +1,46 @@
+// The account's access_token, shared by every sender thread. One fetch at a time (single
+// flight); a token is used until shortly before expires_in. Readers on the hot path compare
+// an atomic generation number and touch the mutex only when the token changed.
+// On 40001/40014/42001 a sender calls Invalidate(generation it used): the token is expired
+// only if it is still that one, so a burst of failures causes a single refresh.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "base/Status.h"
+#include "config/Config.h"
+
+namespace mega {
+
+class TokenCache {
+public:
+    explicit TokenCache(const Config& config);
+
+    // A valid token and its generation. Blocks while another thread fetches one; fetches it
+    // itself (blocking HTTP, with the configured timeout) if nobody is. Unavailable on a
+    // network failure, Invalid when WeChat refuses the credentials (errcode in message, never
+    // the secret).
+    Status Get(std::string* token, uint64_t* generation);
+    void Invalidate(uint64_t generation);
+
+    uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+    uint64_t refreshes() const { return refreshes_.load(std::memory_order_relaxed); }
+
+private:
+    Status Fetch(std::string* token, int* expires_in);
+
+    const Config& config_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool fetching_ = false;
+    std::string token_;
+    int64_t expires_at_ms_ = 0;  // steady clock
+    std::atomic<uint64_t> generation_{0};
+    std::atomic<uint64_t> refreshes_{0};
+};
+
+}  // namespace mega
