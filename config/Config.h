@@ -48,6 +48,10 @@ struct Config {
     std::string token;       // the account's server-URL token (delivery events)
     std::vector<std::string> api_base{"https://api.weixin.qq.com"};
 
+    // [retry]
+    int retry_tries = 3;                      // attempts in all, the first included
+    std::vector<int> retry_backoff{10, 30, 60};  // seconds; the last step repeats
+
     // [log]
     std::string log_file = "logs/mega.log";
     std::string log_level = "info";

@@ -4,6 +4,7 @@
 // Immutable once parsed: shared between the loop and the sender threads by shared_ptr.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,6 +16,21 @@ namespace mega {
 
 class Template {
 public:
+    // Reusable parse state for Render (the JSON reader's stack, decoded values). Keeps its
+    // memory between calls; one per thread that renders (not thread-safe itself).
+    class Scratch {
+    public:
+        Scratch();
+        ~Scratch();
+        Scratch(const Scratch&) = delete;
+        Scratch& operator=(const Scratch&) = delete;
+
+    private:
+        friend class Template;
+        struct State;
+        std::unique_ptr<State> state_;
+    };
+
     // Fails (Invalid) if `text` is not a JSON object.
     static Status Parse(std::string key, std::string text, std::shared_ptr<const Template>* out);
 
@@ -28,15 +44,23 @@ public:
     // an object/null, or if the result is not valid JSON.
     Status Render(std::string_view openid, std::string_view data_json,
                   std::string_view client_msg_id, std::string* out) const;
+    // The same, reusing `scratch`: no allocation in the steady state.
+    Status Render(std::string_view openid, std::string_view data_json,
+                  std::string_view client_msg_id, std::string* out, Scratch* scratch) const;
 
 private:
     struct Piece {
-        std::string_view literal;  // text before the hole (view into text_)
-        std::string name;          // placeholder name; empty for the final literal
-        bool in_string = true;     // hole sits inside a JSON string literal
+        size_t literal_begin = 0, literal_size = 0;  // text before the hole (range of text_)
+        std::string name;       // placeholder name; empty for the final literal
+        uint32_t slot = 0;      // index into names_, or kOpenidSlot
+        bool in_string = true;  // hole sits inside a JSON string literal
     };
     std::string key_, text_;
     std::vector<Piece> pieces_;
+    std::vector<std::string> names_;  // distinct ${name}s other than OPENID
+    size_t brace_end_ = 0;            // offset just past the top-level '{'
+    bool object_empty_ = false;       // the template is `{}`
+    bool has_client_msg_id_ = false;  // the template sets client_msg_id itself
 };
 
 }  // namespace mega

@@ -39,8 +39,16 @@ private:
     bool fetching_ = false;
     std::string token_;
     int64_t expires_at_ms_ = 0;  // steady clock
+    int64_t fetched_at_ms_ = 0;  // steady clock, end of the last fetch (fetches >= 1 s apart)
+    Status last_error_;          // the last failed fetch: returned until retry_at_ms_
+    int64_t retry_at_ms_ = 0;
+    int failures_ = 0;  // consecutive failed fetches (backoff 1 s, 2 s, ... 60 s)
     std::atomic<uint64_t> generation_{0};
     std::atomic<uint64_t> refreshes_{0};
 };
+
+// curl_global_init, once per process (a static guard). TokenCache and SenderPool call it in
+// their constructors, before any of their threads use curl.
+void EnsureCurlGlobalInit();
 
 }  // namespace mega

@@ -1,0 +1,486 @@
+// FileQueue: the loop thread owns the segment list and both cursors and touches only memory;
+// the flusher thread owns every blocking call. They share a mutex that the loop takes only
+// on rare events (a new segment, a deleted segment, a sync request per batch), never per
+// record. See FORMAT.md for the bytes.
+#include "queue/FileQueue.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "queue/Crc32c.h"
+
+namespace fs = std::filesystem;
+
+namespace mega {
+namespace {
+
+constexpr size_t kRecordHeader = 16;
+constexpr uint8_t kFlagDone = 1;
+constexpr uint8_t kTypeMessage = 1;
+constexpr char kCursorMagic[8] = {'M', 'E', 'G', 'A', 'C', 'U', 'R', '1'};
+
+inline uint64_t Align8(uint64_t n) { return (n + 7) & ~uint64_t(7); }
+inline RecordRef MakeRef(uint64_t seq, uint64_t off) { return (seq << 32) | off; }
+inline uint64_t RefSeq(RecordRef r) { return r >> 32; }
+inline uint64_t RefOff(RecordRef r) { return r & 0xffffffffu; }
+
+uint32_t LoadU32(const char* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
+// Checks the record at `off`. Returns its total size (header + payload + padding), 0 for
+// the end marker, or -1 for a torn/corrupt record.
+int64_t CheckRecord(const char* base, uint64_t size, uint64_t off) {
+    if (off + kRecordHeader > size) return 0;
+    const uint32_t len = LoadU32(base + off);
+    if (len == 0) return 0;
+    if (len > size - off - kRecordHeader) return -1;
+    const char* h = base + off;
+    uint32_t crc = Crc32c(h + 9, 1);
+    crc = Crc32c(h + kRecordHeader, len, crc);
+    if (crc != LoadU32(h + 4) || h[9] != kTypeMessage) return -1;
+    return int64_t(Align8(kRecordHeader + len));
+}
+
+}  // namespace
+
+FileQueue::FileQueue(const QueueOptions& options) : options_(options) {}
+
+std::string FileQueue::SegmentPath(uint64_t seq) const {
+    char name[32];
+    std::snprintf(name, sizeof name, "%020llu.seg", static_cast<unsigned long long>(seq));
+    return options_.dir + "/" + name;
+}
+
+Status FileQueue::Open(const QueueOptions& options, std::unique_ptr<FileQueue>* out,
+                       RecoveryReport* report) {
+    std::error_code ec;
+    fs::create_directories(options.dir, ec);
+    if (ec || !fs::is_directory(options.dir))
+        return Status::IoError("queue directory " + options.dir + " is not usable: " +
+                               (ec ? ec.message() : "not a directory"));
+    if (::access(options.dir.c_str(), W_OK) != 0)
+        return Status::IoError("queue directory " + options.dir + " is not writable");
+    if (options.segment_bytes >= (1ull << 32))
+        return Status::Invalid("queue_segment_bytes must be below 4 GiB");
+    std::unique_ptr<FileQueue> q(new FileQueue(options));
+    RecoveryReport local;
+    Status s = q->Recover(report ? report : &local);
+    if (!s.ok()) return s;
+    q->flusher_ = std::thread([raw = q.get()] { raw->FlusherMain(); });
+    *out = std::move(q);
+    return Status::Ok();
+}
+
+Status FileQueue::Recover(RecoveryReport* report) {
+    const std::string cursor_path = options_.dir + "/cursor";
+    cursor_fd_ = ::open(cursor_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (cursor_fd_ < 0)
+        return Status::IoError("cannot open " + cursor_path + ": " + std::strerror(errno));
+    char cur[32] = {};
+    uint64_t cseq = 0, coff = 0;
+    if (::pread(cursor_fd_, cur, sizeof cur, 0) == ssize_t(sizeof cur) &&
+        std::memcmp(cur, kCursorMagic, 8) == 0 && Crc32c(cur, 24) == LoadU32(cur + 24)) {
+        std::memcpy(&cseq, cur + 8, 8);
+        std::memcpy(&coff, cur + 16, 8);
+    }
+
+    std::vector<uint64_t> seqs;
+    for (const auto& e : fs::directory_iterator(options_.dir)) {
+        const std::string name = e.path().filename().string();
+        if (name.size() != 24 || name.substr(20) != ".seg") continue;
+        seqs.push_back(std::strtoull(name.c_str(), nullptr, 10));
+    }
+    std::sort(seqs.begin(), seqs.end());
+    report->segments = seqs.size();
+
+    std::vector<std::pair<uint64_t, std::unique_ptr<SegmentFile>>> files;
+    for (uint64_t seq : seqs) {
+        const std::string path = SegmentPath(seq);
+        if (seq < cseq) {  // everything in it was done before the cursor moved past it
+            ::unlink(path.c_str());
+            continue;
+        }
+        std::unique_ptr<SegmentFile> f;
+        Status s = SegmentFile::Open(path, &f);
+        if (!s.ok() || f->seq() != seq || f->size() != options_.segment_bytes) {
+            // A half-created spare, or a segment from another segment size: only an empty
+            // one may go; one with data is a configuration error the operator must see.
+            if (s.ok() && f->size() != options_.segment_bytes &&
+                CheckRecord(f->data(), f->size(), SegmentFile::kHeaderBytes) != 0)
+                return Status::Invalid("segment " + path + " has size " +
+                                       std::to_string(f->size()) +
+                                       " but queue_segment_bytes is " +
+                                       std::to_string(options_.segment_bytes));
+            report->problems.push_back("removed unusable segment " + path + ": " +
+                                       (s.ok() ? "empty, other size" : s.message()));
+            ::unlink(path.c_str());
+            continue;
+        }
+        files.emplace_back(seq, std::move(f));
+    }
+
+    for (size_t i = 0; i < files.size(); i++) {
+        auto& [seq, f] = files[i];
+        const bool newest = i + 1 == files.size();
+        uint64_t off = SegmentFile::kHeaderBytes;
+        if (seq == cseq && coff >= off && coff < f->size()) off = coff;
+        Segment seg;
+        while (true) {
+            int64_t n = CheckRecord(f->data(), f->size(), off);
+            if (n == 0) break;
+            if (n < 0) {
+                // Find how far the garbage goes, for the report; then make it clean zeros
+                // (newest segment: appends continue there) or leave it (older segment).
+                uint64_t last = f->size();
+                while (last > off && f->data()[last - 1] == 0) last--;
+                report->dropped_bytes += last - off;
+                char line[256];
+                std::snprintf(line, sizeof line,
+                              "%s record at %s offset %llu: dropped %llu bytes",
+                              newest ? "torn" : "corrupt", f->path().c_str(),
+                              static_cast<unsigned long long>(off),
+                              static_cast<unsigned long long>(last - off));
+                report->problems.push_back(line);
+                if (newest) {
+                    std::memset(f->data() + off, 0, last - off);
+                    f->Sync();
+                }
+                break;
+            }
+            if (f->data()[off + 8] & kFlagDone) {
+                report->done_records++;
+            } else {
+                seg.live++;
+            }
+            off += uint64_t(n);
+        }
+        seg.end = off;
+        live_records_ += seg.live;
+        report->live_records += seg.live;
+        if (seg.live == 0 && !newest) {
+            ::unlink(f->path().c_str());
+            continue;
+        }
+        if (!newest) f->DropPages(0, f->size());  // scanned: keep it out of our RSS
+        if (segments_.empty()) first_seq_ = seq;
+        while (first_seq_ + segments_.size() < seq) segments_.push_back(Segment{});  // holes
+        seg.file = std::move(f);
+        segments_.push_back(std::move(seg));
+    }
+
+    if (segments_.empty()) {
+        first_seq_ = std::max<uint64_t>({cseq, seqs.empty() ? 0 : seqs.back(), 0}) + 1;
+        std::unique_ptr<SegmentFile> f;
+        Status s = SegmentFile::Create(SegmentPath(first_seq_), first_seq_,
+                                       options_.segment_bytes, &f);
+        if (!s.ok()) return s;
+        Segment seg;
+        seg.file = std::move(f);
+        seg.end = SegmentFile::kHeaderBytes;
+        segments_.push_back(std::move(seg));
+    }
+    for (auto& seg : segments_) {
+        if (seg.file) {
+            sync_set_.push_back(seg.file);
+            segment_files_++;
+        }
+    }
+    read_seq_ = first_seq_;
+    read_off_ = SegmentFile::kHeaderBytes;
+    if (cseq == first_seq_ && coff > read_off_ && coff <= segments_.front().end) read_off_ = coff;
+    cursor_seq_ = read_seq_;
+    cursor_off_ = read_off_;
+    published_cursor_.store(MakeRef(cursor_seq_, cursor_off_));
+    return Status::Ok();
+}
+
+FileQueue::Segment* FileQueue::Find(uint64_t seq) {
+    if (seq < first_seq_ || seq >= first_seq_ + segments_.size()) return nullptr;
+    Segment* s = &segments_[seq - first_seq_];
+    return s->file ? s : nullptr;
+}
+
+Status FileQueue::Roll(uint64_t need) {
+    const uint64_t next = first_seq_ + segments_.size();
+    if (need + kRecordHeader + SegmentFile::kHeaderBytes > options_.segment_bytes)
+        return Status::Invalid("record of " + std::to_string(need) +
+                               " bytes does not fit in a queue segment");
+    if ((segment_files_ + 1) * options_.segment_bytes > options_.max_bytes)
+        return Status::Full("queue full");
+    std::unique_ptr<SegmentFile> f;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (spare_ && spare_seq_ == next) f = std::move(spare_);
+        want_spare_ = false;
+    }
+    if (!f) {
+        Status s = SegmentFile::Create(SegmentPath(next), next, options_.segment_bytes, &f);
+        if (!s.ok()) return s;
+    }
+    Segment seg;
+    seg.file = std::move(f);
+    seg.end = SegmentFile::kHeaderBytes;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        sync_set_.push_back(seg.file);
+    }
+    segments_.push_back(std::move(seg));
+    segment_files_++;
+    spare_requested_ = false;
+    // The previous write segment may now be finished.
+    MaybeDelete(next - 1);
+    return Status::Ok();
+}
+
+Status FileQueue::Append(std::initializer_list<std::string_view> parts, RecordRef* ref,
+                         uint64_t* seq) {
+    uint64_t len = 0;
+    for (auto p : parts) len += p.size();
+    if (len == 0) return Status::Invalid("empty record");
+    const uint64_t total = Align8(kRecordHeader + len);
+    Segment* w = &segments_.back();
+    if (w->end + total > w->file->size()) {
+        Status s = Roll(len);
+        if (!s.ok()) return s;
+        w = &segments_.back();
+    }
+    char* h = w->file->data() + w->end;
+    char* p = h + kRecordHeader;
+    std::memset(h + 8, 0, 8);
+    h[9] = char(kTypeMessage);
+    uint32_t crc = Crc32c(h + 9, 1);
+    for (auto part : parts) {
+        std::memcpy(p, part.data(), part.size());
+        crc = Crc32c(p, part.size(), crc);
+        p += part.size();
+    }
+    std::memcpy(h + 4, &crc, 4);
+    const uint32_t len32 = uint32_t(len);
+    std::memcpy(h, &len32, 4);  // last: the length makes the record visible to recovery
+    const uint64_t wseq = first_seq_ + segments_.size() - 1;
+    *ref = MakeRef(wseq, w->end);
+    w->end += total;
+    w->live++;
+    live_records_++;
+    *seq = appended_seq_.fetch_add(1, std::memory_order_release) + 1;
+    if (!spare_requested_ && w->end > w->file->size() / 2) {
+        spare_requested_ = true;
+        std::lock_guard<std::mutex> lock(mu_);
+        want_spare_ = true;
+        spare_seq_ = wseq + 1;
+        cv_.notify_one();
+    }
+    return Status::Ok();
+}
+
+bool FileQueue::Next(RecordRef* ref, std::string_view* payload) {
+    while (true) {
+        Segment* s = Find(read_seq_);
+        const uint64_t write_seq = first_seq_ + segments_.size() - 1;
+        if (s && read_off_ < s->end) {
+            const char* h = s->file->data() + read_off_;
+            const uint32_t len = LoadU32(h);
+            const RecordRef r = MakeRef(read_seq_, read_off_);
+            read_off_ += Align8(kRecordHeader + len);
+            if (h[8] & kFlagDone) continue;  // finished before a restart
+            *ref = r;
+            *payload = std::string_view(h + kRecordHeader, len);
+            handed_out_++;
+            return true;
+        }
+        if (read_seq_ >= write_seq) return false;
+        const uint64_t left = read_seq_++;
+        read_off_ = SegmentFile::kHeaderBytes;
+        MaybeDelete(left);
+    }
+}
+
+std::string_view FileQueue::Payload(RecordRef ref) const {
+    const uint64_t seq = RefSeq(ref);
+    const Segment& s = segments_[seq - first_seq_];
+    const char* h = s.file->data() + RefOff(ref);
+    return std::string_view(h + kRecordHeader, LoadU32(h));
+}
+
+FileQueue::RecordState FileQueue::State(RecordRef ref) const {
+    const Segment& s = segments_[RefSeq(ref) - first_seq_];
+    const char* h = s.file->data() + RefOff(ref);
+    RecordState st;
+    std::memcpy(&st.attempts, h + 10, 2);
+    std::memcpy(&st.retry_at, h + 12, 4);
+    return st;
+}
+
+void FileQueue::SetState(RecordRef ref, RecordState st) {
+    Segment* s = Find(RefSeq(ref));
+    if (!s) return;
+    char* h = s->file->data() + RefOff(ref);
+    std::memcpy(h + 10, &st.attempts, 2);
+    std::memcpy(h + 12, &st.retry_at, 4);
+}
+
+void FileQueue::Done(RecordRef ref) {
+    Segment* s = Find(RefSeq(ref));
+    if (!s) return;
+    char* h = s->file->data() + RefOff(ref);
+    if (h[8] & kFlagDone) return;
+    h[8] |= kFlagDone;
+    s->live--;
+    live_records_--;
+    handed_out_--;
+    if (RefSeq(ref) == cursor_seq_ && RefOff(ref) == cursor_off_) AdvanceCursor();
+    MaybeDelete(RefSeq(ref));
+}
+
+// Moves the cursor over finished records, up to the read position.
+void FileQueue::AdvanceCursor() {
+    while (true) {
+        if (cursor_seq_ > read_seq_ || (cursor_seq_ == read_seq_ && cursor_off_ >= read_off_))
+            break;
+        Segment* s = Find(cursor_seq_);
+        if (s && cursor_off_ < s->end) {
+            const char* h = s->file->data() + cursor_off_;
+            if (!(h[8] & kFlagDone)) break;
+            cursor_off_ += Align8(kRecordHeader + LoadU32(h));
+            continue;
+        }
+        if (cursor_seq_ >= first_seq_ + segments_.size() - 1) break;
+        cursor_seq_++;
+        cursor_off_ = SegmentFile::kHeaderBytes;
+    }
+    published_cursor_.store(MakeRef(cursor_seq_, cursor_off_), std::memory_order_release);
+}
+
+// Deletes a segment once it is neither written nor read any more and holds no live record.
+void FileQueue::MaybeDelete(uint64_t seq) {
+    Segment* s = Find(seq);
+    const uint64_t write_seq = first_seq_ + segments_.size() - 1;
+    if (!s || seq >= write_seq || seq >= read_seq_ || s->live != 0) return;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = std::find(sync_set_.begin(), sync_set_.end(), s->file);
+        if (it != sync_set_.end()) sync_set_.erase(it);
+        to_delete_.push_back(std::move(s->file));
+        cv_.notify_one();
+    }
+    segment_files_--;
+    while (!segments_.empty() && !segments_.front().file && segments_.size() > 1) {
+        segments_.pop_front();
+        first_seq_++;
+    }
+    if (cursor_seq_ < first_seq_) {
+        cursor_seq_ = first_seq_;
+        cursor_off_ = SegmentFile::kHeaderBytes;
+        AdvanceCursor();
+    }
+}
+
+void FileQueue::RequestSync() {
+    if (durable_seq() >= appended_seq()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    sync_requested_ = true;
+    cv_.notify_one();
+}
+
+uint64_t FileQueue::disk_bytes() const { return segment_files_ * options_.segment_bytes; }
+
+void FileQueue::FlusherMain() {
+    using Clock = std::chrono::steady_clock;
+    const auto interval = std::chrono::milliseconds(options_.fsync_interval_ms);
+    auto next_periodic = Clock::now() + interval;
+    uint64_t written_cursor = ~0ull;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+        cv_.wait_until(lock, next_periodic, [&] {
+            return stop_ || sync_requested_ || (want_spare_ && !spare_) || !to_delete_.empty();
+        });
+        const bool periodic = Clock::now() >= next_periodic;
+        const bool stopping = stop_;
+        const bool sync_now = sync_requested_ || stopping ||
+                              (periodic && options_.fsync != FsyncPolicy::kNone);
+        sync_requested_ = false;
+        std::vector<std::shared_ptr<SegmentFile>> to_sync, doomed;
+        if (sync_now) to_sync = sync_set_;
+        doomed.swap(to_delete_);
+        const bool make_spare = want_spare_ && !spare_;
+        const uint64_t spare_seq = spare_seq_;
+        lock.unlock();
+
+        if (sync_now) {
+            const uint64_t target = appended_seq_.load(std::memory_order_acquire);
+            bool ok = true;
+            for (auto& f : to_sync) {
+                Status s = f->Sync();
+                if (!s.ok()) {
+                    ok = false;
+                    spdlog::error("queue: {}", s.message());
+                }
+            }
+            if (ok && target > durable_seq_.load(std::memory_order_relaxed)) {
+                durable_seq_.store(target, std::memory_order_release);
+                if (options_.on_durable) options_.on_durable();
+            }
+        }
+        for (auto& f : doomed) ::unlink(f->path().c_str());
+        doomed.clear();  // unmaps here, off the loop thread
+        const uint64_t cursor = published_cursor_.load(std::memory_order_acquire);
+        if (cursor != written_cursor && (periodic || stopping)) {
+            char buf[32] = {};
+            std::memcpy(buf, kCursorMagic, 8);
+            const uint64_t cseq = RefSeq(cursor), coff = RefOff(cursor);
+            std::memcpy(buf + 8, &cseq, 8);
+            std::memcpy(buf + 16, &coff, 8);
+            const uint32_t crc = Crc32c(buf, 24);
+            std::memcpy(buf + 24, &crc, 4);
+            if (::pwrite(cursor_fd_, buf, sizeof buf, 0) == ssize_t(sizeof buf))
+                written_cursor = cursor;
+        }
+        std::unique_ptr<SegmentFile> spare;
+        Status spare_status;
+        if (make_spare && !stopping) {
+            spare_status = SegmentFile::Create(SegmentPath(spare_seq), spare_seq,
+                                               options_.segment_bytes, &spare);
+            if (!spare_status.ok()) spdlog::warn("queue: {}", spare_status.message());
+        }
+        if (periodic) next_periodic = Clock::now() + interval;
+
+        lock.lock();
+        if (spare) spare_ = std::move(spare);
+        if (make_spare && !spare_status.ok()) want_spare_ = false;  // Roll() will report it
+        if (stopping) break;
+    }
+}
+
+Status FileQueue::Close() {
+    if (closed_) return Status::Ok();
+    closed_ = true;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
+        cv_.notify_one();
+    }
+    if (flusher_.joinable()) flusher_.join();
+    if (spare_) {  // never used: an empty file we need not keep
+        ::unlink(spare_->path().c_str());
+        spare_.reset();
+    }
+    if (cursor_fd_ >= 0) {
+        ::fdatasync(cursor_fd_);
+        ::close(cursor_fd_);
+        cursor_fd_ = -1;
+    }
+    return Status::Ok();
+}
+
+FileQueue::~FileQueue() { Close(); }
+
+}  // namespace mega

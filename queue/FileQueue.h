@@ -1,0 +1,138 @@
+// A durable FIFO of records in mmap'd, fixed-size segment files (format: FORMAT.md).
+// Single-threaded use from the event loop: Append, Next (hand a record out) and Done (its
+// delivery finished) are memory operations on the mapping; the blocking work (fdatasync,
+// creating the next segment ahead of need, deleting finished ones, the cursor file) runs on
+// one background flusher thread. A record leaves the queue only through Done(), so records
+// handed out but not done when the process dies are handed out again after recovery.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/Status.h"
+#include "config/Config.h"
+#include "queue/SegmentFile.h"
+
+namespace mega {
+
+// Where a record lives: segment sequence number (high 32 bits) and offset (low 32 bits).
+using RecordRef = uint64_t;
+
+struct QueueOptions {
+    std::string dir;
+    uint64_t segment_bytes = 64ull << 20;
+    uint64_t max_bytes = 8ull << 30;  // segment files on disk, at most
+    FsyncPolicy fsync = FsyncPolicy::kInterval;
+    int fsync_interval_ms = 100;
+    // Called on the flusher thread after a flush made more records durable (see
+    // durable_seq()). Must be thread-safe and quick, e.g. uv_async_send.
+    std::function<void()> on_durable;
+};
+
+struct RecoveryReport {
+    uint64_t segments = 0;       // segment files found
+    uint64_t live_records = 0;   // records that will be delivered
+    uint64_t done_records = 0;   // records already finished, skipped
+    uint64_t dropped_bytes = 0;  // torn tail or corruption, zeroed/skipped
+    std::vector<std::string> problems;  // one line per torn or corrupt spot
+};
+
+class FileQueue {
+public:
+    // Creates `dir` if needed and recovers what is in it.
+    static Status Open(const QueueOptions& options, std::unique_ptr<FileQueue>* out,
+                       RecoveryReport* report);
+    ~FileQueue();  // Close()
+    FileQueue(const FileQueue&) = delete;
+    FileQueue& operator=(const FileQueue&) = delete;
+
+    // Appends one record: the concatenation of `parts`. Returns Full when the size cap or the
+    // disk is reached, Invalid when the record cannot fit in a segment. `*seq` is the
+    // record's append sequence number: it is durable once durable_seq() >= *seq.
+    Status Append(std::initializer_list<std::string_view> parts, RecordRef* ref, uint64_t* seq);
+
+    // The next live record not handed out yet; false when there is none. The view stays
+    // valid until Done(ref).
+    bool Next(RecordRef* ref, std::string_view* payload);
+    // The payload of a record that was handed out and is not done yet.
+    std::string_view Payload(RecordRef ref) const;
+    // The record's delivery finished: it will not be handed out again, even after a restart.
+    void Done(RecordRef ref);
+
+    // The mutable words of a record that is not done (FORMAT.md): attempts made so far and
+    // the earliest time of the next one. Written in place; synced with the next flush.
+    struct RecordState {
+        uint16_t attempts = 0;
+        uint32_t retry_at = 0;  // unix seconds, 0 = none
+    };
+    RecordState State(RecordRef ref) const;
+    void SetState(RecordRef ref, RecordState state);
+
+    // Group commit: ask the flusher to sync now (fsync = always). Cheap to call per batch.
+    void RequestSync();
+    uint64_t appended_seq() const { return appended_seq_.load(std::memory_order_relaxed); }
+    uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
+
+    uint64_t live_records() const { return live_records_; }    // not done
+    uint64_t unread_records() const { return live_records_ - handed_out_; }  // waiting
+    uint64_t disk_bytes() const;
+    bool writable() const { return last_error_.ok(); }
+
+    // Syncs everything, stops the flusher. Idempotent.
+    Status Close();
+
+private:
+    struct Segment {
+        std::shared_ptr<SegmentFile> file;  // null once deleted
+        uint64_t end = 0;   // offset after the last record
+        uint64_t live = 0;  // records not done
+    };
+
+    explicit FileQueue(const QueueOptions& options);
+    Status Recover(RecoveryReport* report);
+    Status Roll(uint64_t need);
+    Segment* Find(uint64_t seq);
+    void MaybeDelete(uint64_t seq);
+    void AdvanceCursor();
+    void FlusherMain();
+    std::string SegmentPath(uint64_t seq) const;
+
+    QueueOptions options_;
+    int cursor_fd_ = -1;
+
+    // Loop-thread state.
+    std::deque<Segment> segments_;  // segments_[i] has seq first_seq_ + i
+    uint64_t first_seq_ = 1;
+    uint64_t read_seq_ = 0, read_off_ = 0;      // next record to hand out
+    uint64_t cursor_seq_ = 0, cursor_off_ = 0;  // everything before is done
+    uint64_t live_records_ = 0, handed_out_ = 0;
+    uint64_t segment_files_ = 0;
+    bool spare_requested_ = false;
+    Status last_error_;
+
+    // Shared with the flusher thread.
+    std::atomic<uint64_t> appended_seq_{0}, durable_seq_{0};
+    std::atomic<uint64_t> published_cursor_{0};  // seq << 32 | offset
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stop_ = false, sync_requested_ = false, want_spare_ = false;
+    uint64_t spare_seq_ = 0;
+    std::unique_ptr<SegmentFile> spare_;
+    Status spare_status_;
+    std::vector<std::shared_ptr<SegmentFile>> sync_set_;  // every open segment
+    std::vector<std::shared_ptr<SegmentFile>> to_delete_;
+    std::thread flusher_;
+    bool closed_ = false;
+};
+
+}  // namespace mega

@@ -1,0 +1,644 @@
+// The delivery engine's threads. Each sender thread owns a curl multi handle and a fixed set
+// of transfer slots (an easy handle with its request/response buffers, reused for every
+// message); it renders, posts, classifies and retries token failures itself. Jobs come in
+// and results go out in batches: one lock per batch each way, a curl wakeup in, a uv_async out.
+#include "server/SenderPool.h"
+
+#include <curl/curl.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iterator>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace mega {
+namespace {
+
+constexpr size_t kMaxReplyBytes = 64 * 1024;  // a WeChat reply is < 200 bytes
+constexpr long kReceiveBufferBytes = 4096;    // per easy handle (curl's default is 16 KiB)
+constexpr int64_t kTokenRecheckUs = 60'000'000;  // ask TokenCache again at least this often
+constexpr int kIdlePollMs = 1000;
+constexpr std::string_view kSendPath = "/cgi-bin/message/template/send?access_token=";
+
+struct CurlEasyDeleter {
+    void operator()(CURL* h) const { curl_easy_cleanup(h); }
+};
+struct CurlMultiDeleter {
+    void operator()(CURLM* h) const { curl_multi_cleanup(h); }
+};
+struct CurlSlistDeleter {
+    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
+using CurlMulti = std::unique_ptr<CURLM, CurlMultiDeleter>;
+using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
+
+int64_t NowUs() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+size_t AppendToString(char* data, size_t size, size_t n, void* user) {
+    auto* body = static_cast<std::string*>(user);
+    if (body->size() + size * n > kMaxReplyBytes) return 0;  // aborts the transfer
+    body->append(data, size * n);
+    return size * n;
+}
+
+// Appends {"errcode":N,"errmsg":"MSG"} for an error found locally (no token in it).
+void AppendLocalReply(std::string* out, int errcode, std::string_view msg) {
+    char code[16];
+    const int n = std::snprintf(code, sizeof code, "%d", errcode);
+    out->append("{\"errcode\":").append(code, size_t(n)).append(",\"errmsg\":\"");
+    for (char c : msg) {
+        if (c == '"' || c == '\\') *out += '\\';
+        *out += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
+    }
+    out->append("\"}");
+}
+
+// SAX handler picking errcode and msgid out of a WeChat reply (no DOM).
+class ReplyFields : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ReplyFields> {
+public:
+    void Reset() {
+        depth_ = 0;
+        field_ = Field::kOther;
+        root_object = has_errcode = false;
+        errcode = 0;
+        msgid = 0;
+    }
+    bool Default() { return true; }
+    bool StartObject() {
+        if (depth_ == 0) root_object = true;
+        ++depth_;
+        return true;
+    }
+    bool StartArray() {
+        ++depth_;
+        return true;
+    }
+    bool EndObject(rapidjson::SizeType) { return EndArray(0); }
+    bool EndArray(rapidjson::SizeType) {
+        --depth_;
+        return true;
+    }
+    bool Key(const char* s, rapidjson::SizeType n, bool) {
+        const std::string_view key(s, n);
+        field_ = depth_ != 1             ? Field::kOther
+                 : key == "errcode"      ? Field::kErrcode
+                 : key == "msgid"        ? Field::kMsgid
+                                         : Field::kOther;
+        return true;
+    }
+    bool Int(int i) { return Number(i, i >= 0); }
+    bool Uint(unsigned u) { return Number(int64_t(u), true); }
+    bool Int64(int64_t i) { return Number(i, i >= 0); }
+    bool Uint64(uint64_t u) {
+        if (depth_ == 1 && field_ == Field::kMsgid) msgid = u;
+        return true;
+    }
+
+    bool root_object = false, has_errcode = false;
+    int errcode = 0;
+    uint64_t msgid = 0;
+
+private:
+    enum class Field { kOther, kErrcode, kMsgid };
+    bool Number(int64_t v, bool non_negative) {
+        if (depth_ != 1) return true;
+        if (field_ == Field::kErrcode && v >= INT32_MIN && v <= INT32_MAX) {
+            errcode = int(v);
+            has_errcode = true;
+        } else if (field_ == Field::kMsgid && non_negative) {
+            msgid = uint64_t(v);
+        }
+        return true;
+    }
+    int depth_ = 0;
+    Field field_ = Field::kOther;
+};
+
+// Where sender threads leave results for the loop thread, and where the loop thread puts
+// the reply buffers back for reuse.
+struct ResultMailbox {
+    std::mutex mu;
+    std::vector<DeliveryResult> results;
+    std::vector<std::string> replies;  // recycled DeliveryResult::reply buffers
+    uv_async_t* async = nullptr;
+};
+
+// One transfer: a kept-alive easy handle and the buffers it reuses message after message.
+struct Slot {
+    CurlEasy easy;
+    std::string body, response;
+    DeliveryJob job;
+    uint64_t token_generation = 0;  // of the token in the URL of this attempt
+    uint64_t url_generation = 0;    // of the URL set on `easy` (0: none yet)
+    bool token_retried = false;
+    bool busy = false;
+    int64_t started_us = 0;
+};
+
+// A sender thread: takes jobs, runs up to max_inflight transfers with one curl multi
+// handle, classifies the replies and posts results to the mailbox.
+class SenderThread {
+public:
+    SenderThread(const Config& config, TokenCache* tokens, ResultMailbox* mailbox)
+        : config_(config),
+          tokens_(tokens),
+          mailbox_(mailbox),
+          slot_count_(size_t(std::max(1, config.max_inflight))) {
+        multi_.reset(curl_multi_init());
+        headers_.reset(curl_slist_append(nullptr, "Content-Type: application/json"));
+        // No "Expect: 100-continue" on bodies over 1 KiB (a wasted round trip).
+        curl_slist* with_expect = curl_slist_append(headers_.get(), "Expect:");
+        if (!multi_ || !headers_ || !with_expect) throw std::runtime_error("curl init failed");
+        curl_multi_setopt(multi_.get(), CURLMOPT_MAX_HOST_CONNECTIONS, long(slot_count_));
+        curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, long(slot_count_));
+
+        slots_ = std::make_unique<Slot[]>(slot_count_);
+        free_slots_.reserve(slot_count_);
+        for (size_t i = 0; i < slot_count_; ++i) {
+            Slot& s = slots_[i];
+            s.easy.reset(curl_easy_init());
+            if (!s.easy) throw std::runtime_error("curl_easy_init failed");
+            CURL* h = s.easy.get();
+            curl_easy_setopt(h, CURLOPT_PRIVATE, &s);
+            curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+            curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+            curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+            curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+            curl_easy_setopt(h, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_1_1));
+            curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, long(config.http_timeout_ms));
+            curl_easy_setopt(h, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
+            curl_easy_setopt(h, CURLOPT_POST, 1L);
+            curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers_.get());
+            curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &AppendToString);
+            curl_easy_setopt(h, CURLOPT_WRITEDATA, &s.response);
+            free_slots_.push_back(&s);
+        }
+        done_.reserve(slot_count_);
+        spare_replies_.reserve(slot_count_);
+        if (!config.api_base.empty()) base_ = config.api_base.front();
+    }
+
+    ~SenderThread() {
+        if (thread_.joinable()) thread_.join();
+    }
+
+    void Start() {
+        thread_ = std::thread([this] { Run(); });
+    }
+
+    // Loop thread: hands over a batch of jobs (the vector is left empty).
+    void Post(std::vector<DeliveryJob>* jobs) {
+        outstanding_.fetch_add(int64_t(jobs->size()), std::memory_order_relaxed);
+        {
+            std::lock_guard lock(mu_);
+            if (incoming_.empty()) {
+                incoming_.swap(*jobs);
+            } else {
+                incoming_.insert(incoming_.end(), std::make_move_iterator(jobs->begin()),
+                                 std::make_move_iterator(jobs->end()));
+            }
+        }
+        jobs->clear();
+        curl_multi_wakeup(multi_.get());
+    }
+
+    // Jobs posted whose results have not been posted back yet.
+    int64_t outstanding() const { return outstanding_.load(std::memory_order_relaxed); }
+
+    void RequestStop(int64_t deadline_us) {
+        {
+            std::lock_guard lock(mu_);
+            stop_requested_ = true;
+            stop_deadline_us_ = deadline_us;
+        }
+        curl_multi_wakeup(multi_.get());
+    }
+
+    void Join() {
+        if (thread_.joinable()) thread_.join();
+    }
+
+private:
+    void Run() {
+        for (;;) {
+            TakeJobs();
+            if (stopping_) FailBacklog("not sent: server stopping");
+            StartJobs();
+            int running = 0;
+            curl_multi_perform(multi_.get(), &running);
+            Harvest();
+            Flush();
+            int timeout_ms = kIdlePollMs;
+            if (stopping_) {
+                if (free_slots_.size() == slot_count_) break;
+                const int64_t left_us = deadline_us_ - NowUs();
+                if (left_us <= 0) {
+                    AbortTransfers();
+                    Flush();
+                    break;
+                }
+                timeout_ms = int(std::min<int64_t>(timeout_ms, left_us / 1000 + 1));
+            }
+            // Slots freed by Harvest while jobs wait: start them before sleeping.
+            if (!free_slots_.empty() && backlog_head_ < backlog_.size()) continue;
+            curl_multi_poll(multi_.get(), nullptr, 0, timeout_ms, nullptr);
+        }
+    }
+
+    void TakeJobs() {
+        std::lock_guard lock(mu_);
+        if (stop_requested_) {
+            stopping_ = true;
+            deadline_us_ = stop_deadline_us_;
+        }
+        if (incoming_.empty()) return;
+        if (backlog_head_ == backlog_.size()) {
+            backlog_.clear();
+            backlog_head_ = 0;
+            backlog_.swap(incoming_);
+        } else {
+            backlog_.insert(backlog_.end(), std::make_move_iterator(incoming_.begin()),
+                            std::make_move_iterator(incoming_.end()));
+            incoming_.clear();
+        }
+    }
+
+    void StartJobs() {
+        while (!free_slots_.empty() && backlog_head_ < backlog_.size()) {
+            Slot* slot = free_slots_.back();
+            free_slots_.pop_back();
+            if (!Begin(slot, std::move(backlog_[backlog_head_++]))) free_slots_.push_back(slot);
+        }
+        if (backlog_head_ == backlog_.size()) {
+            backlog_.clear();
+            backlog_head_ = 0;
+        }
+    }
+
+    // Renders the job into the slot and starts its transfer; false if it ended at once
+    // (its result is already recorded) and the slot is still free.
+    bool Begin(Slot* slot, DeliveryJob job) {
+        slot->job = std::move(job);
+        slot->body.clear();
+        const DeliveryJob& j = slot->job;
+        if (!j.tmpl) {
+            LocalResult(j, Outcome::kPermanent, 47001, "local: no template");
+            slot->job = {};
+            return false;
+        }
+        const Status rendered = j.tmpl->Render(j.openid, j.data, j.msgkey, &slot->body, &scratch_);
+        if (!rendered.ok()) {
+            LocalResult(j, Outcome::kPermanent, 47001, "local: " + rendered.message());
+            slot->job = {};
+            return false;
+        }
+        if (!RefreshToken()) {
+            LocalResult(j, Outcome::kTransient, kErrcodeNoToken, token_error_);
+            slot->job = {};
+            return false;
+        }
+        slot->token_generation = token_generation_;
+        slot->token_retried = false;
+        return Launch(slot);
+    }
+
+    // Keeps this thread's copy of the token current; false (token_error_ set) if there is
+    // none. The hot path is one atomic load and a clock read.
+    bool RefreshToken() {
+        const int64_t now = NowUs();
+        if (token_generation_ != 0 && tokens_->generation() == token_generation_ &&
+            now < token_recheck_us_) {
+            return true;
+        }
+        const Status s = tokens_->Get(&token_, &token_generation_);
+        if (!s.ok()) {
+            token_error_ = s.message();
+            token_recheck_us_ = 0;
+            return false;
+        }
+        token_recheck_us_ = now + kTokenRecheckUs;
+        if (url_generation_ != token_generation_) {  // the only place the URL is rebuilt
+            url_.assign(base_).append(kSendPath).append(token_);
+            url_generation_ = token_generation_;
+        }
+        return true;
+    }
+
+    bool Launch(Slot* slot) {
+        CURL* h = slot->easy.get();
+        if (slot->url_generation != url_generation_) {
+            curl_easy_setopt(h, CURLOPT_URL, url_.c_str());  // curl copies it
+            slot->url_generation = url_generation_;
+        }
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, long(slot->body.size()));
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, slot->body.data());  // not copied
+        slot->response.clear();
+        slot->started_us = NowUs();
+        const CURLMcode rc = curl_multi_add_handle(multi_.get(), h);
+        if (rc != CURLM_OK) {
+            LocalResult(slot->job, Outcome::kTransient, kErrcodeTransport,
+                        curl_multi_strerror(rc));
+            slot->job = {};
+            return false;
+        }
+        slot->busy = true;
+        return true;
+    }
+
+    void Harvest() {
+        int left = 0;
+        while (CURLMsg* msg = curl_multi_info_read(multi_.get(), &left)) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            CURL* h = msg->easy_handle;
+            const CURLcode rc = msg->data.result;  // msg is invalid once the handle is removed
+            void* slot = nullptr;
+            curl_easy_getinfo(h, CURLINFO_PRIVATE, &slot);
+            curl_multi_remove_handle(multi_.get(), h);
+            Complete(static_cast<Slot*>(slot), rc);
+        }
+    }
+
+    void Complete(Slot* slot, CURLcode rc) {
+        slot->busy = false;
+        bool transport_ok = rc == CURLE_OK;
+        long http_status = 0;
+        ReplyFields& f = reply_fields_;
+        f.Reset();
+        if (transport_ok) {
+            curl_easy_getinfo(slot->easy.get(), CURLINFO_RESPONSE_CODE, &http_status);
+            rapidjson::MemoryStream in(slot->response.data(), slot->response.size());
+            reader_.Parse<0>(in, f);  // errors leave root_object/has_errcode unset
+        }
+        const bool wechat_reply = transport_ok && f.root_object && f.has_errcode;
+        const int errcode = !transport_ok   ? kErrcodeTransport
+                            : wechat_reply ? f.errcode
+                                           : kErrcodeBadReply;
+        const Outcome outcome = Classify(transport_ok, http_status, errcode);
+
+        if (outcome == Outcome::kToken && !slot->token_retried) {
+            // Expire the token this attempt used (if nobody did yet), get a fresh one and
+            // try once more with the same body.
+            slot->token_retried = true;
+            tokens_->Invalidate(slot->token_generation);
+            token_recheck_us_ = 0;
+            if (RefreshToken()) {
+                slot->token_generation = token_generation_;
+                if (Launch(slot)) return;
+            } else {
+                LocalResult(slot->job, Outcome::kTransient, kErrcodeNoToken, token_error_);
+            }
+            Release(slot);
+            return;
+        }
+
+        DeliveryResult& r = NewResult(slot->job);
+        r.outcome = outcome;
+        r.transport_ok = transport_ok;
+        r.http_status = http_status;
+        r.errcode = errcode;
+        r.msgid = f.msgid;
+        r.latency_us = uint32_t(std::min<int64_t>(NowUs() - slot->started_us, UINT32_MAX));
+        if (wechat_reply) {
+            r.reply.assign(slot->response);
+        } else if (!transport_ok) {
+            AppendLocalReply(&r.reply, errcode,
+                             rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : curl_easy_strerror(rc));
+        } else {
+            char text[64];
+            const int n = std::snprintf(text, sizeof text, "HTTP %ld, not a WeChat reply",
+                                        http_status);
+            AppendLocalReply(&r.reply, errcode, std::string_view(text, size_t(n)));
+        }
+        Release(slot);
+    }
+
+    void Release(Slot* slot) {
+        slot->job = {};
+        free_slots_.push_back(slot);
+    }
+
+    DeliveryResult& NewResult(const DeliveryJob& job) {
+        DeliveryResult& r = done_.emplace_back();
+        r.id = job.id;
+        r.tag = job.tag;
+        if (!spare_replies_.empty()) {
+            r.reply = std::move(spare_replies_.back());
+            spare_replies_.pop_back();
+            r.reply.clear();
+        }
+        return r;
+    }
+
+    void LocalResult(const DeliveryJob& job, Outcome outcome, int errcode, std::string_view msg) {
+        DeliveryResult& r = NewResult(job);
+        r.outcome = outcome;
+        r.errcode = errcode;
+        AppendLocalReply(&r.reply, errcode, msg);
+    }
+
+    void FailBacklog(std::string_view why) {
+        for (; backlog_head_ < backlog_.size(); ++backlog_head_) {
+            LocalResult(backlog_[backlog_head_], Outcome::kTransient, kErrcodeTransport, why);
+        }
+        backlog_.clear();
+        backlog_head_ = 0;
+    }
+
+    void AbortTransfers() {
+        for (size_t i = 0; i < slot_count_; ++i) {
+            Slot& s = slots_[i];
+            if (!s.busy) continue;
+            curl_multi_remove_handle(multi_.get(), s.easy.get());
+            s.busy = false;
+            LocalResult(s.job, Outcome::kTransient, kErrcodeTransport,
+                        "aborted: server stopping");
+            Release(&s);
+        }
+    }
+
+    // Hands this round's results to the loop thread: one lock, one wakeup.
+    void Flush() {
+        if (done_.empty()) return;
+        const auto n = int64_t(done_.size());
+        {
+            std::lock_guard lock(mailbox_->mu);
+            auto& results = mailbox_->results;
+            results.insert(results.end(), std::make_move_iterator(done_.begin()),
+                           std::make_move_iterator(done_.end()));
+            auto& pool = mailbox_->replies;
+            while (spare_replies_.size() < slot_count_ && !pool.empty()) {
+                spare_replies_.push_back(std::move(pool.back()));
+                pool.pop_back();
+            }
+        }
+        done_.clear();
+        outstanding_.fetch_sub(n, std::memory_order_relaxed);
+        uv_async_send(mailbox_->async);
+    }
+
+    const Config& config_;
+    TokenCache* const tokens_;
+    ResultMailbox* const mailbox_;
+    const size_t slot_count_;
+
+    // Shared with the loop thread.
+    std::mutex mu_;
+    std::vector<DeliveryJob> incoming_;
+    bool stop_requested_ = false;
+    int64_t stop_deadline_us_ = 0;
+    std::atomic<int64_t> outstanding_{0};
+
+    // This thread's own. Slots outlive the multi handle (declared before it).
+    std::unique_ptr<Slot[]> slots_;
+    CurlSlist headers_;
+    CurlMulti multi_;
+    std::vector<Slot*> free_slots_;
+    std::vector<DeliveryJob> backlog_;
+    size_t backlog_head_ = 0;
+    std::vector<DeliveryResult> done_;
+    std::vector<std::string> spare_replies_;
+    bool stopping_ = false;
+    int64_t deadline_us_ = 0;  // stop_deadline_us_, read under mu_ by TakeJobs
+    std::string base_, token_, url_, token_error_;
+    uint64_t token_generation_ = 0, url_generation_ = 0;
+    int64_t token_recheck_us_ = 0;
+    Template::Scratch scratch_;
+    ReplyFields reply_fields_;
+    rapidjson::Reader reader_;
+    std::thread thread_;
+};
+
+}  // namespace
+
+struct SenderPool::Impl {
+    Impl(uv_loop_t* loop, const Config& config, TokenCache* tokens, ResultsCallback cb)
+        : on_results(std::move(cb)), async(std::make_unique<uv_async_t>()) {
+        EnsureCurlGlobalInit();  // before any thread touches curl
+        const int n = std::max(1, config.task_worker_num);
+        for (int i = 0; i < n; ++i) {
+            threads.push_back(std::make_unique<SenderThread>(config, tokens, &mailbox));
+        }
+        uv_async_init(loop, async.get(), &Impl::OnAsync);
+        async->data = this;
+        mailbox.async = async.get();
+        staged.resize(threads.size());
+        loads.resize(threads.size());
+        capacity = threads.size() * size_t(std::max(1, config.max_inflight));
+        for (auto& t : threads) t->Start();
+    }
+
+    static constexpr size_t kInlineCapacity = 15;  // a std::string this small has no heap buffer
+
+    static void OnAsync(uv_async_t* handle) { static_cast<Impl*>(handle->data)->Deliver(); }
+
+    // Loop thread: hands every result waiting in the mailbox to on_results, then recycles
+    // the reply buffers the callback left in place.
+    void Deliver() {
+        std::vector<DeliveryResult> nested;  // only used if on_results re-enters Deliver
+        std::vector<DeliveryResult>& batch = delivering_busy ? nested : delivering;
+        {
+            std::lock_guard lock(mailbox.mu);
+            if (mailbox.results.empty()) return;
+            batch.swap(mailbox.results);
+        }
+        inflight.fetch_sub(batch.size(), std::memory_order_relaxed);
+        const bool outer = !delivering_busy;
+        delivering_busy = true;
+        on_results(batch);
+        if (outer) delivering_busy = false;
+        for (DeliveryResult& r : batch) {
+            if (r.reply.capacity() > kInlineCapacity) recycled.push_back(std::move(r.reply));
+        }
+        batch.clear();
+        std::lock_guard lock(mailbox.mu);
+        for (std::string& s : recycled) {
+            if (mailbox.replies.size() >= capacity) break;
+            mailbox.replies.push_back(std::move(s));
+        }
+        recycled.clear();
+    }
+
+    ResultsCallback on_results;
+    std::unique_ptr<uv_async_t> async;  // released to uv_close's callback by Stop
+    ResultMailbox mailbox;
+    std::vector<std::unique_ptr<SenderThread>> threads;
+    std::vector<std::vector<DeliveryJob>> staged;  // Submit's per-thread batches, reused
+    std::vector<int64_t> loads;
+    std::vector<DeliveryResult> delivering;
+    std::vector<std::string> recycled;
+    bool delivering_busy = false;
+    std::atomic<size_t> inflight{0};
+    size_t capacity = 0;
+    bool stopped = false;
+};
+
+SenderPool::SenderPool(uv_loop_t* loop, const Config& config, TokenCache* tokens,
+                       ResultsCallback on_results)
+    : impl_(std::make_unique<Impl>(loop, config, tokens, std::move(on_results))) {}
+
+SenderPool::~SenderPool() {
+    if (!impl_->stopped) Stop(0);
+}
+
+void SenderPool::Submit(std::vector<DeliveryJob>* jobs) {
+    if (jobs->empty()) return;
+    Impl& p = *impl_;
+    if (p.stopped) {  // refused: returned at once as not sent
+        spdlog::warn("SenderPool: {} jobs submitted after Stop, returned unsent", jobs->size());
+        std::vector<DeliveryResult> refused(jobs->size());
+        for (size_t i = 0; i < jobs->size(); ++i) {
+            refused[i].id = (*jobs)[i].id;
+            refused[i].tag = (*jobs)[i].tag;
+            refused[i].outcome = Outcome::kTransient;
+            refused[i].errcode = kErrcodeTransport;
+            AppendLocalReply(&refused[i].reply, kErrcodeTransport, "not sent: server stopping");
+        }
+        jobs->clear();
+        p.on_results(refused);
+        return;
+    }
+    p.inflight.fetch_add(jobs->size(), std::memory_order_relaxed);
+    for (size_t i = 0; i < p.threads.size(); ++i) p.loads[i] = p.threads[i]->outstanding();
+    for (DeliveryJob& job : *jobs) {  // each to the least loaded thread
+        const size_t t = size_t(std::min_element(p.loads.begin(), p.loads.end()) - p.loads.begin());
+        p.staged[t].push_back(std::move(job));
+        ++p.loads[t];
+    }
+    jobs->clear();
+    for (size_t i = 0; i < p.threads.size(); ++i) {
+        if (!p.staged[i].empty()) p.threads[i]->Post(&p.staged[i]);
+    }
+}
+
+size_t SenderPool::capacity() const { return impl_->capacity; }
+
+size_t SenderPool::inflight() const { return impl_->inflight.load(std::memory_order_relaxed); }
+
+void SenderPool::Stop(int timeout_ms) {
+    Impl& p = *impl_;
+    if (p.stopped) return;
+    p.stopped = true;
+    const int64_t deadline = NowUs() + int64_t(std::max(0, timeout_ms)) * 1000;
+    for (auto& t : p.threads) t->RequestStop(deadline);
+    for (auto& t : p.threads) t->Join();
+    // The loop frees the handle when it next runs (uv_close completes on the loop).
+    uv_close(reinterpret_cast<uv_handle_t*>(p.async.release()), [](uv_handle_t* h) {
+        std::unique_ptr<uv_async_t> owned(reinterpret_cast<uv_async_t*>(h));
+    });
+    p.mailbox.async = nullptr;
+    p.Deliver();  // what the threads posted last, on this (the loop) thread
+}
+
+}  // namespace mega

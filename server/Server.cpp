@@ -1,0 +1,441 @@
+// Server: frame handling, acknowledgements and shutdown. Per loop iteration the check
+// handle does the batched work: one sync request per queue for the pushes waiting on
+// fsync = always (group commit), one Pump of the dispatcher, one write per connection.
+#include "server/Server.h"
+
+#include <fcntl.h>
+#include <rapidjson/document.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+namespace mega {
+namespace {
+
+constexpr const char* kLevelNames[kPriorityLevels] = {"high", "normal", "low"};
+constexpr size_t kMaxOpenid = 128;
+
+int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// The frame body must be JSON (or empty); checked with a SAX pass, no DOM.
+bool IsJson(std::string_view body) {
+    if (body.empty()) return true;
+    rapidjson::Reader reader;
+    rapidjson::BaseReaderHandler<> handler;
+    rapidjson::MemoryStream ms(body.data(), body.size());
+    return !reader.Parse<rapidjson::kParseStopWhenDoneFlag>(ms, handler).IsError() &&
+           [&] {  // nothing but white space after the value
+               for (size_t i = ms.Tell(); i < body.size(); i++)
+                   if (!std::isspace(static_cast<unsigned char>(body[i]))) return false;
+               return true;
+           }();
+}
+
+// WeChat's error JSON with the recipient added, as the original answered a failed send.
+std::string FailureJson(const FinalOutcome& f) {
+    rapidjson::Document d;
+    if (f.result) d.Parse(f.result->reply.data(), f.result->reply.size());
+    if (!f.result || d.HasParseError() || !d.IsObject()) {
+        d.SetObject();
+        d.AddMember("errcode", f.result ? f.result->errcode : -1, d.GetAllocator());
+        std::string_view msg = f.result ? std::string_view(f.result->reply) : f.local_error;
+        d.AddMember("errmsg", rapidjson::Value(msg.data(), rapidjson::SizeType(msg.size()),
+                                               d.GetAllocator()),
+                    d.GetAllocator());
+    }
+    d.RemoveMember("openid");
+    d.AddMember("openid",
+                rapidjson::Value(f.openid.data(), rapidjson::SizeType(f.openid.size()),
+                                 d.GetAllocator()),
+                d.GetAllocator());
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    d.Accept(w);
+    return std::string(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace
+
+struct Server::TsetWork {
+    uv_work_t req;
+    Server* server;
+    uint64_t conn_id;
+    uint32_t opaque;
+    std::string key, text;
+    Status status;
+};
+
+Server::Server(const Config& config, uv_loop_t* loop)
+    : config_(config),
+      loop_(loop),
+      store_(config),
+      templates_(size_t(config.table_size), size_t(config.template_size)) {
+    uv_check_init(loop_, &check_);
+    check_.data = this;
+    uv_async_init(loop_, &durable_async_, OnDurable);
+    durable_async_.data = this;
+    uv_signal_init(loop_, &sigterm_);
+    uv_signal_init(loop_, &sigint_);
+    sigterm_.data = sigint_.data = this;
+    uv_timer_init(loop_, &status_timer_);
+    uv_timer_init(loop_, &shutdown_timer_);
+    status_timer_.data = shutdown_timer_.data = this;
+}
+
+Server::~Server() {
+    if (status_fd_ >= 0) ::close(status_fd_);
+}
+
+Status Server::Start() {
+    // Templates first: without MySQL the server cannot know what it may send.
+    std::vector<TemplateStore::Row> rows;
+    Status s = store_.LoadAll(config_.table_size, &rows);
+    if (!s.ok()) return Status::Unavailable("cannot load templates: " + s.message());
+    for (const auto& row : rows) {
+        Status put = templates_.Put(row.key, row.text);
+        if (!put.ok()) spdlog::error("template {} refused: {}", row.key, put.message());
+    }
+    spdlog::info("{} templates loaded", templates_.size());
+
+    uint64_t live = 0;
+    for (int l = 0; l < kPriorityLevels; l++) {
+        QueueOptions qo;
+        qo.dir = config_.queue_file_path + "/" + kLevelNames[l];
+        qo.segment_bytes = config_.queue_segment_bytes;
+        qo.max_bytes = config_.queue_max_bytes;
+        qo.fsync = config_.fsync;
+        qo.fsync_interval_ms = config_.fsync_interval_ms;
+        qo.on_durable = [this] { uv_async_send(&durable_async_); };
+        RecoveryReport report;
+        s = FileQueue::Open(qo, &queues_[l], &report);
+        if (!s.ok()) return s;
+        for (const auto& p : report.problems) spdlog::warn("queue {}: {}", kLevelNames[l], p);
+        if (report.dropped_bytes)
+            spdlog::warn("queue {}: recovery dropped {} bytes", kLevelNames[l],
+                         report.dropped_bytes);
+        live += report.live_records;
+    }
+    spdlog::info("queue recovered: {} messages to deliver", live);
+    const std::string status_path = config_.queue_file_path + "/status";
+    status_fd_ = ::open(status_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+    tokens_ = std::make_unique<TokenCache>(config_);
+    senders_ = std::make_unique<SenderPool>(
+        loop_, config_, tokens_.get(),
+        [this](std::vector<DeliveryResult>& results) { dispatcher_->OnResults(results); });
+    dispatcher_ = std::make_unique<Dispatcher>(
+        loop_, config_,
+        std::array<FileQueue*, kPriorityLevels>{queues_[0].get(), queues_[1].get(),
+                                                queues_[2].get()},
+        &templates_, senders_.get(), [this](const FinalOutcome& f) { OnFinal(f); });
+
+    for (const std::string& addr : config_.listen) {
+        const size_t colon = addr.rfind(':');
+        std::string host = addr.substr(0, colon);
+        const int port = std::atoi(addr.c_str() + colon + 1);
+        if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+        sockaddr_storage sa{};
+        if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&sa)) != 0 &&
+            uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&sa)) != 0)
+            return Status::Invalid("listen address " + addr + " is not an IP address and port");
+        auto tcp = std::make_unique<uv_tcp_t>();
+        uv_tcp_init(loop_, tcp.get());
+        tcp->data = this;
+        int rc = uv_tcp_bind(tcp.get(), reinterpret_cast<sockaddr*>(&sa), 0);
+        if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp.get()), 1024, OnConnection);
+        if (rc != 0) {
+            uv_close(reinterpret_cast<uv_handle_t*>(tcp.release()),
+                     [](uv_handle_t* h) { std::unique_ptr<uv_tcp_t>(reinterpret_cast<uv_tcp_t*>(h)); });
+            return Status::IoError("cannot listen on " + addr + ": " + uv_strerror(rc));
+        }
+        spdlog::info("listening on {}", addr);
+        listeners_.push_back(std::move(tcp));
+    }
+
+    uv_check_start(&check_, OnCheck);
+    uv_signal_start(&sigterm_, OnSignal, SIGTERM);
+    uv_signal_start(&sigint_, OnSignal, SIGINT);
+    uv_timer_start(&status_timer_, OnStatusTimer, 0, 1000);
+    return Status::Ok();
+}
+
+void Server::OnConnection(uv_stream_t* listener, int status) {
+    auto* self = static_cast<Server*>(listener->data);
+    if (status < 0 || self->stopping_) return;
+    const uint64_t id = self->next_conn_id_++;
+    auto conn = std::make_unique<Connection>(self->loop_, id, self->config_.package_max_length, self);
+    if (uv_accept(listener, conn->stream()) != 0) {
+        conn->Close();  // freed in OnClosed
+        self->connections_.emplace(id, std::move(conn));
+        return;
+    }
+    conn->StartReading();
+    self->connections_.emplace(id, std::move(conn));
+}
+
+Connection* Server::FindConnection(uint64_t id) {
+    auto it = connections_.find(id);
+    return it == connections_.end() || !it->second->open() ? nullptr : it->second.get();
+}
+
+void Server::OnFrame(Connection& conn, const protocol::Frame& f) {
+    switch (f.command) {
+        case protocol::Command::kPush:
+        case protocol::Command::kSend:
+            HandleMessage(conn, f);
+            break;
+        case protocol::Command::kTset:
+            HandleTset(conn, f);
+            break;
+        case protocol::Command::kResult:  // only the server sends results
+            conn.Reply(500, 0, "Unknown command");
+            conn.CloseAfterFlush();
+            break;
+    }
+}
+
+void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
+    std::string_view bad;
+    if (!protocol::ParseOptions(f.options, &options_, &bad)) {
+        conn.Reply(400, f.opaque, "unknown option " + std::string(bad));
+        return;
+    }
+    Message m;
+    m.priority = Priority::kNormal;
+    for (const auto& opt : options_) {
+        conn.Reply(400, f.opaque, "unknown option " + std::string(opt.name));
+        return;
+    }
+    if (f.openid.size() > kMaxOpenid) {
+        conn.Reply(400, f.opaque, "invalid openid");
+        return;
+    }
+    if (!templates_.Find(f.key)) {
+        conn.Reply(400, f.opaque, "template key not exists");
+        return;
+    }
+    if (!IsJson(f.body)) {
+        conn.Reply(400, f.opaque, "data is not valid JSON");
+        return;
+    }
+    m.id = NextMessageId();
+    m.created_ms = NowMs();
+    m.kind = f.command == protocol::Command::kSend ? MessageKind::kSend : MessageKind::kPush;
+    m.openid = f.openid;
+    m.key = f.key;
+    m.data = f.body;
+    m.options = f.options;
+    char header[kMessageHeaderBytes];
+    EncodeMessageHeader(m, header);
+    const int level = int(m.priority);
+    RecordRef ref;
+    uint64_t seq;
+    Status s = queues_[level]->Append(
+        {std::string_view(header, sizeof header), m.openid, m.key, m.data, m.options}, &ref, &seq);
+    if (!s.ok()) {
+        if (s.code() == Status::Code::kFull) {
+            conn.Reply(503, f.opaque, s.message());
+        } else if (s.code() == Status::Code::kInvalid) {
+            conn.Reply(400, f.opaque, s.message());
+        } else {
+            spdlog::error("queue append failed: {}", s.message());
+            conn.Reply(500, f.opaque, "queue write failed");
+            conn.CloseAfterFlush();
+        }
+        return;
+    }
+    if (m.kind == MessageKind::kSend) {
+        waiters_[m.id] = SendWaiter{conn.id(), f.opaque};
+    } else if (config_.fsync == FsyncPolicy::kAlways) {
+        pending_acks_[level].push_back({conn.id(), f.opaque, seq});
+        sync_wanted_ = true;
+    } else {
+        conn.Reply(200, f.opaque, {});
+    }
+}
+
+void Server::HandleTset(Connection& conn, const protocol::Frame& f) {
+    auto work = std::make_unique<TsetWork>();
+    work->server = this;
+    work->conn_id = conn.id();
+    work->opaque = f.opaque;
+    work->key = std::string(f.key);
+    work->req.data = work.get();
+    int rc = uv_queue_work(
+        loop_, &work->req,
+        [](uv_work_t* req) {
+            auto* w = static_cast<TsetWork*>(req->data);
+            w->status = w->server->store_.LoadOne(w->key, &w->text);
+        },
+        [](uv_work_t* req, int) {
+            std::unique_ptr<TsetWork> w(static_cast<TsetWork*>(req->data));
+            Server* self = w->server;
+            Connection* conn = self->FindConnection(w->conn_id);
+            Status put = w->status;
+            if (put.ok()) put = self->templates_.Put(w->key, w->text);
+            if (put.ok()) spdlog::info("template {} reloaded", w->key);
+            if (!conn) return;
+            if (put.ok()) {
+                conn->Reply(200, w->opaque, {});
+            } else if (put.code() == Status::Code::kUnavailable) {
+                spdlog::error("tset {}: {}", w->key, put.message());
+                conn->Reply(500, w->opaque, put.message());
+                conn->CloseAfterFlush();
+            } else {
+                if (put.code() == Status::Code::kInvalid)
+                    spdlog::error("template {} refused: {}", w->key, put.message());
+                conn->Reply(400, w->opaque, put.message());
+            }
+        });
+    if (rc == 0) {
+        work.release();  // owned by the request until its after-work callback
+    } else {
+        conn.Reply(500, f.opaque, "cannot queue tset");
+    }
+}
+
+void Server::OnFinal(const FinalOutcome& f) {
+    auto it = waiters_.find(f.id);
+    if (it == waiters_.end()) return;
+    Connection* conn = FindConnection(it->second.conn_id);
+    const uint32_t opaque = it->second.opaque;
+    waiters_.erase(it);
+    if (!conn) return;
+    if (f.sent) {
+        conn->Reply(200, opaque, {});
+    } else {
+        conn->Reply(400, opaque, FailureJson(f));
+    }
+}
+
+void Server::AckDurable() {
+    for (int l = 0; l < kPriorityLevels; l++) {
+        if (!queues_[l]) continue;
+        const uint64_t durable = queues_[l]->durable_seq();
+        auto& acks = pending_acks_[l];
+        while (!acks.empty() && acks.front().seq <= durable) {
+            if (Connection* c = FindConnection(acks.front().conn_id))
+                c->Reply(200, acks.front().opaque, {});
+            acks.pop_front();
+        }
+    }
+}
+
+void Server::OnDurable(uv_async_t* h) { static_cast<Server*>(h->data)->AckDurable(); }
+
+void Server::OnReplyQueued(Connection& conn) { to_flush_.push_back(conn.id()); }
+
+void Server::OnClosed(Connection& conn) { connections_.erase(conn.id()); }
+
+void Server::OnCheck(uv_check_t* h) {
+    auto* self = static_cast<Server*>(h->data);
+    if (self->sync_wanted_) {
+        self->sync_wanted_ = false;
+        for (int l = 0; l < kPriorityLevels; l++)
+            if (!self->pending_acks_[l].empty()) self->queues_[l]->RequestSync();
+    }
+    if (!self->stopping_) self->dispatcher_->Pump();
+    if (self->stopping_ && !self->finished_ && self->dispatcher_->inflight() == 0)
+        self->FinishShutdown();
+    // Flushing can close a connection, which only schedules its OnClosed: ids stay valid.
+    std::vector<uint64_t> ids;
+    ids.swap(self->to_flush_);
+    for (uint64_t id : ids)
+        if (Connection* c = self->FindConnection(id)) c->Flush();
+}
+
+void Server::OnSignal(uv_signal_t* h, int signum) {
+    spdlog::info("signal {}: stopping", signum);
+    static_cast<Server*>(h->data)->Shutdown();
+}
+
+uint64_t Server::NextMessageId() {
+    // Unique across restarts without any state: the wall clock in ms, 20 bits of counter.
+    last_id_ = std::max(last_id_ + 1, uint64_t(NowMs()) << 20);
+    return last_id_;
+}
+
+void Server::WriteStatusFile() {
+    if (status_fd_ < 0 || !dispatcher_) return;
+    uint64_t depth = 0;
+    for (auto& q : queues_) depth += q->live_records();
+    const auto& c = dispatcher_->counters();
+    char buf[512];
+    int n = std::snprintf(buf, sizeof buf,
+                          "pid %d\ndepth %llu\ninflight %zu\nwaiting %zu\nsent %llu\nfailed %llu\n"
+                          "retried %llu\nconnections %zu\n",
+                          int(::getpid()), static_cast<unsigned long long>(depth),
+                          dispatcher_->inflight(), dispatcher_->waiting(),
+                          static_cast<unsigned long long>(c.sent),
+                          static_cast<unsigned long long>(c.failed),
+                          static_cast<unsigned long long>(c.retried), connections_.size());
+    // A few hundred bytes into the page cache once a second: no fsync, never waits on disk.
+    if (::pwrite(status_fd_, buf, size_t(n), 0) == n) (void)::ftruncate(status_fd_, n);
+}
+
+void Server::OnStatusTimer(uv_timer_t* h) { static_cast<Server*>(h->data)->WriteStatusFile(); }
+
+void Server::Shutdown() {
+    if (stopping_) return;
+    stopping_ = true;
+    spdlog::info("stopping: {} sends in flight", dispatcher_ ? dispatcher_->inflight() : 0);
+    for (auto& l : listeners_) {
+        uv_close(reinterpret_cast<uv_handle_t*>(l.release()),
+                 [](uv_handle_t* h) { std::unique_ptr<uv_tcp_t>(reinterpret_cast<uv_tcp_t*>(h)); });
+    }
+    listeners_.clear();
+    for (auto& [id, c] : connections_)
+        if (c->open() && c->reading_) uv_read_stop(c->stream());
+    if (!dispatcher_) {
+        FinishShutdown();
+        return;
+    }
+    dispatcher_->Stop();
+    uv_timer_start(&shutdown_timer_, OnShutdownTimer, uint64_t(config_.shutdown_timeout_ms), 0);
+    uv_async_send(&durable_async_);  // make sure the loop turns and the check runs
+}
+
+void Server::OnShutdownTimer(uv_timer_t* h) {
+    auto* self = static_cast<Server*>(h->data);
+    spdlog::warn("stop: {} sends still in flight after {} ms, abandoning them (they stay queued)",
+                 self->dispatcher_->inflight(), self->config_.shutdown_timeout_ms);
+    self->FinishShutdown();
+}
+
+void Server::FinishShutdown() {
+    if (finished_) return;
+    finished_ = true;
+    if (senders_) senders_->Stop(0);  // late results are settled synchronously
+    for (auto& q : queues_)
+        if (q) q->Close();  // final fdatasync: every appended record is durable now
+    AckDurable();
+    WriteStatusFile();
+    for (auto& [id, c] : connections_) {
+        if (!c->open()) continue;
+        c->Flush();
+        c->CloseAfterFlush();
+        c->Flush();
+    }
+    to_flush_.clear();
+    if (dispatcher_) dispatcher_->CloseHandles();
+    auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
+    uv_timer_stop(&shutdown_timer_);
+    close(&check_);
+    close(&durable_async_);
+    close(&sigterm_);
+    close(&sigint_);
+    close(&status_timer_);
+    close(&shutdown_timer_);
+    spdlog::info("stopped");
+}
+
+}  // namespace mega

@@ -1,0 +1,103 @@
+// The server: one libuv event loop that accepts connections on every listen[] address,
+// decodes frames, appends messages to the durable priority queues and answers; the
+// Dispatcher feeds the sender threads from the queues. Blocking work stays off the loop:
+// MySQL (tset) runs on the libuv thread pool, fsync on the queue's flusher threads, HTTP
+// on the sender threads.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/Status.h"
+#include "config/Config.h"
+#include "queue/FileQueue.h"
+#include "server/Connection.h"
+#include "server/Dispatcher.h"
+#include "server/Message.h"
+#include "server/SenderPool.h"
+#include "server/TemplateCache.h"
+#include "server/TemplateStore.h"
+#include "server/TokenCache.h"
+
+namespace mega {
+
+class Server : public FrameSink {
+public:
+    Server(const Config& config, uv_loop_t* loop);
+    ~Server() override;
+
+    // Loads templates (MySQL must answer), recovers the queues, binds every listen[]
+    // address, starts the sender threads. Blocking; runs before the loop does.
+    Status Start();
+    // Graceful stop: no new connections or frames, in-flight sends finish (up to
+    // shutdown_timeout_ms), queues flushed, replies written, then the loop ends.
+    void Shutdown();
+
+    // FrameSink
+    void OnFrame(Connection& conn, const protocol::Frame& frame) override;
+    void OnReplyQueued(Connection& conn) override;
+    void OnClosed(Connection& conn) override;
+
+private:
+    struct PendingAck {  // a push acknowledged once its record is durable (fsync = always)
+        uint64_t conn_id;
+        uint32_t opaque;
+        uint64_t seq;
+    };
+    struct SendWaiter {  // a `send` answered when its delivery ends
+        uint64_t conn_id;
+        uint32_t opaque;
+    };
+    struct TsetWork;
+
+    void HandleMessage(Connection& conn, const protocol::Frame& f);
+    void HandleTset(Connection& conn, const protocol::Frame& f);
+    void OnFinal(const FinalOutcome& outcome);
+    void AckDurable();
+    void WriteStatusFile();
+    void FinishShutdown();
+    uint64_t NextMessageId();
+    Connection* FindConnection(uint64_t id);
+
+    static void OnConnection(uv_stream_t* server, int status);
+    static void OnCheck(uv_check_t* h);
+    static void OnDurable(uv_async_t* h);
+    static void OnSignal(uv_signal_t* h, int signum);
+    static void OnStatusTimer(uv_timer_t* h);
+    static void OnShutdownTimer(uv_timer_t* h);
+
+    const Config& config_;
+    uv_loop_t* loop_;
+    TemplateStore store_;
+    TemplateCache templates_;
+    std::array<std::unique_ptr<FileQueue>, kPriorityLevels> queues_;
+    std::unique_ptr<TokenCache> tokens_;
+    std::unique_ptr<SenderPool> senders_;
+    std::unique_ptr<Dispatcher> dispatcher_;
+
+    std::vector<std::unique_ptr<uv_tcp_t>> listeners_;
+    std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+    std::vector<uint64_t> to_flush_;  // connections with replies queued this iteration
+    uint64_t next_conn_id_ = 1;
+    std::array<std::deque<PendingAck>, kPriorityLevels> pending_acks_;
+    std::unordered_map<uint64_t, SendWaiter> waiters_;  // by message id
+    std::vector<protocol::Option> options_;             // reused per frame
+    uint64_t last_id_ = 0;
+    bool sync_wanted_ = false;
+    bool stopping_ = false, finished_ = false;
+    int status_fd_ = -1;
+
+    uv_check_t check_;
+    uv_async_t durable_async_;
+    uv_signal_t sigterm_, sigint_;
+    uv_timer_t status_timer_, shutdown_timer_;
+};
+
+}  // namespace mega

@@ -1,0 +1,196 @@
+// The access_token cache: classic `GET /cgi-bin/token` with a blocking curl handle, one
+// fetch at a time, refreshed 5 minutes (or 10% of its lifetime) before it expires. The
+// request URL carries the secret: it is never logged nor put in an error message.
+#include "server/TokenCache.h"
+
+#include <curl/curl.h>
+#include <rapidjson/document.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <thread>
+
+namespace mega {
+namespace {
+
+constexpr int64_t kMinFetchIntervalMs = 1000;   // forced refreshes are rate-limited
+constexpr int64_t kMaxBackoffMs = 60 * 1000;    // after repeated failed fetches
+constexpr int kMaxMarginSeconds = 300;          // refresh this long before expires_in...
+constexpr size_t kMaxReplyBytes = 64 * 1024;
+
+struct CurlEasyDeleter {
+    void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
+};
+using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
+
+int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// Percent-encodes everything but RFC 3986 unreserved characters.
+void AppendUrlEncoded(std::string* out, std::string_view s) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    for (unsigned char c : s) {
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            *out += char(c);
+        } else {
+            *out += '%';
+            *out += kHex[c >> 4];
+            *out += kHex[c & 15];
+        }
+    }
+}
+
+size_t AppendToString(char* data, size_t size, size_t n, void* user) {
+    auto* body = static_cast<std::string*>(user);
+    if (body->size() + size * n > kMaxReplyBytes) return 0;  // aborts the transfer
+    body->append(data, size * n);
+    return size * n;
+}
+
+// `text` with every occurrence of `secret` replaced, in case a reply echoes it.
+std::string WithoutSecret(std::string text, const std::string& secret) {
+    if (secret.empty()) return text;
+    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+        text.replace(at, secret.size(), "***");
+    }
+    return text;
+}
+
+}  // namespace
+
+void EnsureCurlGlobalInit() {
+    static const CURLcode once = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (once != CURLE_OK) spdlog::critical("curl_global_init failed: {}", curl_easy_strerror(once));
+}
+
+TokenCache::TokenCache(const Config& config) : config_(config) { EnsureCurlGlobalInit(); }
+
+Status TokenCache::Get(std::string* token, uint64_t* generation) {
+    std::unique_lock lock(mu_);
+    for (;;) {
+        const int64_t now = NowMs();
+        if (!token_.empty() && now < expires_at_ms_) {
+            *token = token_;
+            *generation = generation_.load(std::memory_order_relaxed);
+            return Status::Ok();
+        }
+        if (fetching_) {
+            cv_.wait(lock);
+            continue;
+        }
+        if (now < retry_at_ms_) return last_error_;
+
+        fetching_ = true;  // this thread fetches; the others wait on cv_
+        const int64_t wait_ms = fetched_at_ms_ + kMinFetchIntervalMs - now;
+        lock.unlock();
+        if (wait_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+        std::string fresh;
+        int expires_in = 0;
+        Status s = Fetch(&fresh, &expires_in);
+        lock.lock();
+
+        fetching_ = false;
+        fetched_at_ms_ = NowMs();
+        if (s.ok()) {
+            const int margin = std::min(kMaxMarginSeconds, expires_in / 10);
+            token_ = std::move(fresh);
+            expires_at_ms_ = fetched_at_ms_ + int64_t(expires_in - margin) * 1000;
+            failures_ = 0;
+            retry_at_ms_ = 0;
+            last_error_ = Status::Ok();
+            generation_.fetch_add(1, std::memory_order_release);
+            refreshes_.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            ++failures_;
+            const int64_t backoff =
+                std::min(kMaxBackoffMs, int64_t(1000) << std::min(failures_ - 1, 6));
+            retry_at_ms_ = fetched_at_ms_ + backoff;
+            last_error_ = s;
+            spdlog::warn("access_token fetch failed ({} in a row, next try in {} ms): {}",
+                         failures_, backoff, s.message());
+        }
+        cv_.notify_all();
+        if (!s.ok()) return s;
+        *token = token_;
+        *generation = generation_.load(std::memory_order_relaxed);
+        return Status::Ok();
+    }
+}
+
+void TokenCache::Invalidate(uint64_t generation) {
+    std::lock_guard lock(mu_);
+    if (generation != generation_.load(std::memory_order_relaxed) || expires_at_ms_ == 0) return;
+    expires_at_ms_ = 0;
+    spdlog::info("access_token generation {} rejected by WeChat: refreshing", generation);
+}
+
+Status TokenCache::Fetch(std::string* token, int* expires_in) {
+    if (config_.api_base.empty()) return Status::Invalid("no api_base configured");
+    const std::string& base = config_.api_base.front();
+    CurlEasy easy(curl_easy_init());
+    if (!easy) return Status::Unavailable("curl_easy_init failed");
+
+    std::string url = base + "/cgi-bin/token?grant_type=client_credential&appid=";
+    AppendUrlEncoded(&url, config_.app_id);
+    url += "&secret=";
+    AppendUrlEncoded(&url, config_.app_secret);
+    std::string body;
+    CURL* h = easy.get();
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, long(config_.http_timeout_ms));
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &AppendToString);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    const CURLcode rc = curl_easy_perform(h);
+    std::fill(url.begin(), url.end(), '\0');  // do not leave the secret in freed memory
+
+    // Messages name the base only: the URL holds the secret.
+    if (rc != CURLE_OK) {
+        return Status::Unavailable("access_token request to " + base +
+                                   " failed: " + curl_easy_strerror(rc));
+    }
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+        return Status::Unavailable("access_token request to " + base + ": HTTP " +
+                                   std::to_string(status));
+    }
+
+    rapidjson::Document doc;
+    doc.Parse(body.data(), body.size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+        return Status::Unavailable("access_token reply from " + base + " is not JSON");
+    }
+    const auto errcode = doc.FindMember("errcode");
+    if (errcode != doc.MemberEnd() && errcode->value.IsInt() && errcode->value.GetInt() != 0) {
+        const int code = errcode->value.GetInt();
+        const auto errmsg = doc.FindMember("errmsg");
+        std::string msg = "WeChat refused the access_token request: errcode " +
+                          std::to_string(code);
+        if (errmsg != doc.MemberEnd() && errmsg->value.IsString()) {
+            msg += " (" + WithoutSecret(errmsg->value.GetString(), config_.app_secret) + ")";
+        }
+        // -1 is "system busy": try again later; anything else is about the credentials.
+        return code == -1 ? Status::Unavailable(std::move(msg)) : Status::Invalid(std::move(msg));
+    }
+    const auto tok = doc.FindMember("access_token");
+    const auto exp = doc.FindMember("expires_in");
+    if (tok == doc.MemberEnd() || !tok->value.IsString() || tok->value.GetStringLength() == 0 ||
+        exp == doc.MemberEnd() || !exp->value.IsInt() || exp->value.GetInt() <= 0) {
+        return Status::Unavailable("access_token reply from " + base +
+                                   " lacks access_token/expires_in");
+    }
+    token->assign(tok->value.GetString(), tok->value.GetStringLength());
+    *expires_in = exp->value.GetInt();
+    return Status::Ok();
+}
+
+}  // namespace mega
