@@ -2,11 +2,15 @@
 // every cycle of 20 picks the 10th pick offers normal the first turn and the 20th offers
 // low the first turn. Under sustained high load normal and low therefore still get at
 // least 5% of the sends each, and each level stays FIFO.
+// The quota pause: after 45009 nothing is sent until midnight Beijing time (UTC+8), an
+// operator's resume, or a successful probe (one message every [wechat] quota_probe_s).
 #include "server/Dispatcher.h"
 
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+
+#include "server/MessageOptions.h"
 
 namespace mega {
 namespace {
@@ -22,25 +26,37 @@ int64_t NowMs() {
         .count();
 }
 
+// The next midnight in UTC+8, when WeChat resets the daily quota.
+int64_t NextBeijingMidnightMs(int64_t now_ms) {
+    constexpr int64_t kDay = 86400000, kOffset = 8 * 3600000;
+    return ((now_ms + kOffset) / kDay + 1) * kDay - kOffset;
+}
+
 }  // namespace
 
 Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config,
                        std::array<FileQueue*, kPriorityLevels> queues, TemplateCache* templates,
-                       SenderPool* senders, FinalCallback on_final)
+                       SenderPool* senders, DeadLetters* dead_letters, FinalCallback on_final)
     : config_(config),
       queues_(queues),
       templates_(templates),
       senders_(senders),
+      dead_letters_(dead_letters),
       on_final_(std::move(on_final)) {
     uv_timer_init(loop, &timer_);
-    timer_.data = this;
+    uv_timer_init(loop, &pause_timer_);
+    timer_.data = pause_timer_.data = this;
+    bucket_tokens_ = config_.rate_burst > 0 ? config_.rate_burst : config_.rate_limit_per_second;
+    bucket_at_ms_ = NowMs();
 }
 
 Dispatcher::~Dispatcher() = default;
 
 void Dispatcher::CloseHandles() {
     uv_timer_stop(&timer_);
+    uv_timer_stop(&pause_timer_);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&pause_timer_), nullptr);
 }
 
 int Dispatcher::PickLevel() {
@@ -52,27 +68,69 @@ int Dispatcher::PickLevel() {
     return -1;
 }
 
+// Token bucket: refills at the configured rate (half of it for a minute after 45011),
+// holds at most `rate_burst` tokens (default: one second's worth).
+bool Dispatcher::TakeRateToken(int64_t now_ms) {
+    const double rate = config_.rate_limit_per_second;
+    if (rate <= 0) return true;
+    const double effective = now_ms < slow_until_ms_ ? rate / 2 : rate;
+    const double cap = config_.rate_burst > 0 ? config_.rate_burst : std::max(1.0, rate);
+    bucket_tokens_ =
+        std::min(cap, bucket_tokens_ + double(now_ms - bucket_at_ms_) * effective / 1000.0);
+    bucket_at_ms_ = now_ms;
+    if (bucket_tokens_ < 1.0) return false;
+    bucket_tokens_ -= 1.0;
+    return true;
+}
+
 void Dispatcher::Pump() {
     if (stopped_) return;
     const int64_t now = NowMs();
-    const size_t capacity = senders_->capacity();
-    while (!heap_.empty() && heap_.top().at_ms <= now && inflight_ + batch_.size() < capacity) {
+    const size_t capacity = pause_.paused ? (probe_allowed_ && !probe_inflight_ ? 1 : 0)
+                                          : senders_->capacity();
+    size_t budget = capacity > inflight_ ? capacity - inflight_ : 0;
+    bool rate_limited = false;
+    auto take = [&](uint64_t tag) {
+        if (Prepare(tag, now, &batch_)) budget--;
+    };
+    while (budget > 0 && !heap_.empty() && heap_.top().at_ms <= now) {
+        if (!TakeRateToken(now)) {
+            rate_limited = true;
+            break;
+        }
         const uint64_t tag = heap_.top().tag;
         heap_.pop();
-        Prepare(tag, now, &batch_);
+        take(tag);
     }
-    while (inflight_ + batch_.size() < capacity) {
+    while (budget > 0 && !rate_limited) {
         const int level = PickLevel();
         if (level < 0) break;
+        if (!TakeRateToken(now)) {
+            rate_limited = true;
+            break;
+        }
         RecordRef ref;
         std::string_view payload;
         if (!queues_[level]->Next(&ref, &payload)) break;
-        Prepare(MakeTag(level, ref), now, &batch_);
+        take(MakeTag(level, ref));
     }
     if (!batch_.empty()) {
+        if (pause_.paused) {
+            probe_inflight_ = true;
+            probe_allowed_ = false;
+            spdlog::info("account paused: sending one probe message");
+        }
         inflight_ += batch_.size();
         senders_->Submit(&batch_);
         batch_.clear();
+    }
+    if (rate_limited) {
+        // Come back when the next token has accrued.
+        const double rate = config_.rate_limit_per_second / (now < slow_until_ms_ ? 2 : 1);
+        const int64_t wait = std::max<int64_t>(1, int64_t((1.0 - bucket_tokens_) * 1000.0 / rate));
+        timer_at_ms_ = now + wait;
+        uv_timer_start(&timer_, OnTimer, uint64_t(wait), 0);
+        return;
     }
     ArmTimer();
 }
@@ -97,12 +155,16 @@ bool Dispatcher::Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>*
         Settle(tag, false, nullptr, "template key not exists");
         return false;
     }
+    MessageOptions opts;
+    std::string error;
+    if (!m.options.empty()) ParseMessageOptions(m.options, m.created_ms, &opts, &error);
     DeliveryJob job;
     job.id = m.id;
     job.tag = tag;
     job.tmpl = std::move(tmpl);
     job.openid = m.openid;
     job.data = m.data;
+    job.msgkey = opts.msgkey;
     job.attempt = st.attempts + 1u;
     jobs->push_back(std::move(job));
     return true;
@@ -113,16 +175,35 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
     for (const DeliveryResult& r : results) {
         inflight_--;
         counters_.attempts++;
+        const bool was_probe = probe_inflight_;
+        probe_inflight_ = false;
         if (r.outcome == Outcome::kSent) {
+            if (was_probe && pause_.paused && !pause_.by_operator) Resume("a probe message went through");
             Settle(r.tag, true, &r, {});
             continue;
         }
         FileQueue* q = queues_[TagLevel(r.tag)];
         const RecordRef ref = TagRef(r.tag);
+        if (r.outcome == Outcome::kQuota) {
+            // Not the message's fault: it waits, unchanged, until the account may send again.
+            counters_.quota_hits++;
+            if (!pause_.paused || was_probe)
+                Pause("daily API quota reached (45009)", false, NextBeijingMidnightMs(now));
+            heap_.push({now, r.tag});
+            continue;
+        }
+        Message m;
+        DecodeMessage(q->Payload(ref), &m);
+        MessageOptions opts;
+        std::string error;
+        if (!m.options.empty()) ParseMessageOptions(m.options, m.created_ms, &opts, &error);
+        const int tries = opts.tries > 0 ? opts.tries : config_.retry_tries;
         FileQueue::RecordState st = q->State(ref);
         st.attempts++;
-        const bool retry = r.outcome != Outcome::kPermanent && st.attempts < config_.retry_tries;
+        if (r.errcode == 45011) slow_until_ms_ = now + 60000;
+        const bool retry = r.outcome != Outcome::kPermanent && st.attempts < tries;
         if (!retry) {
+            q->SetState(ref, st);
             Settle(r.tag, false, &r, {});
             continue;
         }
@@ -133,13 +214,16 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         rng_ ^= rng_ << 13;
         rng_ ^= rng_ >> 7;
         rng_ ^= rng_ << 17;
-        const int64_t due_ms = now + int64_t(delay) * 1000 + int64_t(rng_ % (uint64_t(delay) * 200 + 1));
+        const int64_t due_ms =
+            now + int64_t(delay) * 1000 + int64_t(rng_ % (uint64_t(delay) * 200 + 1));
         st.retry_at = uint32_t((due_ms + 999) / 1000);
         q->SetState(ref, st);
         heap_.push({int64_t(st.retry_at) * 1000, r.tag});
         counters_.retried++;
-        spdlog::info("message {} attempt {} failed ({}, {}): retry in {} s", r.id, st.attempts,
-                     OutcomeName(r.outcome), r.errcode, (due_ms - now) / 1000);
+        spdlog::info("message {} to {} ({}{}{}) attempt {}/{} failed ({} {}): retry in {} s", m.id,
+                     m.openid, m.key, opts.source.empty() ? "" : ", source ", opts.source,
+                     st.attempts, tries, OutcomeName(r.outcome), r.errcode,
+                     (int64_t(st.retry_at) * 1000 - now + 999) / 1000);
     }
     Pump();
 }
@@ -148,14 +232,21 @@ void Dispatcher::Settle(uint64_t tag, bool sent, const DeliveryResult* r,
                         std::string_view local_error) {
     FileQueue* q = queues_[TagLevel(tag)];
     const RecordRef ref = TagRef(tag);
+    const std::string_view payload = q->Payload(ref);
     Message m;
-    DecodeMessage(q->Payload(ref), &m);
+    DecodeMessage(payload, &m);
     if (sent) {
         counters_.sent++;
     } else {
         counters_.failed++;
-        spdlog::warn("message {} to {} ({}) failed: {}", m.id, m.openid, m.key,
-                     r ? std::string_view(r->reply) : local_error);
+        const std::string_view error = r ? std::string_view(r->reply) : local_error;
+        spdlog::warn("message {} to {} ({}) failed after {} attempts: {}", m.id, m.openid, m.key,
+                     q->State(ref).attempts, error);
+        if (dead_letters_) {
+            Status s = dead_letters_->Add(r ? r->errcode : -1, q->State(ref).attempts, error,
+                                          payload);
+            if (!s.ok()) spdlog::error("failed store: cannot keep message {}: {}", m.id, s.message());
+        }
     }
     FinalOutcome f;
     f.id = m.id;
@@ -167,15 +258,57 @@ void Dispatcher::Settle(uint64_t tag, bool sent, const DeliveryResult* r,
     q->Done(ref);
 }
 
+void Dispatcher::Pause(const std::string& reason, bool by_operator, int64_t until_ms) {
+    const bool was = pause_.paused;
+    pause_.paused = true;
+    pause_.by_operator = by_operator;
+    pause_.reason = reason;
+    if (!was) pause_.since_ms = NowMs();
+    pause_.until_ms = until_ms;
+    probe_allowed_ = false;
+    spdlog::warn("account {} paused: {}{}", config_.app_id, reason,
+                 until_ms ? " (until the quota resets at midnight UTC+8)" : "");
+    // While paused by the quota, wake every probe interval (and at the reset).
+    uv_timer_stop(&pause_timer_);
+    if (!by_operator) {
+        const int64_t probe_ms = config_.quota_probe_s > 0 ? config_.quota_probe_s * 1000ll : 0;
+        const int64_t to_reset = std::max<int64_t>(0, until_ms - NowMs());
+        const int64_t first = probe_ms > 0 ? std::min(probe_ms, to_reset) : to_reset;
+        uv_timer_start(&pause_timer_, OnPauseTimer, uint64_t(first), uint64_t(probe_ms));
+    }
+}
+
+void Dispatcher::Resume(const std::string& why) {
+    if (!pause_.paused) return;
+    spdlog::warn("account {} resumed: {} (paused {} s: {})", config_.app_id, why,
+                 (NowMs() - pause_.since_ms) / 1000, pause_.reason);
+    pause_ = PauseState{};
+    probe_allowed_ = false;
+    uv_timer_stop(&pause_timer_);
+    Pump();
+}
+
+void Dispatcher::OnPauseTimer(uv_timer_t* t) {
+    auto* d = static_cast<Dispatcher*>(t->data);
+    if (!d->pause_.paused) return;
+    if (d->pause_.until_ms && NowMs() >= d->pause_.until_ms) {
+        d->Resume("the daily quota reset (midnight UTC+8)");
+        return;
+    }
+    d->probe_allowed_ = true;
+    d->Pump();
+}
+
 void Dispatcher::Stop() {
     stopped_ = true;
     uv_timer_stop(&timer_);
+    uv_timer_stop(&pause_timer_);
 }
 
 void Dispatcher::ArmTimer() {
-    // Nothing to wait for, or the top is due but the senders are full: their results pump.
+    // Nothing to wait for, or the top is due but sending is blocked: results or a resume pump.
     if (heap_.empty() || stopped_ ||
-        (heap_.top().at_ms <= NowMs() && inflight_ >= senders_->capacity())) {
+        (heap_.top().at_ms <= NowMs() && (pause_.paused || inflight_ >= senders_->capacity()))) {
         uv_timer_stop(&timer_);
         timer_at_ms_ = 0;
         return;

@@ -1,9 +1,11 @@
 // Moves messages from the priority queues to the sender threads and settles each outcome.
-// Runs on the loop thread. Pump() fills the senders up to their capacity, taking records
-// by a weighted rule across priorities (see PickLevel in Dispatcher.cpp); a record that is
-// not due yet (delay, retry backoff) waits in a min-heap behind one uv timer, costing no
-// CPU. Results: sent → record done; transient → attempts+1 and a backoff in the record's
-// own mutable words (so it survives a restart); final failure → dead letter + done.
+// Runs on the loop thread, so none of its state is locked. Pump() fills the senders up to
+// their capacity, taking records by a weighted rule across priorities (PickLevel in
+// Dispatcher.cpp) and through a token bucket ([wechat] rate_limit_per_second); a record
+// that is not due yet (delay, retry backoff) waits in a min-heap behind one uv timer,
+// costing no CPU. Results: sent → record done; transient → attempts+1 and a backoff in the
+// record's own mutable words (so it survives a restart); quota (45009) → the account is
+// paused and the message waits; final failure → dead letter + done.
 #pragma once
 
 #include <uv.h>
@@ -18,6 +20,7 @@
 
 #include "config/Config.h"
 #include "queue/FileQueue.h"
+#include "server/DeadLetters.h"
 #include "server/Message.h"
 #include "server/SenderPool.h"
 #include "server/TemplateCache.h"
@@ -34,7 +37,16 @@ struct FinalOutcome {
 };
 
 struct DispatchCounters {
-    uint64_t sent = 0, failed = 0, retried = 0, attempts = 0;
+    uint64_t sent = 0, failed = 0, retried = 0, attempts = 0, quota_hits = 0;
+};
+
+// Whether the account is paused (45009 daily quota, or an operator), and why.
+struct PauseState {
+    bool paused = false;
+    bool by_operator = false;
+    std::string reason;
+    int64_t since_ms = 0;
+    int64_t until_ms = 0;  // 0 = until resumed
 };
 
 class Dispatcher {
@@ -43,7 +55,7 @@ public:
 
     Dispatcher(uv_loop_t* loop, const Config& config,
                std::array<FileQueue*, kPriorityLevels> queues, TemplateCache* templates,
-               SenderPool* senders, FinalCallback on_final);
+               SenderPool* senders, DeadLetters* dead_letters, FinalCallback on_final);
     ~Dispatcher();
     Dispatcher(const Dispatcher&) = delete;
     Dispatcher& operator=(const Dispatcher&) = delete;
@@ -53,6 +65,10 @@ public:
     // Stops handing out records (shutdown); results are still settled.
     void Stop();
     void CloseHandles();
+
+    void Pause(const std::string& reason, bool by_operator, int64_t until_ms);
+    void Resume(const std::string& why);
+    const PauseState& pause_state() const { return pause_; }
 
     size_t inflight() const { return inflight_; }
     size_t waiting() const { return heap_.size(); }  // delayed or retrying
@@ -66,17 +82,25 @@ private:
     };
 
     int PickLevel();
+    bool TakeRateToken(int64_t now_ms);
     bool Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs);
     void Settle(uint64_t tag, bool sent, const DeliveryResult* r, std::string_view local_error);
     void ArmTimer();
     static void OnTimer(uv_timer_t* t);
+    static void OnPauseTimer(uv_timer_t* t);
 
     const Config& config_;
     std::array<FileQueue*, kPriorityLevels> queues_;
     TemplateCache* templates_;
     SenderPool* senders_;
+    DeadLetters* dead_letters_;
     FinalCallback on_final_;
-    uv_timer_t timer_;
+    uv_timer_t timer_, pause_timer_;
+    PauseState pause_;
+    bool probe_allowed_ = false, probe_inflight_ = false;
+    double bucket_tokens_ = 0;
+    int64_t bucket_at_ms_ = 0;
+    int64_t slow_until_ms_ = 0;  // after 45011 the bucket runs at half rate until then
     int64_t timer_at_ms_ = 0;
     std::priority_queue<Due, std::vector<Due>, std::greater<>> heap_;
     std::vector<DeliveryJob> batch_;  // reused

@@ -3,6 +3,9 @@
 // fsync = always (group commit), one Pump of the dispatcher, one write per connection.
 #include "server/Server.h"
 
+#include "server/AdminApi.h"
+#include "server/MessageOptions.h"
+
 #include <fcntl.h>
 #include <rapidjson/document.h>
 #include <rapidjson/reader.h>
@@ -68,10 +71,9 @@ std::string FailureJson(const FinalOutcome& f) {
 struct Server::TsetWork {
     uv_work_t req;
     Server* server;
-    uint64_t conn_id;
-    uint32_t opaque;
     std::string key, text;
     Status status;
+    std::function<void(Status)> done;
 };
 
 Server::Server(const Config& config, uv_loop_t* loop)
@@ -125,6 +127,13 @@ Status Server::Start() {
         live += report.live_records;
     }
     spdlog::info("queue recovered: {} messages to deliver", live);
+    s = DeadLetters::Open(config_, &dead_letters_);
+    if (!s.ok()) return s;
+    s = DedupIndex::Open(config_, &dedup_);
+    if (!s.ok()) return s;
+    dedup_->Expire(NowMs());
+    spdlog::info("{} dead letters, {} message keys remembered", dead_letters_->size(),
+                 dedup_->size());
     const std::string status_path = config_.queue_file_path + "/status";
     status_fd_ = ::open(status_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 
@@ -136,7 +145,8 @@ Status Server::Start() {
         loop_, config_,
         std::array<FileQueue*, kPriorityLevels>{queues_[0].get(), queues_[1].get(),
                                                 queues_[2].get()},
-        &templates_, senders_.get(), [this](const FinalOutcome& f) { OnFinal(f); });
+        &templates_, senders_.get(), dead_letters_.get(),
+        [this](const FinalOutcome& f) { OnFinal(f); });
 
     for (const std::string& addr : config_.listen) {
         const size_t colon = addr.rfind(':');
@@ -159,6 +169,12 @@ Status Server::Start() {
         }
         spdlog::info("listening on {}", addr);
         listeners_.push_back(std::move(tcp));
+    }
+
+    if (!config_.admin_listen.empty()) {
+        admin_ = std::make_unique<AdminApi>(loop_, this);
+        s = admin_->Listen(config_.admin_listen);
+        if (!s.ok()) return s;
     }
 
     uv_check_start(&check_, OnCheck);
@@ -204,15 +220,11 @@ void Server::OnFrame(Connection& conn, const protocol::Frame& f) {
 }
 
 void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
-    std::string_view bad;
-    if (!protocol::ParseOptions(f.options, &options_, &bad)) {
-        conn.Reply(400, f.opaque, "unknown option " + std::string(bad));
-        return;
-    }
-    Message m;
-    m.priority = Priority::kNormal;
-    for (const auto& opt : options_) {
-        conn.Reply(400, f.opaque, "unknown option " + std::string(opt.name));
+    const int64_t now = NowMs();
+    MessageOptions opts;
+    std::string error;
+    if (!ParseMessageOptions(f.options, now, &opts, &error)) {
+        conn.Reply(400, f.opaque, error);
         return;
     }
     if (f.openid.size() > kMaxOpenid) {
@@ -227,8 +239,15 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
         conn.Reply(400, f.opaque, "data is not valid JSON");
         return;
     }
+    if (!opts.msgkey.empty() && dedup_->Seen(opts.msgkey, now)) {
+        conn.Reply(200, f.opaque, "duplicate");
+        return;
+    }
+    Message m;
+    m.priority = opts.priority;
+    m.not_before_ms = opts.not_before_ms;
     m.id = NextMessageId();
-    m.created_ms = NowMs();
+    m.created_ms = now;
     m.kind = f.command == protocol::Command::kSend ? MessageKind::kSend : MessageKind::kPush;
     m.openid = f.openid;
     m.key = f.key;
@@ -253,6 +272,10 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
         }
         return;
     }
+    if (!opts.msgkey.empty()) {
+        s = dedup_->Add(opts.msgkey, now);
+        if (!s.ok()) spdlog::error("msgkey journal: {} (key {} not remembered)", s.message(), opts.msgkey);
+    }
     if (m.kind == MessageKind::kSend) {
         waiters_[m.id] = SendWaiter{conn.id(), f.opaque};
     } else if (config_.fsync == FsyncPolicy::kAlways) {
@@ -264,11 +287,27 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
 }
 
 void Server::HandleTset(Connection& conn, const protocol::Frame& f) {
+    const uint64_t conn_id = conn.id();
+    const uint32_t opaque = f.opaque;
+    ReloadTemplate(std::string(f.key), [this, conn_id, opaque](Status s) {
+        Connection* c = FindConnection(conn_id);
+        if (!c) return;
+        if (s.ok()) {
+            c->Reply(200, opaque, {});
+        } else if (s.code() == Status::Code::kUnavailable) {
+            c->Reply(500, opaque, s.message());  // the original closes after a 500
+            c->CloseAfterFlush();
+        } else {
+            c->Reply(400, opaque, s.message());
+        }
+    });
+}
+
+void Server::ReloadTemplate(const std::string& key, std::function<void(Status)> done) {
     auto work = std::make_unique<TsetWork>();
     work->server = this;
-    work->conn_id = conn.id();
-    work->opaque = f.opaque;
-    work->key = std::string(f.key);
+    work->key = key;
+    work->done = std::move(done);
     work->req.data = work.get();
     int rc = uv_queue_work(
         loop_, &work->req,
@@ -278,28 +317,21 @@ void Server::HandleTset(Connection& conn, const protocol::Frame& f) {
         },
         [](uv_work_t* req, int) {
             std::unique_ptr<TsetWork> w(static_cast<TsetWork*>(req->data));
-            Server* self = w->server;
-            Connection* conn = self->FindConnection(w->conn_id);
-            Status put = w->status;
-            if (put.ok()) put = self->templates_.Put(w->key, w->text);
-            if (put.ok()) spdlog::info("template {} reloaded", w->key);
-            if (!conn) return;
-            if (put.ok()) {
-                conn->Reply(200, w->opaque, {});
-            } else if (put.code() == Status::Code::kUnavailable) {
-                spdlog::error("tset {}: {}", w->key, put.message());
-                conn->Reply(500, w->opaque, put.message());
-                conn->CloseAfterFlush();
-            } else {
-                if (put.code() == Status::Code::kInvalid)
-                    spdlog::error("template {} refused: {}", w->key, put.message());
-                conn->Reply(400, w->opaque, put.message());
+            Status s = w->status;
+            if (s.ok()) s = w->server->templates_.Put(w->key, w->text);
+            if (s.ok()) {
+                spdlog::info("template {} reloaded", w->key);
+            } else if (s.code() == Status::Code::kUnavailable) {
+                spdlog::error("template {}: {}", w->key, s.message());
+            } else if (s.code() == Status::Code::kInvalid) {
+                spdlog::error("template {} refused: {}", w->key, s.message());
             }
+            w->done(s);
         });
     if (rc == 0) {
         work.release();  // owned by the request until its after-work callback
     } else {
-        conn.Reply(500, f.opaque, "cannot queue tset");
+        work->done(Status::Unavailable("cannot queue the reload"));
     }
 }
 
@@ -372,17 +404,61 @@ void Server::WriteStatusFile() {
     char buf[512];
     int n = std::snprintf(buf, sizeof buf,
                           "pid %d\ndepth %llu\ninflight %zu\nwaiting %zu\nsent %llu\nfailed %llu\n"
-                          "retried %llu\nconnections %zu\n",
+                          "retried %llu\nconnections %zu\nadmin %d\n",
                           int(::getpid()), static_cast<unsigned long long>(depth),
                           dispatcher_->inflight(), dispatcher_->waiting(),
                           static_cast<unsigned long long>(c.sent),
                           static_cast<unsigned long long>(c.failed),
-                          static_cast<unsigned long long>(c.retried), connections_.size());
+                          static_cast<unsigned long long>(c.retried), connections_.size(),
+                          admin_port());
     // A few hundred bytes into the page cache once a second: no fsync, never waits on disk.
     if (::pwrite(status_fd_, buf, size_t(n), 0) == n) (void)::ftruncate(status_fd_, n);
 }
 
-void Server::OnStatusTimer(uv_timer_t* h) { static_cast<Server*>(h->data)->WriteStatusFile(); }
+void Server::OnStatusTimer(uv_timer_t* h) {
+    auto* self = static_cast<Server*>(h->data);
+    if (self->dedup_) self->dedup_->Expire(NowMs());
+    self->WriteStatusFile();
+}
+
+Server::Snapshot Server::Stats() const {
+    Snapshot s;
+    for (int l = 0; l < kPriorityLevels; l++) {
+        s.depth[l] = queues_[l]->live_records();
+        s.disk_bytes += queues_[l]->disk_bytes();
+        s.queue_writable = s.queue_writable && queues_[l]->writable();
+    }
+    s.inflight = dispatcher_->inflight();
+    s.waiting = dispatcher_->waiting();
+    s.dead_letters = dead_letters_->size();
+    s.connections = connections_.size();
+    s.templates = templates_.size();
+    s.dedup_keys = dedup_->size();
+    s.token_refreshes = tokens_->refreshes();
+    s.counters = dispatcher_->counters();
+    s.pause = dispatcher_->pause_state();
+    return s;
+}
+
+Status Server::RetryDeadLetter(uint64_t id) {
+    DeadLetter d;
+    Message m;
+    if (!dead_letters_->Find(id, &d) || !DecodeMessage(d.message, &m))
+        return Status::NotFound("no dead letter " + std::to_string(id));
+    m.not_before_ms = 0;
+    char header[kMessageHeaderBytes];
+    EncodeMessageHeader(m, header);
+    RecordRef ref;
+    uint64_t seq;
+    Status s = queues_[int(m.priority)]->Append(
+        {std::string_view(header, sizeof header), m.openid, m.key, m.data, m.options}, &ref, &seq);
+    if (!s.ok()) return s;
+    dead_letters_->Remove(id);
+    spdlog::info("dead letter {} queued again", id);
+    return Status::Ok();
+}
+
+int Server::admin_port() const { return admin_ ? admin_->port() : 0; }
 
 void Server::Shutdown() {
     if (stopping_) return;
@@ -393,6 +469,7 @@ void Server::Shutdown() {
                  [](uv_handle_t* h) { std::unique_ptr<uv_tcp_t>(reinterpret_cast<uv_tcp_t*>(h)); });
     }
     listeners_.clear();
+    if (admin_) admin_->Shutdown();
     for (auto& [id, c] : connections_)
         if (c->open() && c->reading_) uv_read_stop(c->stream());
     if (!dispatcher_) {
@@ -417,6 +494,8 @@ void Server::FinishShutdown() {
     if (senders_) senders_->Stop(0);  // late results are settled synchronously
     for (auto& q : queues_)
         if (q) q->Close();  // final fdatasync: every appended record is durable now
+    if (dead_letters_) dead_letters_->Close();
+    if (dedup_) dedup_->Close();
     AckDurable();
     WriteStatusFile();
     for (auto& [id, c] : connections_) {

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -19,6 +20,8 @@
 #include "config/Config.h"
 #include "queue/FileQueue.h"
 #include "server/Connection.h"
+#include "server/DeadLetters.h"
+#include "server/DedupIndex.h"
 #include "server/Dispatcher.h"
 #include "server/Message.h"
 #include "server/SenderPool.h"
@@ -40,6 +43,26 @@ public:
     // shutdown_timeout_ms), queues flushed, replies written, then the loop ends.
     void Shutdown();
 
+    // Operations for the admin API (loop thread).
+    struct Snapshot {
+        uint64_t depth[kPriorityLevels] = {};
+        uint64_t inflight = 0, waiting = 0, dead_letters = 0, connections = 0, templates = 0;
+        uint64_t disk_bytes = 0, dedup_keys = 0, token_refreshes = 0;
+        DispatchCounters counters;
+        PauseState pause;
+        bool queue_writable = true;
+    };
+    Snapshot Stats() const;
+    // Queues a dead letter again as a new attempt series; NotFound if there is no such id.
+    Status RetryDeadLetter(uint64_t id);
+    DeadLetters& dead_letters() { return *dead_letters_; }
+    Dispatcher& dispatcher() { return *dispatcher_; }
+    const TemplateCache& templates() const { return templates_; }
+    // Reloads one template from MySQL off the loop; `done` runs on the loop with the result.
+    void ReloadTemplate(const std::string& key, std::function<void(Status)> done);
+    const Config& config() const { return config_; }
+    int admin_port() const;
+
     // FrameSink
     void OnFrame(Connection& conn, const protocol::Frame& frame) override;
     void OnReplyQueued(Connection& conn) override;
@@ -56,6 +79,7 @@ private:
         uint32_t opaque;
     };
     struct TsetWork;
+    friend class AdminApi;
 
     void HandleMessage(Connection& conn, const protocol::Frame& f);
     void HandleTset(Connection& conn, const protocol::Frame& f);
@@ -81,6 +105,9 @@ private:
     std::unique_ptr<TokenCache> tokens_;
     std::unique_ptr<SenderPool> senders_;
     std::unique_ptr<Dispatcher> dispatcher_;
+    std::unique_ptr<DeadLetters> dead_letters_;
+    std::unique_ptr<DedupIndex> dedup_;
+    std::unique_ptr<class AdminApi> admin_;
 
     std::vector<std::unique_ptr<uv_tcp_t>> listeners_;
     std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;

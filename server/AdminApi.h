@@ -1,0 +1,34 @@
+// The admin HTTP API on the server's own event loop ([admin] listen, default
+// 127.0.0.1:9502), served by the http/ layer (libuv + http_parser). JSON in and out; every
+// endpoint but /api/health needs `Authorization: Bearer <[admin] token>`. Without a token it
+// only listens on a loopback address. Endpoints are listed in AdminApi.cpp.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+#include "base/Status.h"
+#include "http/HttpServer.h"
+
+namespace mega {
+
+class Server;
+
+class AdminApi {
+public:
+    AdminApi(uv_loop_t* loop, Server* server);
+    Status Listen(const std::string& address);  // "host:port"; port 0 picks a free one
+    int port() const { return http_.port(); }
+    void Shutdown() { http_.Shutdown(); }
+
+private:
+    void Handle(HttpRequest&& request, HttpResponder responder);
+    bool Authorized(const HttpRequest& request) const;
+
+    Server* server_;
+    HttpServer http_;
+};
+
+}  // namespace mega

@@ -1,0 +1,74 @@
+// Option parsing: strict, so that a typo is a 400 the client sees, never a silent default.
+#include "server/MessageOptions.h"
+
+#include <charconv>
+
+namespace mega {
+namespace {
+
+bool ParseInt(std::string_view v, int64_t lo, int64_t hi, int64_t* out) {
+    int64_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size() || n < lo || n > hi) return false;
+    *out = n;
+    return true;
+}
+
+bool IsToken(std::string_view v, size_t max) {
+    if (v.empty() || v.size() > max) return false;
+    for (unsigned char c : v)
+        if (c <= ' ' || c == 0x7f || c == '"' || c == '\\') return false;
+    return true;
+}
+
+}  // namespace
+
+bool ParseMessageOptions(std::string_view words, int64_t now_ms, MessageOptions* out,
+                         std::string* error) {
+    *out = MessageOptions{};
+    while (!words.empty()) {
+        const size_t sp = words.find(' ');
+        std::string_view word = words.substr(0, sp);
+        words = sp == std::string_view::npos ? std::string_view{} : words.substr(sp + 1);
+        if (word.empty()) continue;
+        const size_t eq = word.find('=');
+        const std::string_view name = word.substr(0, eq);
+        const std::string_view value =
+            eq == std::string_view::npos ? std::string_view{} : word.substr(eq + 1);
+        auto bad = [&] {
+            *error = "bad value for " + std::string(name);
+            return false;
+        };
+        int64_t n;
+        if (eq == std::string_view::npos || name.empty()) {
+            *error = "unknown option " + std::string(word);
+            return false;
+        } else if (name == "priority") {
+            if (value == "high") out->priority = Priority::kHigh;
+            else if (value == "normal") out->priority = Priority::kNormal;
+            else if (value == "low") out->priority = Priority::kLow;
+            else return bad();
+        } else if (name == "delay") {
+            if (!ParseInt(value, 0, 366ll * 86400, &n)) return bad();
+            out->not_before_ms = n ? now_ms + n * 1000 : 0;
+        } else if (name == "at") {
+            if (!ParseInt(value, 0, 1ll << 40, &n)) return bad();
+            out->not_before_ms = n * 1000 > now_ms ? n * 1000 : 0;
+        } else if (name == "tries") {
+            if (!ParseInt(value, 1, 100, &n)) return bad();
+            out->tries = int(n);
+        } else if (name == "msgkey") {
+            if (!IsToken(value, 128)) return bad();
+            out->msgkey = value;
+        } else if (name == "source") {
+            if (!IsToken(value, 64)) return bad();
+            out->source = value;
+        } else {
+            *error = "unknown option " + std::string(name);
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace mega
