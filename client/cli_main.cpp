@@ -1,9 +1,12 @@
 // mega-cli: the command-line client of mega (and of the original Mega-Wechat server).
 // push / send / tset one message and print the reply; bulk streams a file of openids
-// through a pipelined window with a progress bar and a resumable FILE.progress.
+// through a pipelined window with a progress bar and a resumable FILE.progress;
+// failed / account manage the running server through its admin HTTP API.
 // Exit status: 0 for 200, 1 for 400, 2 for 500 or a transport error, 64 for bad usage.
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "base/Status.h"
+#include "client/AdminClient.h"
 #include "client/Bulk.h"
 #include "client/MegaClient.h"
 #include "config/Config.h"
@@ -59,6 +63,14 @@ COMMAND:
                          FILE.progress keeps the count of lines answered, so that a new
                          run resumes after them; --restart starts from the first line.
                          400s go on to the next line, a 500 stops the run.
+  failed list [--limit N]   dead letters: id, recipient, template, error
+  failed retry ID | failed retry --all
+                         queue dead letters again, as a new series of attempts
+  failed forget ID | failed flush
+                         drop one dead letter / all of them
+  account status | account pause [--reason TEXT] | account resume
+                         the WeChat account's pause (45009 daily quota, or by hand)
+  (failed and account talk to the admin API named by the config: -c FILE or NAME)
 
 OPTIONS:
   --opt NAME=VALUE       an extension word of the request header (priority=high,
@@ -81,6 +93,9 @@ struct CliArgs {
     double timeout_s = 30;
     bool restart = false;
     bool help = false;
+    bool all = false;         // failed retry --all
+    std::string reason;       // account pause --reason
+    std::string limit = "100";  // failed list --limit
     std::vector<std::string> bulk_flags_seen;  // to refuse them outside bulk
 };
 
@@ -90,7 +105,8 @@ int Usage(const std::string& problem) {
 }
 
 bool IsCommand(std::string_view word) {
-    return word == "push" || word == "send" || word == "tset" || word == "bulk";
+    return word == "push" || word == "send" || word == "tset" || word == "bulk" ||
+           word == "failed" || word == "account";
 }
 
 // Accepts "--name VALUE" and "--name=VALUE"; flags may come anywhere; "--" ends them.
@@ -125,6 +141,12 @@ std::optional<std::string> ParseArgs(int argc, char** argv, CliArgs* args) {
         std::string text;
         if (name == "-h" || name == "--help") {
             args->help = true;
+        } else if (name == "--all") {
+            args->all = true;
+        } else if (name == "--reason") {
+            problem = take(&args->reason);
+        } else if (name == "--limit") {
+            problem = take(&args->limit);
         } else if (name == "--restart") {
             args->restart = true;
             args->bulk_flags_seen.push_back(name);
@@ -219,6 +241,86 @@ Status ResolveAddress(const CliArgs& args, const std::string& config_name, std::
     *address = config.listen.front();
     *max_frame_bytes = size_t(config.package_max_length);
     return Status::Ok();
+}
+
+std::string JsonString(const std::string& s) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    w.String(s.c_str(), rapidjson::SizeType(s.size()));
+    return std::string(sb.GetString(), sb.GetSize());
+}
+
+// `failed …` and `account …`: one admin API call each, its answer printed for people.
+int RunAdmin(const CliArgs& args, const std::string& config_name, const std::string& command,
+             const std::vector<std::string>& pos) {
+    const std::string path =
+        !args.config_file.empty() ? args.config_file : "config/" + config_name + ".ini";
+    if (args.config_file.empty() && config_name.empty())
+        return Usage(command + " needs the server's config: -c FILE or NAME");
+    mega::Config config;
+    Status s = mega::Config::Load(path, &config);
+    mega::client::AdminClient admin;
+    if (s.ok()) s = mega::client::AdminClient::FromConfig(config, &admin);
+    if (!s.ok()) {
+        std::fprintf(stderr, "mega-cli: %s\n", s.message().c_str());
+        return kExitFailed;
+    }
+    const std::string sub = pos.empty() ? "" : pos[0];
+    std::string method = "POST", url, body = "{}";
+    if (command == "failed" && sub == "list" && pos.size() == 1) {
+        method = "GET";
+        url = "/api/failed?limit=" + args.limit;
+    } else if (command == "failed" && sub == "retry" && args.all && pos.size() == 1) {
+        url = "/api/failed/retry";
+        body = R"({"all":true})";
+    } else if (command == "failed" && (sub == "retry" || sub == "forget") && pos.size() == 2) {
+        url = "/api/failed/" + sub;
+        body = "{\"id\":" + JsonString(pos[1]) + "}";
+    } else if (command == "failed" && sub == "flush" && pos.size() == 1) {
+        url = "/api/failed/flush";
+    } else if (command == "account" && (sub == "status" || sub.empty())) {
+        method = "GET";
+        url = "/api/account";
+    } else if (command == "account" && sub == "pause" && pos.size() == 1) {
+        url = "/api/account/pause";
+        if (!args.reason.empty()) body = "{\"reason\":" + JsonString(args.reason) + "}";
+    } else if (command == "account" && sub == "resume" && pos.size() == 1) {
+        url = "/api/account/resume";
+    } else {
+        return Usage("unknown " + command + " command; see mega-cli --help");
+    }
+    long http = 0;
+    std::string response;
+    s = admin.Call(method, url, body, &http, &response);
+    if (!s.ok()) {
+        std::fprintf(stderr, "mega-cli: %s\n", s.message().c_str());
+        return kExitFailed;
+    }
+    rapidjson::Document d;
+    d.Parse(response.c_str());
+    if (http != 200 || d.HasParseError()) {
+        std::string msg = response;
+        if (!d.HasParseError() && d.IsObject() && d.HasMember("error") && d["error"].IsString())
+            msg = d["error"].GetString();
+        std::fprintf(stderr, "mega-cli: %ld %s\n", http, msg.c_str());
+        return http == 404 ? kExitRejected : kExitFailed;
+    }
+    if (command == "failed" && sub == "list") {
+        std::printf("%zu dead letters\n", size_t(d["total"].GetUint64()));
+        for (const auto& it : d["items"].GetArray()) {
+            std::printf("%s  %s  %s  errcode %d  attempts %u  %s\n", it["id"].GetString(),
+                        it["openid"].GetString(), it["key"].GetString(), it["errcode"].GetInt(),
+                        it["attempts"].GetUint(), it["error"].GetString());
+        }
+    } else if (command == "account" && (sub == "status" || sub.empty())) {
+        if (d["paused"].GetBool())
+            std::printf("account %s paused: %s\n", d["app_id"].GetString(), d["reason"].GetString());
+        else
+            std::printf("account %s sending\n", d["app_id"].GetString());
+    } else {
+        std::printf("%s\n", response.c_str());
+    }
+    return kExitOk;
 }
 
 int ExitForCode(uint32_t code) {
@@ -349,6 +451,9 @@ int Main(int argc, char** argv) {
         return Usage("give either -c FILE or a config NAME, not both");
     if (args.addr.empty() && args.config_file.empty() && config_name.empty())
         return Usage("no server: give -c FILE, a config NAME or --addr HOST:PORT");
+
+    if (command_word == "failed" || command_word == "account")
+        return RunAdmin(args, config_name, command_word, pos);
 
     std::string options;
     if (auto problem = JoinOptions(args.opts, &options)) return Usage(*problem);

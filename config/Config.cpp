@@ -103,7 +103,7 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
         } else if (name == "fsync_interval_ms") return integer(&c.fsync_interval_ms, 1, 60000);
         else if (name == "queue_max_bytes") return integer(&c.queue_max_bytes, 1 << 20, 1ll << 50);
         else if (name == "queue_segment_bytes")
-            return integer(&c.queue_segment_bytes, 64 << 10, 1ll << 32);
+            return integer(&c.queue_segment_bytes, 64 << 10, (1ll << 32) - 1);  // 32-bit offsets
         else if (name == "pid_file") c.pid_file = value;
         else if (name == "shutdown_timeout_ms") return integer(&c.shutdown_timeout_ms, 0, 3600000);
     } else if (section == "setting") {
@@ -125,6 +125,18 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
         if (name == "app_id") c.app_id = value;
         else if (name == "app_secret") c.app_secret = value;
         else if (name == "token") c.token = value;
+        else if (name == "token_api") {
+            if (value == "stable") c.stable_token = true;
+            else if (value == "classic") c.stable_token = false;
+            else return bad("expected stable or classic");
+        } else if (name == "rate_limit_per_second") {
+            char* end = nullptr;
+            double r = std::strtod(value.c_str(), &end);
+            if (value.empty() || *end != '\0' || r < 0 || r > 1e6) return bad("expected a rate >= 0");
+            c.rate_limit_per_second = r;
+        } else if (name == "rate_burst") return integer(&c.rate_burst, 0, 1000000);
+        else if (name == "failover_healthy_s") return integer(&c.failover_healthy_s, 1, 86400);
+        else if (name == "quota_probe_s") return integer(&c.quota_probe_s, 0, 86400);
         else if (name == "api_base") {
             c.api_base = SplitList(value);
             if (c.api_base.empty()) return bad("expected at least one URL");
@@ -139,7 +151,10 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
                 c.retry_backoff.push_back(int(n));
             }
             if (c.retry_backoff.empty()) return bad("expected seconds like 10,30,60");
-        }
+        } else if (name == "dedup_window") return integer(&c.dedup_window_s, 0, 30 * 86400);
+    } else if (section == "admin") {
+        if (name == "listen") c.admin_listen = value;
+        else if (name == "token") c.admin_token = value;
     } else if (section == "log") {
         if (name == "log_file") c.log_file = value;
         else if (name == "log_level") {

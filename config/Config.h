@@ -46,11 +46,21 @@ struct Config {
     std::string app_id;
     std::string app_secret;  // secret: never logged
     std::string token;       // the account's server-URL token (delivery events)
-    std::vector<std::string> api_base{"https://api.weixin.qq.com"};
+    std::vector<std::string> api_base{"https://api.weixin.qq.com"};  // failover order
+    bool stable_token = true;          // token_api = stable | classic
+    double rate_limit_per_second = 0;  // 0 = unlimited
+    int rate_burst = 0;                // 0 = one second's worth
+    int failover_healthy_s = 60;       // on a later base this long, then try the first again
+    int quota_probe_s = 300;           // while paused by 45009, send one probe this often
 
     // [retry]
     int retry_tries = 3;                      // attempts in all, the first included
     std::vector<int> retry_backoff{10, 30, 60};  // seconds; the last step repeats
+    int dedup_window_s = 86400;                  // msgkey memory
+
+    // [admin]
+    std::string admin_listen = "127.0.0.1:9502";  // empty = no admin API
+    std::string admin_token;                      // secret: never logged
 
     // [log]
     std::string log_file = "logs/mega.log";

@@ -218,8 +218,11 @@ Status FileQueue::Roll(uint64_t need) {
         return Status::Full("queue full");
     std::unique_ptr<SegmentFile> f;
     {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (spare_ && spare_seq_ == next) f = std::move(spare_);
+        // A spare the flusher is creating right now is this very file: wait for it rather
+        // than create the same path twice (O_TRUNC under a live mapping).
+        std::unique_lock<std::mutex> lock(mu_);
+        spare_cv_.wait(lock, [&] { return !spare_busy_; });
+        if (spare_ && spare_->seq() == next) f = std::move(spare_);
         want_spare_ = false;
     }
     if (!f) {
@@ -409,6 +412,9 @@ void FileQueue::FlusherMain() {
                               (periodic && options_.fsync != FsyncPolicy::kNone);
         sync_requested_ = false;
         std::vector<std::shared_ptr<SegmentFile>> to_sync, doomed;
+        // Before the snapshot: a record counted here is in a segment already in sync_set_
+        // (Roll() adds it there before anything is appended to it).
+        const uint64_t target = appended_seq_.load(std::memory_order_acquire);
         if (sync_now) to_sync = sync_set_;
         doomed.swap(to_delete_);
         const bool make_spare = want_spare_ && !spare_;
@@ -416,7 +422,6 @@ void FileQueue::FlusherMain() {
         lock.unlock();
 
         if (sync_now) {
-            const uint64_t target = appended_seq_.load(std::memory_order_acquire);
             bool ok = true;
             for (auto& f : to_sync) {
                 Status s = f->Sync();
@@ -446,7 +451,14 @@ void FileQueue::FlusherMain() {
         }
         std::unique_ptr<SegmentFile> spare;
         Status spare_status;
+        bool creating = false;
         if (make_spare && !stopping) {
+            // Roll() may have created this segment itself meanwhile (want_spare_ cleared);
+            // from here on a Roll() that needs it waits for it instead.
+            std::lock_guard<std::mutex> relock(mu_);
+            creating = spare_busy_ = want_spare_ && !spare_ && spare_seq_ == spare_seq;
+        }
+        if (creating) {
             spare_status = SegmentFile::Create(SegmentPath(spare_seq), spare_seq,
                                                options_.segment_bytes, &spare);
             if (!spare_status.ok()) spdlog::warn("queue: {}", spare_status.message());
@@ -455,6 +467,10 @@ void FileQueue::FlusherMain() {
 
         lock.lock();
         if (spare) spare_ = std::move(spare);
+        if (creating) {
+            spare_busy_ = false;
+            spare_cv_.notify_all();
+        }
         if (make_spare && !spare_status.ok()) want_spare_ = false;  // Roll() will report it
         if (stopping) break;
     }

@@ -128,6 +128,8 @@ private:
     bool stop_ = false, sync_requested_ = false, want_spare_ = false;
     uint64_t spare_seq_ = 0;
     std::unique_ptr<SegmentFile> spare_;
+    bool spare_busy_ = false;           // the flusher is creating spare_seq_'s file
+    std::condition_variable spare_cv_;  // signalled when it is done
     Status spare_status_;
     std::vector<std::shared_ptr<SegmentFile>> sync_set_;  // every open segment
     std::vector<std::shared_ptr<SegmentFile>> to_delete_;

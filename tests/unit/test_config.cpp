@@ -1,0 +1,281 @@
+// Tests of configuration loading (config/Config): the original Mega-Wechat ini file byte for
+// byte (BOM, quotes, `table_size = 100;`), defaults for our keys, repeated and listed values,
+// PDO DSNs, and the errors a bad file gets.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "config/Config.h"
+
+namespace fs = std::filesystem;
+using mega::Config;
+using mega::FsyncPolicy;
+using mega::Status;
+
+namespace {
+
+// An ini file in a fresh temporary directory, removed at scope exit.
+class TempIni {
+  public:
+    explicit TempIni(const std::string& text) {
+        char tmpl[] = "/tmp/mega-unit-config-XXXXXX";
+        REQUIRE(::mkdtemp(tmpl) != nullptr);
+        dir_ = tmpl;
+        path_ = dir_ + "/test.ini";
+        std::ofstream out(path_, std::ios::binary);
+        out << text;
+        REQUIRE(out.good());
+    }
+    ~TempIni() {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+    TempIni(const TempIni&) = delete;
+    TempIni& operator=(const TempIni&) = delete;
+    const std::string& path() const { return path_; }
+
+  private:
+    std::string dir_, path_;
+};
+
+Config LoadOk(const std::string& text) {
+    TempIni ini(text);
+    Config c;
+    Status s = Config::Load(ini.path(), &c);
+    REQUIRE_MESSAGE(s.ok(), s.ToString());
+    return c;
+}
+
+Status LoadStatus(const std::string& text) {
+    TempIni ini(text);
+    Config c;
+    return Config::Load(ini.path(), &c);
+}
+
+}  // namespace
+
+TEST_CASE("the original Mega-Wechat ini loads unchanged") {
+    const std::string path = MEGA_TEST_DATA "/golden/original-wechat.ini";
+    {
+        std::ifstream in(path, std::ios::binary);
+        std::string head(3, '\0');
+        in.read(head.data(), 3);
+        REQUIRE(head == "\xEF\xBB\xBF");  // the file under test really starts with a BOM
+    }
+    Config c;
+    Status s = Config::Load(path, &c);
+    REQUIRE_MESSAGE(s.ok(), s.ToString());
+
+    CHECK(c.listen == std::vector<std::string>{"127.0.0.1:9501"});
+    CHECK(c.table_size == 100);
+    CHECK(c.template_size == 4048);
+    CHECK(c.queue_file_path == "/Mega-Wechat/logs/queue");
+    CHECK(c.task_worker_num == 8);
+    CHECK(c.package_max_length == 2465792);
+    CHECK(c.daemonize);
+    CHECK(c.mysql_host == "127.0.0.1");
+    CHECK(c.mysql_port == 3306);
+    CHECK(c.mysql_db == "mega");
+    CHECK(c.mysql_socket.empty());
+    CHECK(c.mysql_user == "root");
+    CHECK(c.mysql_password == "root");
+    CHECK(c.table_prefix.empty());
+    CHECK(c.app_id == "wx90c4bf2cf0dae125");
+    CHECK(c.app_secret == "e01207cd557f62c73f5099aae83a9f15");
+    CHECK(c.token == "e01207cd557f62c73f5099aae83a9f15");
+    CHECK(c.log_file == "/Mega-Wechat/logs/mega.log");
+    CHECK(c.log_level == "warning");
+    CHECK(c.log_prefix == "mega");
+
+    // Keys the original does not have keep their defaults.
+    CHECK(c.fsync == FsyncPolicy::kInterval);
+    CHECK(c.fsync_interval_ms == 100);
+    CHECK(c.max_inflight == 256);
+    CHECK(c.http_timeout_ms == 10000);
+    CHECK(c.api_base == std::vector<std::string>{"https://api.weixin.qq.com"});
+    CHECK(c.queue_max_bytes == 8ull << 30);
+    CHECK(c.queue_segment_bytes == 64ull << 20);
+    CHECK(c.shutdown_timeout_ms == 10000);
+    CHECK(c.pid_file == "/Mega-Wechat/logs/queue/mega.pid");
+    CHECK(c.source_path == fs::absolute(path).lexically_normal().string());
+}
+
+TEST_CASE("an empty file: every default, listen included") {
+    Config c = LoadOk("");
+    CHECK(c.listen == std::vector<std::string>{"127.0.0.1:9501"});
+    CHECK(c.table_size == 100);
+    CHECK(c.task_worker_num == 8);
+    CHECK(c.daemonize);
+    CHECK(c.log_level == "info");
+    CHECK(c.mysql_password.empty());
+    // Relative defaults are made absolute against the working directory.
+    const fs::path cwd = fs::current_path();
+    CHECK(c.queue_file_path == (cwd / "logs/queue").lexically_normal().string());
+    CHECK(c.log_file == (cwd / "logs/mega.log").lexically_normal().string());
+    CHECK(c.pid_file == (cwd / "logs/queue/mega.pid").lexically_normal().string());
+}
+
+TEST_CASE("our keys are read") {
+    Config c = LoadOk(
+        "[server]\n"
+        "fsync = always\n"
+        "fsync_interval_ms = 5\n"
+        "queue_max_bytes = 1048576\n"
+        "queue_segment_bytes = 8388608\n"
+        "pid_file = run/mega.pid\n"
+        "shutdown_timeout_ms = 0\n"
+        "[setting]\n"
+        "max_inflight = 64\n"
+        "http_timeout_ms = 2500\n"
+        "daemonize = 0\n"
+        "[log]\n"
+        "log_level = debug\n");
+    CHECK(c.fsync == FsyncPolicy::kAlways);
+    CHECK(c.fsync_interval_ms == 5);
+    CHECK(c.queue_max_bytes == 1048576);
+    CHECK(c.queue_segment_bytes == 8388608);
+    CHECK(c.pid_file == (fs::current_path() / "run/mega.pid").lexically_normal().string());
+    CHECK(c.shutdown_timeout_ms == 0);
+    CHECK(c.max_inflight == 64);
+    CHECK(c.http_timeout_ms == 2500);
+    CHECK_FALSE(c.daemonize);
+    CHECK(c.log_level == "debug");
+    CHECK(LoadOk("[server]\nfsync = none\n").fsync == FsyncPolicy::kNone);
+    CHECK(LoadOk("[server]\nfsync = interval\n").fsync == FsyncPolicy::kInterval);
+}
+
+TEST_CASE("listen: repeated listen[] and comma lists, in order") {
+    Config c = LoadOk(
+        "[server]\n"
+        "listen[] = 127.0.0.1:9501\n"
+        "listen[] = \"0.0.0.0:9502\"\n"
+        "listen[] = [::1]:9503, 10.0.0.1:9504\n");
+    CHECK(c.listen == std::vector<std::string>{"127.0.0.1:9501", "0.0.0.0:9502", "[::1]:9503",
+                                               "10.0.0.1:9504"});
+    CHECK(LoadOk("[server]\nlisten = a.example:1\n").listen ==
+          std::vector<std::string>{"a.example:1"});
+}
+
+TEST_CASE("quoted values lose their quotes, inner text is kept") {
+    Config c = LoadOk(
+        "[server]\n"
+        "queue_file_path = \"/var/lib/mega queue\"\n"
+        "table_size = \"250\"\n"
+        "[pdo]\n"
+        "username = 'mega'\n"
+        "password = \"p=w;rd\"\n"
+        "table_prefix = \"wx_\"\n"
+        "[wechat]\n"
+        "app_id = \"wx1\"\n");
+    CHECK(c.queue_file_path == "/var/lib/mega queue");
+    CHECK(c.table_size == 250);
+    CHECK(c.mysql_user == "mega");
+    CHECK(c.mysql_password == "p=w;rd");
+    CHECK(c.table_prefix == "wx_");
+    CHECK(c.app_id == "wx1");
+}
+
+TEST_CASE("log_file: [log] wins over the original's [setting] log_file") {
+    CHECK(LoadOk("[setting]\nlog_file = /a/swoole.log\n").log_file == "/a/swoole.log");
+    CHECK(LoadOk("[setting]\nlog_file = /a/swoole.log\n[log]\nlog_file = /b/mega.log\n").log_file ==
+          "/b/mega.log");
+    CHECK(LoadOk("[log]\nlog_file = /b/mega.log\n[setting]\nlog_file = /a/swoole.log\n").log_file ==
+          "/b/mega.log");
+}
+
+TEST_CASE("DSN: host, port, dbname, unix_socket") {
+    Config c = LoadOk(
+        "[pdo]\n"
+        "dsn = \"mysql:host=db.example;port=3307;dbname=wechat;charset=utf8\"\n");
+    CHECK(c.mysql_host == "db.example");
+    CHECK(c.mysql_port == 3307);
+    CHECK(c.mysql_db == "wechat");
+    CHECK(c.mysql_socket.empty());
+
+    Config s = LoadOk("[pdo]\ndsn = \"mysql:unix_socket=/run/mysqld/mysqld.sock;dbname=m\"\n");
+    CHECK(s.mysql_socket == "/run/mysqld/mysqld.sock");
+    CHECK(s.mysql_db == "m");
+    CHECK(s.mysql_port == 3306);
+
+    Config d;
+    CHECK(Config::ParseDsn("mysql:host = h ; dbname = x ;", &d).ok());
+    CHECK(d.mysql_host == "h");
+    CHECK(d.mysql_db == "x");
+    CHECK(Config::ParseDsn("pgsql:host=h", &d).code() == Status::Code::kInvalid);
+    CHECK(Config::ParseDsn("mysql:host=h;port=99999", &d).code() == Status::Code::kInvalid);
+    CHECK(Config::ParseDsn("mysql:host=h;port=x", &d).code() == Status::Code::kInvalid);
+    CHECK(Config::ParseDsn("mysql:host", &d).code() == Status::Code::kInvalid);
+
+    Status bad = LoadStatus("[pdo]\ndsn = \"sqlite:/tmp/x\"\n");
+    CHECK(bad.code() == Status::Code::kInvalid);
+    CHECK(bad.message().find("dsn") != std::string::npos);
+}
+
+TEST_CASE("api_base: a comma list, trailing slashes dropped") {
+    Config c = LoadOk("[wechat]\napi_base = \"https://a.example/, http://127.0.0.1:8080\"\n");
+    CHECK(c.api_base == std::vector<std::string>{"https://a.example", "http://127.0.0.1:8080"});
+    CHECK(LoadOk("[wechat]\napi_base = http://one\n").api_base ==
+          std::vector<std::string>{"http://one"});
+    Status s = LoadStatus("[wechat]\napi_base = \" , \"\n");
+    CHECK(s.code() == Status::Code::kInvalid);
+    CHECK(s.message().find("api_base") != std::string::npos);
+}
+
+TEST_CASE("a bad value is Invalid and names its key") {
+    struct Case {
+        const char* text;
+        const char* key;
+    };
+    const Case cases[] = {
+        {"[setting]\ntask_worker_num = abc\n", "task_worker_num"},
+        {"[setting]\ntask_worker_num = 0\n", "task_worker_num"},
+        {"[setting]\ntask_worker_num = 8x\n", "task_worker_num"},
+        {"[server]\nfsync = sometimes\n", "fsync"},
+        {"[server]\ntable_size = -1;\n", "table_size"},
+        {"[server]\ntable_size = ;\n", "table_size"},
+        {"[server]\nfsync_interval_ms = 99999999999999999999\n", "fsync_interval_ms"},
+        {"[server]\nqueue_segment_bytes = 1024\n", "queue_segment_bytes"},
+        // Offsets in a queue record reference are 32 bits: the queue refuses 4 GiB segments.
+        {"[server]\nqueue_segment_bytes = 4294967296\n", "queue_segment_bytes"},
+        {"[setting]\ndaemonize = maybe\n", "daemonize"},
+        {"[log]\nlog_level = loud\n", "log_level"},
+        {"[server]\nlisten[] = 127.0.0.1\n", "listen"},
+        {"[server]\nlisten[] = 127.0.0.1:http\n", "listen"},
+        {"[server]\nlisten[] = :9501\n", "listen"},
+    };
+    for (const auto& k : cases) {
+        const std::string text = k.text;
+        CAPTURE(text);
+        Status s = LoadStatus(k.text);
+        CHECK(s.code() == Status::Code::kInvalid);
+        CHECK(s.message().find(k.key) != std::string::npos);
+    }
+    // The first bad value is the one reported.
+    Status s = LoadStatus("[server]\nfsync = sometimes\n[setting]\ntask_worker_num = abc\n");
+    CHECK(s.message().find("fsync") != std::string::npos);
+    CHECK(s.message().find("task_worker_num") == std::string::npos);
+}
+
+TEST_CASE("a syntax error is Invalid with its line; a missing file is IoError") {
+    Status s = LoadStatus("[server]\ntable_size = 5\nthis line has no equals sign\n");
+    CHECK(s.code() == Status::Code::kInvalid);
+    CHECK(s.message().find(":3:") != std::string::npos);
+
+    Config c;
+    Status missing = Config::Load("/nonexistent/mega-unit/none.ini", &c);
+    CHECK(missing.code() == Status::Code::kIoError);
+    CHECK(missing.message().find("/nonexistent/mega-unit/none.ini") != std::string::npos);
+}
+
+TEST_CASE("a queue segment always holds the largest frame") {
+    Config c = LoadOk(
+        "[server]\nqueue_segment_bytes = 65536\n[setting]\npackage_max_length = "
+        "1000000\n");
+    CHECK(c.package_max_length == 1000000);
+    CHECK(c.queue_segment_bytes >= c.package_max_length + 4096);
+}
