@@ -5,6 +5,7 @@
 
 #include "server/AdminApi.h"
 #include "server/MessageOptions.h"
+#include "server/Migrations.h"
 
 #include <fcntl.h>
 #include <rapidjson/document.h>
@@ -99,8 +100,12 @@ Server::~Server() {
 
 Status Server::Start() {
     // Templates first: without MySQL the server cannot know what it may send.
+    Status s = CheckSchema(config_);
+    if (!s.ok()) return s.code() == Status::Code::kUnavailable
+                            ? Status::Unavailable("cannot reach MySQL: " + s.message())
+                            : s;
     std::vector<TemplateStore::Row> rows;
-    Status s = store_.LoadAll(config_.table_size, &rows);
+    s = store_.LoadAll(config_.table_size, &rows);
     if (!s.ok()) return Status::Unavailable("cannot load templates: " + s.message());
     for (const auto& row : rows) {
         Status put = templates_.Put(row.key, row.text);

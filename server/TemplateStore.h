@@ -24,12 +24,6 @@ public:
     Status LoadAll(int limit, std::vector<Row>* rows) const;
     // One template; NotFound when the key is not in the table.
     Status LoadOne(const std::string& key, std::string* text) const;
-    // Runs SQL statements (schema set-up); `{prefix}` is replaced by the table prefix.
-    Status Execute(const std::string& sql) const;
-
-    // Must run once on the main thread before any other thread uses MySQL.
-    static void InitDriver();
-
 private:
     const Config& config_;
 };

@@ -1,6 +1,6 @@
 // mega: the server's command line.
-//   mega NAME start|stop|restart|status     reads config/NAME.ini
-//   mega -c FILE start|stop|restart|status
+//   mega NAME start|stop|restart|status|migrate     reads config/NAME.ini
+//   mega -c FILE start|stop|restart|status|migrate
 // start validates the config, takes the pid-file lock, daemonizes when `daemonize = 1`
 // (the parent exits once the server listens, or with its error), and runs the event loop.
 #include <signal.h>
@@ -21,7 +21,8 @@
 #include "config/Config.h"
 #include "server/ProcessControl.h"
 #include "server/Server.h"
-#include "server/TemplateStore.h"
+#include "server/Migrations.h"
+#include "server/MysqlSession.h"
 
 namespace fs = std::filesystem;
 using namespace mega;
@@ -30,8 +31,8 @@ namespace {
 
 int Usage() {
     std::fprintf(stderr,
-                 "usage: mega NAME start|stop|restart|status   (config/NAME.ini)\n"
-                 "       mega -c FILE start|stop|restart|status\n");
+                 "usage: mega NAME start|stop|restart|status|migrate   (config/NAME.ini)\n"
+                 "       mega -c FILE start|stop|restart|status|migrate\n");
     return 2;
 }
 
@@ -117,7 +118,7 @@ int Start(const Config& config) {
     if (!s.ok()) return fail(s.message());
     pid_file.WritePid();
     ::signal(SIGPIPE, SIG_IGN);
-    TemplateStore::InitDriver();
+    MysqlSession::InitDriver();
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -190,5 +191,17 @@ int main(int argc, char** argv) {
         return Start(config);
     }
     if (command == "status") return Status_(config);
+    if (command == "migrate") {
+        MysqlSession::InitDriver();
+        std::string applied;
+        s = Migrate(config, &applied);
+        if (!s.ok()) {
+            std::fprintf(stderr, "mega: migrate: %s\n", s.message().c_str());
+            return 1;
+        }
+        std::printf("schema at version %d%s%s\n", RequiredSchemaVersion(),
+                    applied.empty() ? " (nothing to do)" : "; applied ", applied.c_str());
+        return 0;
+    }
     return Usage();
 }

@@ -7,3 +7,4 @@ CREATE TABLE IF NOT EXISTS `{prefix}mega_wechat_template` (
   `updated_at` int(11) NOT NULL DEFAULT '0',
   PRIMARY KEY (`tmpl_key`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+INSERT IGNORE INTO `{prefix}mega_schema` (version, applied_at) VALUES (1, UNIX_TIMESTAMP());

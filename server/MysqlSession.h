@@ -1,0 +1,46 @@
+// One MySQL connection (Connector/C++ 1.1, the JDBC-like API Debian ships) with the
+// thread registration the driver wants, as an RAII object. Blocking: used on start-up,
+// on the libuv thread pool and on the log writer's thread, never on the event loop.
+// Errors are Status::Unavailable with MySQL's message; the password never appears in one.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/Status.h"
+#include "config/Config.h"
+
+namespace sql {
+class Connection;
+}
+
+namespace mega {
+
+class MysqlSession {
+public:
+    MysqlSession();  // registers the calling thread with the driver
+    ~MysqlSession();
+    MysqlSession(const MysqlSession&) = delete;
+    MysqlSession& operator=(const MysqlSession&) = delete;
+
+    Status Connect(const Config& config);
+    bool connected() const { return conn_ != nullptr; }
+    sql::Connection* connection() const { return conn_.get(); }
+    void Reset();
+
+    // Runs one statement; `{prefix}` is replaced by the table prefix.
+    Status Execute(const std::string& statement);
+    // The first column of the first row as a number; `fallback` when there is no row.
+    Status QueryInt(const std::string& statement, long long fallback, long long* out);
+    std::string Escape(const std::string& s) const;  // for building multi-row statements
+
+    // Must run once on the main thread before any other thread uses MySQL.
+    static void InitDriver();
+
+private:
+    std::string Expand(const std::string& statement) const;
+    std::string prefix_;
+    std::unique_ptr<sql::Connection> conn_;
+};
+
+}  // namespace mega
