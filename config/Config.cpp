@@ -165,6 +165,7 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
             if (!known) return bad("expected trace, debug, info, warning, error or critical");
             c.log_level = value;
         } else if (name == "log_prefix") c.log_prefix = value;
+        else if (name == "message_log") return boolean(&c.message_log);
     }
     return 1;
 }

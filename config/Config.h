@@ -66,6 +66,7 @@ struct Config {
     std::string log_file = "logs/mega.log";
     std::string log_level = "info";
     std::string log_prefix = "mega";
+    bool message_log = true;  // rows in {prefix}mega_message_log
 
     std::string source_path;  // the file it was read from
 

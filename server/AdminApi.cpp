@@ -182,6 +182,17 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         w.Uint64(s.token_refreshes);
         w.Key("paused");
         w.Bool(s.pause.paused);
+        w.Key("message_log");
+        w.StartObject();
+        w.Key("written");
+        w.Uint64(s.log_written);
+        w.Key("dropped");
+        w.Uint64(s.log_dropped);
+        w.Key("pending");
+        w.Uint64(s.log_pending);
+        w.Key("healthy");
+        w.Bool(s.log_healthy);
+        w.EndObject();
         w.EndObject();
         responder.Send(JsonResponse(200, sb));
         return;

@@ -36,12 +36,14 @@ int64_t NextBeijingMidnightMs(int64_t now_ms) {
 
 Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config,
                        std::array<FileQueue*, kPriorityLevels> queues, TemplateCache* templates,
-                       SenderPool* senders, DeadLetters* dead_letters, FinalCallback on_final)
+                       SenderPool* senders, DeadLetters* dead_letters, MessageLog* log,
+                       FinalCallback on_final)
     : config_(config),
       queues_(queues),
       templates_(templates),
       senders_(senders),
       dead_letters_(dead_letters),
+      log_(log),
       on_final_(std::move(on_final)) {
     uv_timer_init(loop, &timer_);
     uv_timer_init(loop, &pause_timer_);
@@ -220,6 +222,7 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         q->SetState(ref, st);
         heap_.push({int64_t(st.retry_at) * 1000, r.tag});
         counters_.retried++;
+        LogStatusChange(m, LogStatus::kRetrying, st.attempts, &r, {}, now);
         spdlog::info("message {} to {} ({}{}{}) attempt {}/{} failed ({} {}): retry in {} s", m.id,
                      m.openid, m.key, opts.source.empty() ? "" : ", source ", opts.source,
                      st.attempts, tries, OutcomeName(r.outcome), r.errcode,
@@ -248,6 +251,8 @@ void Dispatcher::Settle(uint64_t tag, bool sent, const DeliveryResult* r,
             if (!s.ok()) spdlog::error("failed store: cannot keep message {}: {}", m.id, s.message());
         }
     }
+    LogStatusChange(m, sent ? LogStatus::kSent : LogStatus::kFailed, q->State(ref).attempts + (sent ? 1 : 0), r,
+                    local_error, NowMs());
     FinalOutcome f;
     f.id = m.id;
     f.sent = sent;
@@ -256,6 +261,33 @@ void Dispatcher::Settle(uint64_t tag, bool sent, const DeliveryResult* r,
     f.local_error = local_error;
     if (on_final_) on_final_(f);
     q->Done(ref);
+}
+
+void Dispatcher::LogStatusChange(const Message& m, LogStatus status, uint16_t attempts,
+                                 const DeliveryResult* r, std::string_view error, int64_t now_ms) {
+    if (!log_) return;
+    LogEvent e;
+    e.id = m.id;
+    e.status = status;
+    e.priority = uint8_t(m.priority);
+    e.attempts = attempts;
+    e.at_ms = now_ms;
+    e.created_ms = m.created_ms;
+    e.openid = m.openid;
+    e.key = m.key;
+    MessageOptions opts;
+    std::string bad;
+    if (!m.options.empty() && ParseMessageOptions(m.options, m.created_ms, &opts, &bad))
+        e.source = opts.source;
+    if (r) {
+        e.errcode = r->errcode;
+        e.msgid = r->msgid;
+        if (status != LogStatus::kSent) e.errmsg = r->reply;
+    } else {
+        e.errcode = error.empty() ? 0 : -1;
+        e.errmsg = error;
+    }
+    log_->Add(std::move(e));
 }
 
 void Dispatcher::Pause(const std::string& reason, bool by_operator, int64_t until_ms) {

@@ -22,6 +22,7 @@
 #include "queue/FileQueue.h"
 #include "server/DeadLetters.h"
 #include "server/Message.h"
+#include "server/MessageLog.h"
 #include "server/SenderPool.h"
 #include "server/TemplateCache.h"
 
@@ -55,7 +56,8 @@ public:
 
     Dispatcher(uv_loop_t* loop, const Config& config,
                std::array<FileQueue*, kPriorityLevels> queues, TemplateCache* templates,
-               SenderPool* senders, DeadLetters* dead_letters, FinalCallback on_final);
+               SenderPool* senders, DeadLetters* dead_letters, MessageLog* log,
+               FinalCallback on_final);
     ~Dispatcher();
     Dispatcher(const Dispatcher&) = delete;
     Dispatcher& operator=(const Dispatcher&) = delete;
@@ -86,6 +88,8 @@ private:
     bool Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs);
     void Settle(uint64_t tag, bool sent, const DeliveryResult* r, std::string_view local_error);
     void ArmTimer();
+    void LogStatusChange(const Message& m, LogStatus status, uint16_t attempts,
+                         const DeliveryResult* r, std::string_view error, int64_t now_ms);
     static void OnTimer(uv_timer_t* t);
     static void OnPauseTimer(uv_timer_t* t);
 
@@ -94,6 +98,7 @@ private:
     TemplateCache* templates_;
     SenderPool* senders_;
     DeadLetters* dead_letters_;
+    MessageLog* log_;
     FinalCallback on_final_;
     uv_timer_t timer_, pause_timer_;
     PauseState pause_;

@@ -14,7 +14,8 @@ Outcome Classify(bool transport_ok, long http_status, int errcode) {
     if (http_status < 200 || http_status >= 300) return Outcome::kTransient;
 
     switch (errcode) {
-        case 0: return Outcome::kSent;  // ok
+        case 0:
+            return Outcome::kSent;  // ok
         // Duplicate within 60 s (community): the same message was already accepted.
         case 40241: return Outcome::kSent;
 
@@ -24,6 +25,7 @@ Outcome Classify(bool transport_ok, long http_status, int errcode) {
         case kErrcodeTransport: return Outcome::kTransient;  // local: no HTTP answer
         case kErrcodeBadReply: return Outcome::kTransient;   // local: answer not WeChat's JSON
         case kErrcodeNoToken: return Outcome::kTransient;    // local: no access_token to use
+        case kErrcodeNotSent: return Outcome::kTransient;    // local: pool stopped before sending
 
         case 40001: return Outcome::kToken;  // token not the latest (another fetch replaced it)
         case 40014: return Outcome::kToken;  // token invalid
@@ -32,7 +34,8 @@ Outcome Classify(bool transport_ok, long http_status, int errcode) {
         case 45009: return Outcome::kQuota;  // daily API quota reached: stop the account
 
         case 40003: return Outcome::kPermanent;  // invalid openid
-        case 40037: return Outcome::kPermanent;  // invalid template_id (community: rarely transient)
+        case 40037:
+            return Outcome::kPermanent;  // invalid template_id (community: rarely transient)
         case 43004: return Outcome::kPermanent;  // receiver not subscribed
         case 43101: return Outcome::kPermanent;  // user refuses messages from the account
         case 43116: return Outcome::kPermanent;  // template banned, for the whole template

@@ -17,6 +17,7 @@ enum class Outcome {
 constexpr int kErrcodeTransport = -2;  // no HTTP answer: connect failure, timeout, reset
 constexpr int kErrcodeBadReply = -3;   // an HTTP answer that is not WeChat's JSON
 constexpr int kErrcodeNoToken = -4;    // no access_token: token endpoint unreachable/refused
+constexpr int kErrcodeNotSent = -5;    // never sent: the sender pool stopped first
 
 // `transport_ok` false means the request never got an HTTP answer (connect/timeout/reset).
 Outcome Classify(bool transport_ok, long http_status, int errcode);

@@ -21,8 +21,8 @@
 namespace mega {
 namespace {
 
-constexpr size_t kMaxReplyBytes = 64 * 1024;  // a WeChat reply is < 200 bytes
-constexpr long kReceiveBufferBytes = 4096;    // per easy handle (curl's default is 16 KiB)
+constexpr size_t kMaxReplyBytes = 64 * 1024;     // a WeChat reply is < 200 bytes
+constexpr long kReceiveBufferBytes = 4096;       // per easy handle (curl's default is 16 KiB)
 constexpr int64_t kTokenRecheckUs = 60'000'000;  // ask TokenCache again at least this often
 constexpr int kIdlePollMs = 1000;
 constexpr std::string_view kSendPath = "/cgi-bin/message/template/send?access_token=";
@@ -92,10 +92,10 @@ public:
     }
     bool Key(const char* s, rapidjson::SizeType n, bool) {
         const std::string_view key(s, n);
-        field_ = depth_ != 1             ? Field::kOther
-                 : key == "errcode"      ? Field::kErrcode
-                 : key == "msgid"        ? Field::kMsgid
-                                         : Field::kOther;
+        field_ = depth_ != 1        ? Field::kOther
+                 : key == "errcode" ? Field::kErrcode
+                 : key == "msgid"   ? Field::kMsgid
+                                    : Field::kOther;
         return true;
     }
     bool Int(int i) { return Number(i, i >= 0); }
@@ -234,7 +234,7 @@ private:
     void Run() {
         for (;;) {
             TakeJobs();
-            if (stopping_) FailBacklog("not sent: server stopping");
+            if (stopping_) FailBacklog();
             StartJobs();
             int running = 0;
             curl_multi_perform(multi_.get(), &running);
@@ -348,8 +348,7 @@ private:
         slot->started_us = NowUs();
         const CURLMcode rc = curl_multi_add_handle(multi_.get(), h);
         if (rc != CURLM_OK) {
-            LocalResult(slot->job, Outcome::kTransient, kErrcodeTransport,
-                        curl_multi_strerror(rc));
+            LocalResult(slot->job, Outcome::kTransient, kErrcodeTransport, curl_multi_strerror(rc));
             slot->job = {};
             return false;
         }
@@ -376,13 +375,14 @@ private:
         long http_status = 0;
         ReplyFields& f = reply_fields_;
         f.Reset();
+        bool parsed = false;
         if (transport_ok) {
             curl_easy_getinfo(slot->easy.get(), CURLINFO_RESPONSE_CODE, &http_status);
             rapidjson::MemoryStream in(slot->response.data(), slot->response.size());
-            reader_.Parse<0>(in, f);  // errors leave root_object/has_errcode unset
+            parsed = !reader_.Parse<0>(in, f).IsError();
         }
-        const bool wechat_reply = transport_ok && f.root_object && f.has_errcode;
-        const int errcode = !transport_ok   ? kErrcodeTransport
+        const bool wechat_reply = parsed && f.root_object && f.has_errcode;
+        const int errcode = !transport_ok  ? kErrcodeTransport
                             : wechat_reply ? f.errcode
                                            : kErrcodeBadReply;
         const Outcome outcome = Classify(transport_ok, http_status, errcode);
@@ -417,8 +417,8 @@ private:
                              rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : curl_easy_strerror(rc));
         } else {
             char text[64];
-            const int n = std::snprintf(text, sizeof text, "HTTP %ld, not a WeChat reply",
-                                        http_status);
+            const int n =
+                std::snprintf(text, sizeof text, "HTTP %ld, not a WeChat reply", http_status);
             AppendLocalReply(&r.reply, errcode, std::string_view(text, size_t(n)));
         }
         Release(slot);
@@ -448,9 +448,11 @@ private:
         AppendLocalReply(&r.reply, errcode, msg);
     }
 
-    void FailBacklog(std::string_view why) {
+    // Stopping: jobs not started yet go back unsent.
+    void FailBacklog() {
         for (; backlog_head_ < backlog_.size(); ++backlog_head_) {
-            LocalResult(backlog_[backlog_head_], Outcome::kTransient, kErrcodeTransport, why);
+            LocalResult(backlog_[backlog_head_], Outcome::kTransient, kErrcodeNotSent,
+                        "not sent: server stopping");
         }
         backlog_.clear();
         backlog_head_ = 0;
@@ -462,8 +464,7 @@ private:
             if (!s.busy) continue;
             curl_multi_remove_handle(multi_.get(), s.easy.get());
             s.busy = false;
-            LocalResult(s.job, Outcome::kTransient, kErrcodeTransport,
-                        "aborted: server stopping");
+            LocalResult(s.job, Outcome::kTransient, kErrcodeTransport, "aborted: server stopping");
             Release(&s);
         }
     }
@@ -602,8 +603,8 @@ void SenderPool::Submit(std::vector<DeliveryJob>* jobs) {
             refused[i].id = (*jobs)[i].id;
             refused[i].tag = (*jobs)[i].tag;
             refused[i].outcome = Outcome::kTransient;
-            refused[i].errcode = kErrcodeTransport;
-            AppendLocalReply(&refused[i].reply, kErrcodeTransport, "not sent: server stopping");
+            refused[i].errcode = kErrcodeNotSent;
+            AppendLocalReply(&refused[i].reply, kErrcodeNotSent, "not sent: server stopping");
         }
         jobs->clear();
         p.on_results(refused);
@@ -622,9 +623,13 @@ void SenderPool::Submit(std::vector<DeliveryJob>* jobs) {
     }
 }
 
-size_t SenderPool::capacity() const { return impl_->capacity; }
+size_t SenderPool::capacity() const {
+    return impl_->capacity;
+}
 
-size_t SenderPool::inflight() const { return impl_->inflight.load(std::memory_order_relaxed); }
+size_t SenderPool::inflight() const {
+    return impl_->inflight.load(std::memory_order_relaxed);
+}
 
 void SenderPool::Stop(int timeout_ms) {
     Impl& p = *impl_;

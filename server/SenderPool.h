@@ -46,19 +46,26 @@ class SenderPool {
 public:
     using ResultsCallback = std::function<void(std::vector<DeliveryResult>& results)>;
 
-    // Starts the threads. `on_results` runs on `loop`'s thread.
+    // Starts the threads. `on_results` runs on `loop`'s thread. `config` and `tokens` must
+    // outlive the pool. Construct, use and destroy it on the loop thread.
     SenderPool(uv_loop_t* loop, const Config& config, TokenCache* tokens,
                ResultsCallback on_results);
-    ~SenderPool();  // Stop() + join
+    ~SenderPool();  // Stop(0) if not stopped
     SenderPool(const SenderPool&) = delete;
     SenderPool& operator=(const SenderPool&) = delete;
 
-    // Takes the jobs (the vector is left empty). Loop thread only.
+    // Takes the jobs (the vector is left empty). Loop thread only. After Stop the jobs come
+    // straight back through on_results (kTransient, kErrcodeNotSent) before Submit returns.
     void Submit(std::vector<DeliveryJob>* jobs);
     size_t capacity() const;  // threads * max_inflight
     size_t inflight() const;  // submitted, result not yet handed back
     // Stops taking jobs and waits for the transfers under way, up to `timeout_ms`; the
     // results of finished ones are still delivered. Blocking: call at shutdown only.
+    // Jobs not started yet come back as kTransient with errcode kErrcodeNotSent, transfers
+    // still running at the deadline with kErrcodeTransport (they may have reached WeChat).
+    // Every result is handed to on_results before Stop returns (synchronously, on this
+    // thread). Stop also uv_close()s the pool's async handle: run the loop once more
+    // (uv_run NOWAIT) before uv_loop_close to free it.
     void Stop(int timeout_ms);
 
 private:

@@ -142,6 +142,7 @@ Status Server::Start() {
     const std::string status_path = config_.queue_file_path + "/status";
     status_fd_ = ::open(status_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 
+    if (config_.message_log) log_ = std::make_unique<MessageLog>(config_);
     tokens_ = std::make_unique<TokenCache>(config_);
     senders_ = std::make_unique<SenderPool>(
         loop_, config_, tokens_.get(),
@@ -150,7 +151,7 @@ Status Server::Start() {
         loop_, config_,
         std::array<FileQueue*, kPriorityLevels>{queues_[0].get(), queues_[1].get(),
                                                 queues_[2].get()},
-        &templates_, senders_.get(), dead_letters_.get(),
+        &templates_, senders_.get(), dead_letters_.get(), log_.get(),
         [this](const FinalOutcome& f) { OnFinal(f); });
 
     for (const std::string& addr : config_.listen) {
@@ -277,6 +278,20 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
         }
         return;
     }
+    if (log_) {
+        LogEvent e;
+        e.id = m.id;
+        e.status = LogStatus::kQueued;
+        e.priority = uint8_t(m.priority);
+        e.at_ms = e.created_ms = now;
+        e.openid = m.openid;
+        e.key = m.key;
+        e.source = opts.source;
+        e.tmpl = templates_.Find(m.key);
+        e.data = m.data;
+        e.msgkey = opts.msgkey;
+        log_->Add(std::move(e));
+    }
     if (!opts.msgkey.empty()) {
         s = dedup_->Add(opts.msgkey, now);
         if (!s.ok()) spdlog::error("msgkey journal: {} (key {} not remembered)", s.message(), opts.msgkey);
@@ -381,6 +396,7 @@ void Server::OnCheck(uv_check_t* h) {
             if (!self->pending_acks_[l].empty()) self->queues_[l]->RequestSync();
     }
     if (!self->stopping_) self->dispatcher_->Pump();
+    if (self->log_) self->log_->Flush();
     if (self->stopping_ && !self->finished_ && self->dispatcher_->inflight() == 0)
         self->FinishShutdown();
     // Flushing can close a connection, which only schedules its OnClosed: ids stay valid.
@@ -442,6 +458,12 @@ Server::Snapshot Server::Stats() const {
     s.token_refreshes = tokens_->refreshes();
     s.counters = dispatcher_->counters();
     s.pause = dispatcher_->pause_state();
+    if (log_) {
+        s.log_written = log_->written();
+        s.log_dropped = log_->dropped();
+        s.log_pending = log_->pending();
+        s.log_healthy = log_->healthy();
+    }
     return s;
 }
 
@@ -501,6 +523,7 @@ void Server::FinishShutdown() {
         if (q) q->Close();  // final fdatasync: every appended record is durable now
     if (dead_letters_) dead_letters_->Close();
     if (dedup_) dedup_->Close();
+    if (log_) log_->Flush();
     AckDurable();
     WriteStatusFile();
     for (auto& [id, c] : connections_) {

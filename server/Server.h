@@ -48,6 +48,8 @@ public:
         uint64_t depth[kPriorityLevels] = {};
         uint64_t inflight = 0, waiting = 0, dead_letters = 0, connections = 0, templates = 0;
         uint64_t disk_bytes = 0, dedup_keys = 0, token_refreshes = 0;
+        uint64_t log_written = 0, log_dropped = 0, log_pending = 0;
+        bool log_healthy = true;
         DispatchCounters counters;
         PauseState pause;
         bool queue_writable = true;
@@ -107,6 +109,7 @@ private:
     std::unique_ptr<Dispatcher> dispatcher_;
     std::unique_ptr<DeadLetters> dead_letters_;
     std::unique_ptr<DedupIndex> dedup_;
+    std::unique_ptr<MessageLog> log_;
     std::unique_ptr<class AdminApi> admin_;
 
     std::vector<std::unique_ptr<uv_tcp_t>> listeners_;

@@ -20,7 +20,9 @@ constexpr size_t kMaxNameSize = 128;
 constexpr unsigned kDataFlags =
     rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag;
 
-bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool IsJsonSpace(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 bool IsPlaceholderName(std::string_view name) {
     if (name.empty() || name.size() > kMaxNameSize) return false;
@@ -296,8 +298,7 @@ Status Template::Parse(std::string key, std::string text, std::shared_ptr<const 
     ShapeCheck shape;
     rapidjson::Reader reader;
     rapidjson::MemoryStream in(probe.data(), probe.size());
-    const rapidjson::ParseResult r =
-        reader.Parse<rapidjson::kParseValidateEncodingFlag>(in, shape);
+    const rapidjson::ParseResult r = reader.Parse<rapidjson::kParseValidateEncodingFlag>(in, shape);
     if (!shape.root_object) return Status::Invalid("template " + t->key_ + " is not a JSON object");
     if (!r) {
         return Status::Invalid("template " + t->key_ + " is not valid JSON (with placeholders " +
@@ -328,8 +329,7 @@ Status Template::Render(std::string_view openid, std::string_view data_json,
 }
 
 Status Template::Render(std::string_view openid, std::string_view data_json,
-                        std::string_view client_msg_id, std::string* out,
-                        Scratch* scratch) const {
+                        std::string_view client_msg_id, std::string* out, Scratch* scratch) const {
     Scratch::State& st = *scratch->state_;
     DataCollector& data = st.data;
     data.Reset(&names_);

@@ -15,9 +15,9 @@
 namespace mega {
 namespace {
 
-constexpr int64_t kMinFetchIntervalMs = 1000;   // forced refreshes are rate-limited
-constexpr int64_t kMaxBackoffMs = 60 * 1000;    // after repeated failed fetches
-constexpr int kMaxMarginSeconds = 300;          // refresh this long before expires_in...
+constexpr int64_t kMinFetchIntervalMs = 1000;  // forced refreshes are rate-limited
+constexpr int64_t kMaxBackoffMs = 60 * 1000;   // after repeated failed fetches
+constexpr int kMaxMarginSeconds = 300;         // refresh this long before expires_in...
 constexpr size_t kMaxReplyBytes = 64 * 1024;
 
 struct CurlEasyDeleter {
@@ -69,7 +69,9 @@ void EnsureCurlGlobalInit() {
     if (once != CURLE_OK) spdlog::critical("curl_global_init failed: {}", curl_easy_strerror(once));
 }
 
-TokenCache::TokenCache(const Config& config) : config_(config) { EnsureCurlGlobalInit(); }
+TokenCache::TokenCache(const Config& config) : config_(config) {
+    EnsureCurlGlobalInit();
+}
 
 Status TokenCache::Get(std::string* token, uint64_t* generation) {
     std::unique_lock lock(mu_);
@@ -173,8 +175,8 @@ Status TokenCache::Fetch(std::string* token, int* expires_in) {
     if (errcode != doc.MemberEnd() && errcode->value.IsInt() && errcode->value.GetInt() != 0) {
         const int code = errcode->value.GetInt();
         const auto errmsg = doc.FindMember("errmsg");
-        std::string msg = "WeChat refused the access_token request: errcode " +
-                          std::to_string(code);
+        std::string msg =
+            "WeChat refused the access_token request: errcode " + std::to_string(code);
         if (errmsg != doc.MemberEnd() && errmsg->value.IsString()) {
             msg += " (" + WithoutSecret(errmsg->value.GetString(), config_.app_secret) + ")";
         }

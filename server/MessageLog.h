@@ -1,0 +1,71 @@
+// The message log: one row per message in `{prefix}mega_message_log`, kept up to date as
+// the message is queued, retried, sent or failed. The loop thread only appends events to
+// a local batch; once per loop iteration Flush() hands the batch to the writer thread (one
+// lock), which merges the events of each message and writes multi-row upserts. If MySQL
+// is slow or down the writer keeps up to `max_pending` events, then drops new ones with a
+// counted warning: delivery never waits for the log.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/Config.h"
+#include "server/Template.h"
+
+namespace mega {
+
+enum class LogStatus : uint8_t { kQueued, kSending, kRetrying, kSent, kFailed };
+const char* LogStatusName(LogStatus s);
+
+struct LogEvent {
+    uint64_t id = 0;
+    LogStatus status = LogStatus::kQueued;
+    uint8_t priority = 1;
+    uint16_t attempts = 0;
+    int errcode = 0;
+    uint64_t msgid = 0;
+    int64_t at_ms = 0;       // when this happened
+    int64_t created_ms = 0;  // when the message was accepted
+    std::string openid, key, source, errmsg;
+    // Queued events only: what the body is rendered from (on the writer thread).
+    std::shared_ptr<const Template> tmpl;
+    std::string data, msgkey;
+};
+
+class MessageLog {
+public:
+    explicit MessageLog(const Config& config, size_t max_pending = 500000);
+    ~MessageLog();  // writes what it has (bounded wait), then stops
+    MessageLog(const MessageLog&) = delete;
+    MessageLog& operator=(const MessageLog&) = delete;
+
+    void Add(LogEvent&& event) { batch_.push_back(std::move(event)); }  // loop thread
+    void Flush();                                                         // loop thread
+
+    uint64_t written() const { return written_.load(std::memory_order_relaxed); }
+    uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+    uint64_t pending() const { return pending_count_.load(std::memory_order_relaxed); }
+    bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
+
+private:
+    void WriterMain();
+
+    const Config& config_;
+    const size_t max_pending_;
+    std::vector<LogEvent> batch_;  // loop thread only
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<LogEvent> handed_;  // guarded by mu_
+    bool stop_ = false;
+    std::atomic<uint64_t> written_{0}, dropped_{0}, pending_count_{0};
+    std::atomic<bool> healthy_{true};
+    std::thread writer_;
+};
+
+}  // namespace mega
