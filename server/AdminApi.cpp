@@ -1,6 +1,14 @@
 // Admin API endpoints:
+//   GET  /                             the dashboard (and /assets/NAME), no auth
+//   GET  /metrics                      Prometheus text format
 //   GET  /api/health                   no auth; 200 or 503 with the reasons
-//   GET  /api/stats                    counts, queue depth per priority, pause state
+//   GET  /api/stats                    counts, queue depth per priority, rates, series
+//   GET  /api/messages?status=&openid=&key=&source=&from=&to=&offset=&limit=
+//   GET  /api/messages/ID              one message with its rendered body
+//   POST /api/messages/ID/retry        a failed message (a dead letter) queued again
+//   GET  /api/waiting?limit=           delayed and retrying messages
+//   POST /api/waiting/cancel           {"id":"…"}
+//   POST /api/test-message             {"openid","key","data"}: queue one message
 //   GET  /api/failed?offset=&limit=    dead letters, oldest first
 //   POST /api/failed/retry             {"id":"…"} or {"all":true}: queue them again
 //   POST /api/failed/forget            {"id":"…"}
@@ -20,6 +28,9 @@
 
 #include <charconv>
 
+#include "base/EmbeddedFile.h"
+#include "server/ErrorClass.h"
+#include "server/MessageQueries.h"
 #include "server/Server.h"
 
 namespace mega {
@@ -69,6 +80,98 @@ bool IsLoopback(const std::string& host) {
 
 const char* kLevelNames[kPriorityLevels] = {"high", "normal", "low"};
 
+int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// Runs `work` on the libuv thread pool, then `done` on the loop.
+struct BlockingCall {
+    uv_work_t req;
+    std::function<void()> work, done;
+};
+
+void OffLoop(uv_loop_t* loop, std::function<void()> work, std::function<void()> done) {
+    auto call = std::make_unique<BlockingCall>();
+    call->work = std::move(work);
+    call->done = std::move(done);
+    call->req.data = call.get();
+    int rc = uv_queue_work(
+        loop, &call->req, [](uv_work_t* r) { static_cast<BlockingCall*>(r->data)->work(); },
+        [](uv_work_t* r, int) {
+            std::unique_ptr<BlockingCall> c(static_cast<BlockingCall*>(r->data));
+            c->done();
+        });
+    if (rc == 0) {
+        call.release();  // owned by the request until the after-work callback
+    } else {
+        call->work();
+        call->done();
+    }
+}
+
+const char* ContentType(std::string_view name) {
+    auto ends = [&](std::string_view ext) {
+        return name.size() >= ext.size() && name.substr(name.size() - ext.size()) == ext;
+    };
+    if (ends(".html")) return "text/html; charset=utf-8";
+    if (ends(".js") || ends(".mjs")) return "text/javascript; charset=utf-8";
+    if (ends(".css")) return "text/css; charset=utf-8";
+    if (ends(".svg")) return "image/svg+xml";
+    if (ends(".png")) return "image/png";
+    if (ends(".json")) return "application/json";
+    return "application/octet-stream";
+}
+
+void MessageJson(JsonWriter& w, const MessageRow& r, bool with_body) {
+    w.StartObject();
+    w.Key("id");
+    Str(w, std::to_string(r.id));
+    w.Key("openid");
+    Str(w, r.openid);
+    w.Key("key");
+    Str(w, r.key);
+    w.Key("source");
+    Str(w, r.source);
+    w.Key("priority");
+    w.String(kLevelNames[std::clamp(r.priority, 0, kPriorityLevels - 1)]);
+    w.Key("status");
+    Str(w, r.status);
+    w.Key("attempts");
+    w.Int(r.attempts);
+    w.Key("msgid");
+    Str(w, std::to_string(r.msgid));
+    w.Key("errcode");
+    w.Int(r.errcode);
+    w.Key("errmsg");
+    Str(w, r.errmsg);
+    w.Key("created_ms");
+    w.Int64(r.created_ms);
+    w.Key("updated_ms");
+    w.Int64(r.updated_ms);
+    w.Key("sent_ms");
+    w.Int64(r.sent_ms);
+    if (with_body) {
+        w.Key("body");
+        Str(w, r.body);
+    }
+    w.EndObject();
+}
+
+std::string Labels(const char* name, std::string_view value) {
+    std::string v;
+    for (char c : value) {
+        if (c == '\\' || c == '"') v += '\\';
+        if (c == '\n') {
+            v += "\\n";
+            continue;
+        }
+        v += c;
+    }
+    return std::string(name) + "=\"" + v + "\"";
+}
+
 }  // namespace
 
 AdminApi::AdminApi(uv_loop_t* loop, Server* server)
@@ -91,6 +194,155 @@ Status AdminApi::Listen(const std::string& address) {
     return Status::Ok();
 }
 
+HttpResponse AdminApi::StatsResponse(const LogSummary& summary, const Status& db) const {
+    const Server::Snapshot s = server_->Stats();
+    rapidjson::StringBuffer sb;
+    JsonWriter w(sb);
+    w.StartObject();
+    w.Key("queue");
+    w.StartObject();
+    uint64_t total = 0;
+    for (int l = 0; l < kPriorityLevels; l++) {
+        w.Key(kLevelNames[l]);
+        w.Uint64(s.depth[l]);
+        total += s.depth[l];
+    }
+    w.Key("total");
+    w.Uint64(total);
+    w.Key("disk_bytes");
+    w.Uint64(s.disk_bytes);
+    w.EndObject();
+    auto number = [&](const char* key, uint64_t v) {
+        w.Key(key);
+        w.Uint64(v);
+    };
+    number("inflight", s.inflight);
+    number("waiting", s.waiting);
+    number("sent", s.counters.sent);
+    number("failed", s.counters.failed);
+    number("retried", s.counters.retried);
+    number("attempts", s.counters.attempts);
+    number("quota_hits", s.counters.quota_hits);
+    number("dead_letters", s.dead_letters);
+    number("connections", s.connections);
+    number("templates", s.templates);
+    number("msgkeys", s.dedup_keys);
+    number("token_refreshes", s.token_refreshes);
+    w.Key("paused");
+    w.Bool(s.pause.paused);
+    w.Key("message_log");
+    w.StartObject();
+    number("written", s.log_written);
+    number("dropped", s.log_dropped);
+    number("pending", s.log_pending);
+    w.Key("healthy");
+    w.Bool(s.log_healthy);
+    w.EndObject();
+    w.Key("throughput");
+    w.StartObject();
+    w.Key("1m");
+    w.Double(s.rate_1m);
+    w.Key("5m");
+    w.Double(s.rate_5m);
+    w.Key("60m");
+    w.Double(s.rate_60m);
+    w.EndObject();
+    // From the message log (MySQL): counts and rates over everything it holds.
+    w.Key("rates");
+    w.StartObject();
+    auto rate = [&](const char* key, const LogSummary::Count& c) {
+        w.Key(key);
+        if (!db.ok() || c.sent + c.failed == 0) {
+            w.Null();
+        } else {
+            w.Double(double(c.sent) / double(c.sent + c.failed));
+        }
+    };
+    rate("overall", summary.overall);
+    rate("today", summary.today);
+    rate("last_hour", summary.last_hour);
+    w.EndObject();
+    w.Key("by_status");
+    w.StartObject();
+    for (const auto& [name, n] : summary.by_status) number(name.c_str(), n);
+    w.EndObject();
+    auto groups = [&](const char* key, const char* field, const std::vector<LogSummary::Count>& list) {
+        w.Key(key);
+        w.StartArray();
+        for (const auto& c : list) {
+            w.StartObject();
+            w.Key(field);
+            Str(w, c.name);
+            number("sent", c.sent);
+            number("failed", c.failed);
+            w.EndObject();
+        }
+        w.EndArray();
+    };
+    groups("by_template", "key", summary.by_template);
+    groups("by_source", "source", summary.by_source);
+    if (!db.ok()) {
+        w.Key("db_error");
+        Str(w, db.message());
+    }
+    w.Key("series");
+    w.StartObject();
+    const int64_t now_s = NowMs() / 1000;
+    auto series = [&](const char* key, int width, int count) {
+        w.Key(key);
+        w.StartArray();
+        for (const auto& p : server_->throughput().Series(now_s, width, count)) {
+            w.StartObject();
+            w.Key("t");
+            w.Int64(p.t);
+            number("sent", p.sent);
+            number("failed", p.failed);
+            w.EndObject();
+        }
+        w.EndArray();
+    };
+    series("minutes", 60, 60);
+    series("seconds", 1, 300);
+    w.EndObject();
+    w.EndObject();
+    return JsonResponse(200, sb);
+}
+
+HttpResponse AdminApi::Metrics() const {
+    const Server::Snapshot s = server_->Stats();
+    MetricsText m;
+    for (int l = 0; l < kPriorityLevels; l++)
+        m.Gauge("mega_queue_depth", "Messages queued and not finished, by priority.", double(s.depth[l]),
+                Labels("priority", kLevelNames[l]));
+    m.Gauge("mega_queue_disk_bytes", "Bytes of queue segment files.", double(s.disk_bytes));
+    m.Gauge("mega_inflight", "WeChat calls under way.", double(s.inflight));
+    m.Gauge("mega_waiting", "Messages waiting for a delay or a retry.", double(s.waiting));
+    m.Gauge("mega_dead_letters", "Messages in the failed store.", double(s.dead_letters));
+    m.Gauge("mega_connections", "Open client connections.", double(s.connections));
+    m.Gauge("mega_templates", "Templates cached.", double(s.templates));
+    m.Gauge("mega_account_paused", "1 while sending is paused (quota or operator).", s.pause.paused ? 1 : 0);
+    m.Counter("mega_messages_sent_total", "Messages WeChat accepted.", double(s.counters.sent));
+    m.Counter("mega_messages_failed_total", "Messages that failed for good.", double(s.counters.failed));
+    m.Counter("mega_retries_total", "Attempts that failed and were scheduled again.", double(s.counters.retried));
+    static const char* kOutcomes[] = {"sent", "transient", "token", "quota", "permanent"};
+    for (int i = 0; i < 5; i++)
+        m.Counter("mega_send_attempts_total", "template/send calls by outcome.", double(s.counters.by_outcome[i]),
+                  Labels("outcome", kOutcomes[i]));
+    m.Counter("mega_quota_hits_total", "45009 answers (daily quota reached).", double(s.counters.quota_hits));
+    m.Counter("mega_token_refreshes_total", "access_token fetches.", double(s.token_refreshes));
+    m.Counter("mega_api_base_switches_total", "Failovers between api_base URLs.", double(s.base_switches));
+    m.Counter("mega_message_log_rows_written_total", "Rows the message-log writer wrote.", double(s.log_written));
+    m.Counter("mega_message_log_dropped_total", "Message-log events dropped (MySQL slow or down).",
+              double(s.log_dropped));
+    m.Gauge("mega_message_log_pending", "Message-log rows waiting to be written.", double(s.log_pending));
+    std::string text = std::move(m.text());
+    s.counters.latency.Render("mega_send_latency_seconds", "Duration of template/send calls.", &text);
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = std::move(text);
+    return r;
+}
+
 bool AdminApi::Authorized(const HttpRequest& request) const {
     const std::string& token = server_->config().admin_token;
     if (token.empty()) return true;  // loopback only, checked at Listen
@@ -105,6 +357,20 @@ bool AdminApi::Authorized(const HttpRequest& request) const {
 void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
     const std::string& path = req.path;
     const bool get = req.method == "GET", post = req.method == "POST";
+    if (get && (path == "/" || path == "/index.html" || path.rfind("/assets/", 0) == 0)) {
+        const std::string_view name =
+            path.rfind("/assets/", 0) == 0 ? std::string_view(path).substr(8) : "index.html";
+        for (const auto& f : DashboardFiles()) {
+            if (name != f.name) continue;
+            HttpResponse r;
+            r.content_type = ContentType(f.name);
+            r.body.assign(f.data, f.size);
+            responder.Send(std::move(r));
+            return;
+        }
+        responder.Send(Error(404, "no such file"));
+        return;
+    }
     if (path == "/api/health") {
         const Server::Snapshot s = server_->Stats();
         rapidjson::StringBuffer sb;
@@ -138,61 +404,167 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         body.SetObject();
     }
 
+    if (get && path == "/metrics") {
+        responder.Send(Metrics());
+        return;
+    }
     if (get && path == "/api/stats") {
-        const Server::Snapshot s = server_->Stats();
+        auto summary = std::make_shared<LogSummary>();
+        auto status = std::make_shared<Status>();
+        const Config& config = server_->config();
+        OffLoop(
+            server_->loop(), [&config, summary, status] { *status = SummarizeLog(config, NowMs(), summary.get()); },
+            [this, summary, status, responder] { responder.Send(StatsResponse(*summary, *status)); });
+        return;
+    }
+    if (get && path == "/api/messages") {
+        MessageFilter f;
+        std::string v;
+        req.QueryParam("status", &f.status);
+        req.QueryParam("openid", &f.openid);
+        req.QueryParam("key", &f.key);
+        req.QueryParam("source", &f.source);
+        if (req.QueryParam("from", &v)) f.from_ms = std::strtoll(v.c_str(), nullptr, 10);
+        if (req.QueryParam("to", &v)) f.to_ms = std::strtoll(v.c_str(), nullptr, 10);
+        if (req.QueryParam("offset", &v)) f.offset = std::strtoull(v.c_str(), nullptr, 10);
+        if (req.QueryParam("limit", &v)) f.limit = std::clamp<uint64_t>(std::strtoull(v.c_str(), nullptr, 10), 1, 1000);
+        static const char* kStatuses[] = {"", "queued", "sending", "retrying", "sent", "failed"};
+        if (std::find(std::begin(kStatuses), std::end(kStatuses), f.status) == std::end(kStatuses)) {
+            responder.Send(Error(400, "status must be queued, sending, retrying, sent or failed"));
+            return;
+        }
+        struct Result {
+            Status status;
+            uint64_t total = 0;
+            std::vector<MessageRow> rows;
+        };
+        auto result = std::make_shared<Result>();
+        const Config& config = server_->config();
+        OffLoop(
+            server_->loop(),
+            [&config, f, result] { result->status = ListMessages(config, f, &result->total, &result->rows); },
+            [result, responder] {
+                if (!result->status.ok()) return responder.Send(Error(503, result->status.message()));
+                rapidjson::StringBuffer sb;
+                JsonWriter w(sb);
+                w.StartObject();
+                w.Key("total");
+                w.Uint64(result->total);
+                w.Key("items");
+                w.StartArray();
+                for (const auto& r : result->rows) MessageJson(w, r, false);
+                w.EndArray();
+                w.EndObject();
+                responder.Send(JsonResponse(200, sb));
+            });
+        return;
+    }
+    if (path.rfind("/api/messages/", 0) == 0) {
+        std::string rest = path.substr(14);
+        const bool retry = post && rest.size() > 6 && rest.substr(rest.size() - 6) == "/retry";
+        if (retry) rest.resize(rest.size() - 6);
+        uint64_t id = 0;
+        auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), id);
+        if (ec != std::errc() || p != rest.data() + rest.size() || (!get && !retry)) {
+            responder.Send(Error(404, "no such endpoint: " + req.method + " " + path));
+            return;
+        }
+        if (retry) {
+            DeadLetter d;
+            if (!server_->dead_letters().Find(id, &d)) {
+                responder.Send(Error(409, "message " + rest + " is not a failed message waiting for a retry"));
+                return;
+            }
+            Status st = server_->RetryDeadLetter(id);
+            responder.Send(st.ok() ? Ok() : Error(503, st.message()));
+            return;
+        }
+        struct Result {
+            Status status;
+            MessageRow row;
+        };
+        auto result = std::make_shared<Result>();
+        const Config& config = server_->config();
+        OffLoop(
+            server_->loop(), [&config, id, result] { result->status = GetMessage(config, id, &result->row); },
+            [result, responder] {
+                if (!result->status.ok())
+                    return responder.Send(Error(result->status.code() == Status::Code::kNotFound ? 404 : 503,
+                                                result->status.message()));
+                rapidjson::StringBuffer sb;
+                JsonWriter w(sb);
+                MessageJson(w, result->row, true);
+                responder.Send(JsonResponse(200, sb));
+            });
+        return;
+    }
+    if (get && path == "/api/waiting") {
+        std::string v;
+        size_t limit = 100;
+        if (req.QueryParam("limit", &v)) limit = std::min<size_t>(1000, std::strtoull(v.c_str(), nullptr, 10));
+        const auto items = server_->dispatcher().Waiting(limit);
         rapidjson::StringBuffer sb;
         JsonWriter w(sb);
         w.StartObject();
-        w.Key("queue");
-        w.StartObject();
-        uint64_t total = 0;
-        for (int l = 0; l < kPriorityLevels; l++) {
-            w.Key(kLevelNames[l]);
-            w.Uint64(s.depth[l]);
-            total += s.depth[l];
-        }
         w.Key("total");
-        w.Uint64(total);
-        w.Key("disk_bytes");
-        w.Uint64(s.disk_bytes);
+        w.Uint64(server_->dispatcher().waiting());
+        w.Key("items");
+        w.StartArray();
+        for (const auto& it : items) {
+            w.StartObject();
+            w.Key("id");
+            Str(w, std::to_string(it.id));
+            w.Key("openid");
+            Str(w, it.openid);
+            w.Key("key");
+            Str(w, it.key);
+            w.Key("attempts");
+            w.Uint(it.attempts);
+            w.Key("due_ms");
+            w.Int64(it.due_ms);
+            w.Key("kind");
+            w.String(it.attempts > 0 ? "retrying" : "delayed");
+            w.EndObject();
+        }
+        w.EndArray();
         w.EndObject();
-        w.Key("inflight");
-        w.Uint64(s.inflight);
-        w.Key("waiting");
-        w.Uint64(s.waiting);
-        w.Key("sent");
-        w.Uint64(s.counters.sent);
-        w.Key("failed");
-        w.Uint64(s.counters.failed);
-        w.Key("retried");
-        w.Uint64(s.counters.retried);
-        w.Key("attempts");
-        w.Uint64(s.counters.attempts);
-        w.Key("quota_hits");
-        w.Uint64(s.counters.quota_hits);
-        w.Key("dead_letters");
-        w.Uint64(s.dead_letters);
-        w.Key("connections");
-        w.Uint64(s.connections);
-        w.Key("templates");
-        w.Uint64(s.templates);
-        w.Key("msgkeys");
-        w.Uint64(s.dedup_keys);
-        w.Key("token_refreshes");
-        w.Uint64(s.token_refreshes);
-        w.Key("paused");
-        w.Bool(s.pause.paused);
-        w.Key("message_log");
+        responder.Send(JsonResponse(200, sb));
+        return;
+    }
+    if (post && path == "/api/waiting/cancel") {
+        uint64_t id;
+        if (!body.HasMember("id") || !ParseId(body["id"], &id)) {
+            responder.Send(Error(400, "expected {\"id\":\"…\"}"));
+            return;
+        }
+        responder.Send(server_->dispatcher().Cancel(id) ? Ok() : Error(404, "no waiting message " + std::to_string(id)));
+        return;
+    }
+    if (post && path == "/api/test-message") {
+        if (!body.HasMember("openid") || !body["openid"].IsString() || !body.HasMember("key") ||
+            !body["key"].IsString()) {
+            responder.Send(Error(400, "expected {\"openid\":\"…\",\"key\":\"…\",\"data\":{…}}"));
+            return;
+        }
+        std::string data = "null";
+        if (body.HasMember("data")) {
+            rapidjson::StringBuffer sb;
+            rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+            body["data"].Accept(w);
+            data.assign(sb.GetString(), sb.GetSize());
+        }
+        Server::Accepted a;
+        Status st = server_->Accept(MessageKind::kPush, body["openid"].GetString(), body["key"].GetString(),
+                                    data, "source=dashboard", &a);
+        if (!st.ok()) {
+            responder.Send(Error(st.code() == Status::Code::kInvalid ? 400 : 503, st.message()));
+            return;
+        }
+        rapidjson::StringBuffer sb;
+        JsonWriter w(sb);
         w.StartObject();
-        w.Key("written");
-        w.Uint64(s.log_written);
-        w.Key("dropped");
-        w.Uint64(s.log_dropped);
-        w.Key("pending");
-        w.Uint64(s.log_pending);
-        w.Key("healthy");
-        w.Bool(s.log_healthy);
-        w.EndObject();
+        w.Key("id");
+        Str(w, std::to_string(a.id));
         w.EndObject();
         responder.Send(JsonResponse(200, sb));
         return;
@@ -226,6 +598,11 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
             Str(w, m.options);
             w.Key("errcode");
             w.Int(d.errcode);
+            w.Key("class");
+            w.String(d.errcode == -1 && d.error.find("cancel") != std::string_view::npos
+                         ? "cancelled"
+                         : OutcomeName(Classify(d.errcode != -2, d.errcode >= 500 && d.errcode < 600 ? d.errcode : 200,
+                                                d.errcode)));
             w.Key("error");
             Str(w, d.error);
             w.Key("attempts");

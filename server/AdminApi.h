@@ -15,6 +15,7 @@
 namespace mega {
 
 class Server;
+struct LogSummary;
 
 class AdminApi {
 public:
@@ -26,6 +27,8 @@ public:
 private:
     void Handle(HttpRequest&& request, HttpResponder responder);
     bool Authorized(const HttpRequest& request) const;
+    HttpResponse StatsResponse(const LogSummary& summary, const Status& db) const;
+    HttpResponse Metrics() const;
 
     Server* server_;
     HttpServer http_;

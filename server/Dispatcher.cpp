@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "server/MessageOptions.h"
@@ -95,14 +96,12 @@ void Dispatcher::Pump() {
     auto take = [&](uint64_t tag) {
         if (Prepare(tag, now, &batch_)) budget--;
     };
-    while (budget > 0 && !heap_.empty() && heap_.top().at_ms <= now) {
+    while (budget > 0 && !heap_.empty() && heap_.front().at_ms <= now) {
         if (!TakeRateToken(now)) {
             rate_limited = true;
             break;
         }
-        const uint64_t tag = heap_.top().tag;
-        heap_.pop();
-        take(tag);
+        take(PopDue());
     }
     while (budget > 0 && !rate_limited) {
         const int level = PickLevel();
@@ -149,7 +148,7 @@ bool Dispatcher::Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>*
     const FileQueue::RecordState st = q->State(ref);
     const int64_t due = std::max<int64_t>(m.not_before_ms, int64_t(st.retry_at) * 1000);
     if (due > now_ms) {
-        heap_.push({due, tag});
+        PushDue(due, tag);
         return false;
     }
     auto tmpl = templates_->Find(m.key);
@@ -177,6 +176,8 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
     for (const DeliveryResult& r : results) {
         inflight_--;
         counters_.attempts++;
+        counters_.by_outcome[int(r.outcome)]++;
+        if (r.transport_ok) counters_.latency.Observe(r.latency_us / 1e6);
         const bool was_probe = probe_inflight_;
         probe_inflight_ = false;
         if (r.outcome == Outcome::kSent) {
@@ -191,7 +192,7 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
             counters_.quota_hits++;
             if (!pause_.paused || was_probe)
                 Pause("daily API quota reached (45009)", false, NextBeijingMidnightMs(now));
-            heap_.push({now, r.tag});
+            PushDue(now, r.tag);
             continue;
         }
         Message m;
@@ -220,7 +221,7 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
             now + int64_t(delay) * 1000 + int64_t(rng_ % (uint64_t(delay) * 200 + 1));
         st.retry_at = uint32_t((due_ms + 999) / 1000);
         q->SetState(ref, st);
-        heap_.push({int64_t(st.retry_at) * 1000, r.tag});
+        PushDue(int64_t(st.retry_at) * 1000, r.tag);
         counters_.retried++;
         LogStatusChange(m, LogStatus::kRetrying, st.attempts, &r, {}, now);
         spdlog::info("message {} to {} ({}{}{}) attempt {}/{} failed ({} {}): retry in {} s", m.id,
@@ -231,8 +232,52 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
     Pump();
 }
 
+void Dispatcher::PushDue(int64_t at_ms, uint64_t tag) {
+    heap_.push_back({at_ms, tag});
+    std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+}
+
+uint64_t Dispatcher::PopDue() {
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+    const uint64_t tag = heap_.back().tag;
+    heap_.pop_back();
+    return tag;
+}
+
+std::vector<Dispatcher::WaitingMessage> Dispatcher::Waiting(size_t limit) const {
+    std::vector<Due> sorted(heap_);
+    std::sort(sorted.begin(), sorted.end(), [](const Due& a, const Due& b) { return a.at_ms < b.at_ms; });
+    std::vector<WaitingMessage> out;
+    for (const Due& d : sorted) {
+        if (out.size() >= limit) break;
+        FileQueue* q = queues_[TagLevel(d.tag)];
+        Message m;
+        if (!DecodeMessage(q->Payload(TagRef(d.tag)), &m)) continue;
+        out.push_back({m.id, std::string(m.openid), std::string(m.key), q->State(TagRef(d.tag)).attempts,
+                       d.at_ms});
+    }
+    return out;
+}
+
+bool Dispatcher::Cancel(uint64_t id) {
+    for (size_t i = 0; i < heap_.size(); i++) {
+        Message m;
+        if (!DecodeMessage(queues_[TagLevel(heap_[i].tag)]->Payload(TagRef(heap_[i].tag)), &m) ||
+            m.id != id)
+            continue;
+        const uint64_t tag = heap_[i].tag;
+        heap_.erase(heap_.begin() + long(i));
+        std::make_heap(heap_.begin(), heap_.end(), std::greater<>());
+        counters_.cancelled++;
+        Settle(tag, false, nullptr, "cancelled by an operator", false);
+        ArmTimer();
+        return true;
+    }
+    return false;
+}
+
 void Dispatcher::Settle(uint64_t tag, bool sent, const DeliveryResult* r,
-                        std::string_view local_error) {
+                        std::string_view local_error, bool dead_letter) {
     FileQueue* q = queues_[TagLevel(tag)];
     const RecordRef ref = TagRef(tag);
     const std::string_view payload = q->Payload(ref);
@@ -245,7 +290,7 @@ void Dispatcher::Settle(uint64_t tag, bool sent, const DeliveryResult* r,
         const std::string_view error = r ? std::string_view(r->reply) : local_error;
         spdlog::warn("message {} to {} ({}) failed after {} attempts: {}", m.id, m.openid, m.key,
                      q->State(ref).attempts, error);
-        if (dead_letters_) {
+        if (dead_letters_ && dead_letter) {
             Status s = dead_letters_->Add(r ? r->errcode : -1, q->State(ref).attempts, error,
                                           payload);
             if (!s.ok()) spdlog::error("failed store: cannot keep message {}: {}", m.id, s.message());
@@ -340,12 +385,12 @@ void Dispatcher::Stop() {
 void Dispatcher::ArmTimer() {
     // Nothing to wait for, or the top is due but sending is blocked: results or a resume pump.
     if (heap_.empty() || stopped_ ||
-        (heap_.top().at_ms <= NowMs() && (pause_.paused || inflight_ >= senders_->capacity()))) {
+        (heap_.front().at_ms <= NowMs() && (pause_.paused || inflight_ >= senders_->capacity()))) {
         uv_timer_stop(&timer_);
         timer_at_ms_ = 0;
         return;
     }
-    const int64_t at = heap_.top().at_ms;
+    const int64_t at = heap_.front().at_ms;
     if (timer_at_ms_ == at && uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_))) return;
     timer_at_ms_ = at;
     const int64_t wait = std::max<int64_t>(0, at - NowMs());

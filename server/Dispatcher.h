@@ -23,6 +23,7 @@
 #include "server/DeadLetters.h"
 #include "server/Message.h"
 #include "server/MessageLog.h"
+#include "server/Metrics.h"
 #include "server/SenderPool.h"
 #include "server/TemplateCache.h"
 
@@ -38,7 +39,9 @@ struct FinalOutcome {
 };
 
 struct DispatchCounters {
-    uint64_t sent = 0, failed = 0, retried = 0, attempts = 0, quota_hits = 0;
+    uint64_t sent = 0, failed = 0, retried = 0, attempts = 0, quota_hits = 0, cancelled = 0;
+    uint64_t by_outcome[5] = {};  // attempts by Outcome (sent, transient, token, quota, permanent)
+    LatencyHistogram latency;     // of each template/send call
 };
 
 // Whether the account is paused (45009 daily quota, or an operator), and why.
@@ -74,6 +77,17 @@ public:
 
     size_t inflight() const { return inflight_; }
     size_t waiting() const { return heap_.size(); }  // delayed or retrying
+
+    // Delayed and retrying messages, soonest first, at most `limit`.
+    struct WaitingMessage {
+        uint64_t id;
+        std::string openid, key;
+        uint16_t attempts;
+        int64_t due_ms;
+    };
+    std::vector<WaitingMessage> Waiting(size_t limit) const;
+    // Drops a waiting message (done, logged as failed "cancelled"); false if not waiting.
+    bool Cancel(uint64_t id);
     const DispatchCounters& counters() const { return counters_; }
 
 private:
@@ -86,7 +100,10 @@ private:
     int PickLevel();
     bool TakeRateToken(int64_t now_ms);
     bool Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs);
-    void Settle(uint64_t tag, bool sent, const DeliveryResult* r, std::string_view local_error);
+    void Settle(uint64_t tag, bool sent, const DeliveryResult* r, std::string_view local_error,
+                bool dead_letter = true);
+    void PushDue(int64_t at_ms, uint64_t tag);
+    uint64_t PopDue();
     void ArmTimer();
     void LogStatusChange(const Message& m, LogStatus status, uint16_t attempts,
                          const DeliveryResult* r, std::string_view error, int64_t now_ms);
@@ -107,7 +124,7 @@ private:
     int64_t bucket_at_ms_ = 0;
     int64_t slow_until_ms_ = 0;  // after 45011 the bucket runs at half rate until then
     int64_t timer_at_ms_ = 0;
-    std::priority_queue<Due, std::vector<Due>, std::greater<>> heap_;
+    std::vector<Due> heap_;  // a min-heap (std::push_heap with greater), iterable for listing
     std::vector<DeliveryJob> batch_;  // reused
     size_t inflight_ = 0;
     unsigned turn_ = 0;  // for the weighted pick

@@ -226,58 +226,70 @@ void Server::OnFrame(Connection& conn, const protocol::Frame& f) {
 }
 
 void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
-    const int64_t now = NowMs();
-    MessageOptions opts;
-    std::string error;
-    if (!ParseMessageOptions(f.options, now, &opts, &error)) {
-        conn.Reply(400, f.opaque, error);
-        return;
-    }
-    if (f.openid.size() > kMaxOpenid) {
-        conn.Reply(400, f.opaque, "invalid openid");
-        return;
-    }
-    if (!templates_.Find(f.key)) {
-        conn.Reply(400, f.opaque, "template key not exists");
-        return;
-    }
-    if (!IsJson(f.body)) {
-        conn.Reply(400, f.opaque, "data is not valid JSON");
-        return;
-    }
-    if (!opts.msgkey.empty() && dedup_->Seen(opts.msgkey, now)) {
-        conn.Reply(200, f.opaque, "duplicate");
-        return;
-    }
-    Message m;
-    m.priority = opts.priority;
-    m.not_before_ms = opts.not_before_ms;
-    m.id = NextMessageId();
-    m.created_ms = now;
-    m.kind = f.command == protocol::Command::kSend ? MessageKind::kSend : MessageKind::kPush;
-    m.openid = f.openid;
-    m.key = f.key;
-    m.data = f.body;
-    m.options = f.options;
-    char header[kMessageHeaderBytes];
-    EncodeMessageHeader(m, header);
-    const int level = int(m.priority);
-    RecordRef ref;
-    uint64_t seq;
-    Status s = queues_[level]->Append(
-        {std::string_view(header, sizeof header), m.openid, m.key, m.data, m.options}, &ref, &seq);
+    const MessageKind kind =
+        f.command == protocol::Command::kSend ? MessageKind::kSend : MessageKind::kPush;
+    Accepted a;
+    Status s = Accept(kind, f.openid, f.key, f.body, f.options, &a);
     if (!s.ok()) {
         if (s.code() == Status::Code::kFull) {
             conn.Reply(503, f.opaque, s.message());
         } else if (s.code() == Status::Code::kInvalid) {
             conn.Reply(400, f.opaque, s.message());
         } else {
-            spdlog::error("queue append failed: {}", s.message());
             conn.Reply(500, f.opaque, "queue write failed");
             conn.CloseAfterFlush();
         }
-        return;
+    } else if (a.duplicate) {
+        conn.Reply(200, f.opaque, "duplicate");
+    } else if (kind == MessageKind::kSend) {
+        waiters_[a.id] = SendWaiter{conn.id(), f.opaque};
+    } else if (config_.fsync == FsyncPolicy::kAlways) {
+        pending_acks_[a.level].push_back({conn.id(), f.opaque, a.seq});
+        sync_wanted_ = true;
+    } else {
+        conn.Reply(200, f.opaque, {});
     }
+}
+
+Status Server::Accept(MessageKind kind, std::string_view openid, std::string_view key,
+                      std::string_view data, std::string_view options, Accepted* out) {
+    const int64_t now = NowMs();
+    MessageOptions opts;
+    std::string error;
+    if (!ParseMessageOptions(options, now, &opts, &error)) return Status::Invalid(error);
+    if (openid.size() > kMaxOpenid) return Status::Invalid("invalid openid");
+    auto tmpl = templates_.Find(key);
+    if (!tmpl) return Status::Invalid("template key not exists");
+    if (!IsJson(data)) return Status::Invalid("data is not valid JSON");
+    *out = Accepted{};
+    if (!opts.msgkey.empty() && dedup_->Seen(opts.msgkey, now)) {
+        out->duplicate = true;
+        return Status::Ok();
+    }
+    Message m;
+    m.priority = opts.priority;
+    m.not_before_ms = opts.not_before_ms;
+    m.id = NextMessageId();
+    m.created_ms = now;
+    m.kind = kind;
+    m.openid = openid;
+    m.key = key;
+    m.data = data;
+    m.options = options;
+    char header[kMessageHeaderBytes];
+    EncodeMessageHeader(m, header);
+    const int level = int(m.priority);
+    RecordRef ref;
+    Status s = queues_[level]->Append(
+        {std::string_view(header, sizeof header), m.openid, m.key, m.data, m.options}, &ref,
+        &out->seq);
+    if (!s.ok()) {
+        if (s.code() != Status::Code::kFull && s.code() != Status::Code::kInvalid)
+            spdlog::error("queue append failed: {}", s.message());
+        return s;
+    }
+    out->id = m.id;
+    out->level = level;
     if (log_) {
         LogEvent e;
         e.id = m.id;
@@ -287,23 +299,17 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
         e.openid = m.openid;
         e.key = m.key;
         e.source = opts.source;
-        e.tmpl = templates_.Find(m.key);
+        e.tmpl = std::move(tmpl);
         e.data = m.data;
         e.msgkey = opts.msgkey;
         log_->Add(std::move(e));
     }
     if (!opts.msgkey.empty()) {
         s = dedup_->Add(opts.msgkey, now);
-        if (!s.ok()) spdlog::error("msgkey journal: {} (key {} not remembered)", s.message(), opts.msgkey);
+        if (!s.ok())
+            spdlog::error("msgkey journal: {} (key {} not remembered)", s.message(), opts.msgkey);
     }
-    if (m.kind == MessageKind::kSend) {
-        waiters_[m.id] = SendWaiter{conn.id(), f.opaque};
-    } else if (config_.fsync == FsyncPolicy::kAlways) {
-        pending_acks_[level].push_back({conn.id(), f.opaque, seq});
-        sync_wanted_ = true;
-    } else {
-        conn.Reply(200, f.opaque, {});
-    }
+    return Status::Ok();
 }
 
 void Server::HandleTset(Connection& conn, const protocol::Frame& f) {
@@ -356,6 +362,7 @@ void Server::ReloadTemplate(const std::string& key, std::function<void(Status)> 
 }
 
 void Server::OnFinal(const FinalOutcome& f) {
+    throughput_.Record(NowMs() / 1000, f.sent);
     auto it = waiters_.find(f.id);
     if (it == waiters_.end()) return;
     Connection* conn = FindConnection(it->second.conn_id);
@@ -458,6 +465,10 @@ Server::Snapshot Server::Stats() const {
     s.token_refreshes = tokens_->refreshes();
     s.counters = dispatcher_->counters();
     s.pause = dispatcher_->pause_state();
+    const int64_t now_s = NowMs() / 1000;
+    s.rate_1m = throughput_.SentRate(now_s, 60);
+    s.rate_5m = throughput_.SentRate(now_s, 300);
+    s.rate_60m = throughput_.SentRate(now_s, 3600);
     if (log_) {
         s.log_written = log_->written();
         s.log_dropped = log_->dropped();

@@ -26,6 +26,7 @@
 #include "server/Message.h"
 #include "server/SenderPool.h"
 #include "server/TemplateCache.h"
+#include "server/Throughput.h"
 #include "server/TemplateStore.h"
 #include "server/TokenCache.h"
 
@@ -47,14 +48,24 @@ public:
     struct Snapshot {
         uint64_t depth[kPriorityLevels] = {};
         uint64_t inflight = 0, waiting = 0, dead_letters = 0, connections = 0, templates = 0;
-        uint64_t disk_bytes = 0, dedup_keys = 0, token_refreshes = 0;
+        uint64_t disk_bytes = 0, dedup_keys = 0, token_refreshes = 0, base_switches = 0;
         uint64_t log_written = 0, log_dropped = 0, log_pending = 0;
         bool log_healthy = true;
         DispatchCounters counters;
         PauseState pause;
         bool queue_writable = true;
+        double rate_1m = 0, rate_5m = 0, rate_60m = 0;
     };
     Snapshot Stats() const;
+    // Validates and queues one message (the path of push/send frames, test messages and
+    // tasks). Invalid → the 400 reply text; Full → 503; anything else → 500.
+    struct Accepted {
+        uint64_t id = 0, seq = 0;
+        int level = 1;
+        bool duplicate = false;  // a msgkey seen within the window: nothing was queued
+    };
+    Status Accept(MessageKind kind, std::string_view openid, std::string_view key,
+                  std::string_view data, std::string_view options, Accepted* out);
     // Queues a dead letter again as a new attempt series; NotFound if there is no such id.
     Status RetryDeadLetter(uint64_t id);
     DeadLetters& dead_letters() { return *dead_letters_; }
@@ -63,6 +74,8 @@ public:
     // Reloads one template from MySQL off the loop; `done` runs on the loop with the result.
     void ReloadTemplate(const std::string& key, std::function<void(Status)> done);
     const Config& config() const { return config_; }
+    const Throughput& throughput() const { return throughput_; }
+    uv_loop_t* loop() const { return loop_; }
     int admin_port() const;
 
     // FrameSink
@@ -118,7 +131,7 @@ private:
     uint64_t next_conn_id_ = 1;
     std::array<std::deque<PendingAck>, kPriorityLevels> pending_acks_;
     std::unordered_map<uint64_t, SendWaiter> waiters_;  // by message id
-    std::vector<protocol::Option> options_;             // reused per frame
+    Throughput throughput_;
     uint64_t last_id_ = 0;
     bool sync_wanted_ = false;
     bool stopping_ = false, finished_ = false;

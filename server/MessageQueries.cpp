@@ -1,0 +1,145 @@
+// Message log queries with prepared statements (values are bound, never pasted into SQL).
+// "Today" is the server's local calendar day.
+#include "server/MessageQueries.h"
+
+#include <cppconn/connection.h>
+#include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+
+#include <ctime>
+#include <memory>
+
+#include "server/MysqlSession.h"
+
+namespace mega {
+namespace {
+
+constexpr const char* kColumns =
+    "id,openid,tmpl_key,source,priority,status,attempts,msgid,errcode,errmsg,created_at,"
+    "updated_at,sent_at";
+
+void ReadRow(sql::ResultSet& rs, MessageRow* r) {
+    r->id = rs.getUInt64(1);
+    r->openid = rs.getString(2);
+    r->key = rs.getString(3);
+    r->source = rs.getString(4);
+    r->priority = rs.getInt(5);
+    r->status = rs.getString(6);
+    r->attempts = rs.getInt(7);
+    r->msgid = rs.getUInt64(8);
+    r->errcode = rs.getInt(9);
+    r->errmsg = rs.getString(10);
+    r->created_ms = rs.getInt64(11);
+    r->updated_ms = rs.getInt64(12);
+    r->sent_ms = rs.getInt64(13);
+}
+
+std::string Table(const Config& c) { return "`" + c.table_prefix + "mega_message_log`"; }
+
+int64_t LocalMidnightMs(int64_t now_ms) {
+    time_t t = time_t(now_ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    return int64_t(mktime(&tm)) * 1000;
+}
+
+}  // namespace
+
+Status ListMessages(const Config& config, const MessageFilter& f, uint64_t* total,
+                    std::vector<MessageRow>* rows) {
+    MysqlSession db;
+    Status s = db.Connect(config);
+    if (!s.ok()) return s;
+    std::string where = " WHERE 1=1";
+    std::vector<std::string> strings;
+    if (!f.status.empty()) where += " AND status = ?", strings.push_back(f.status);
+    if (!f.openid.empty()) where += " AND openid = ?", strings.push_back(f.openid);
+    if (!f.key.empty()) where += " AND tmpl_key = ?", strings.push_back(f.key);
+    if (!f.source.empty()) where += " AND source = ?", strings.push_back(f.source);
+    if (f.from_ms) where += " AND created_at >= " + std::to_string(f.from_ms);
+    if (f.to_ms) where += " AND created_at < " + std::to_string(f.to_ms);
+    try {
+        auto bind = [&](sql::PreparedStatement& st) {
+            for (size_t i = 0; i < strings.size(); i++) st.setString(unsigned(i + 1), strings[i]);
+        };
+        std::unique_ptr<sql::PreparedStatement> count(
+            db.connection()->prepareStatement("SELECT COUNT(*) FROM " + Table(config) + where));
+        bind(*count);
+        std::unique_ptr<sql::ResultSet> rc(count->executeQuery());
+        *total = rc->next() ? rc->getUInt64(1) : 0;
+        std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
+            std::string("SELECT ") + kColumns + " FROM " + Table(config) + where +
+            " ORDER BY created_at DESC, id DESC LIMIT " + std::to_string(f.limit) + " OFFSET " +
+            std::to_string(f.offset)));
+        bind(*st);
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+        while (rs->next()) {
+            rows->emplace_back();
+            ReadRow(*rs, &rows->back());
+        }
+    } catch (const sql::SQLException& e) {
+        return Status::Unavailable(std::string("MySQL: ") + e.what());
+    }
+    return Status::Ok();
+}
+
+Status GetMessage(const Config& config, uint64_t id, MessageRow* row) {
+    MysqlSession db;
+    Status s = db.Connect(config);
+    if (!s.ok()) return s;
+    try {
+        std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
+            std::string("SELECT ") + kColumns + ",body FROM " + Table(config) + " WHERE id = ?"));
+        st->setUInt64(1, id);
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+        if (!rs->next()) return Status::NotFound("no message " + std::to_string(id));
+        ReadRow(*rs, row);
+        row->body = rs->isNull(14) ? "" : std::string(rs->getString(14));
+    } catch (const sql::SQLException& e) {
+        return Status::Unavailable(std::string("MySQL: ") + e.what());
+    }
+    return Status::Ok();
+}
+
+Status SummarizeLog(const Config& config, int64_t now_ms, LogSummary* out) {
+    MysqlSession db;
+    Status s = db.Connect(config);
+    if (!s.ok()) return s;
+    const std::string t = Table(config);
+    try {
+        std::unique_ptr<sql::Statement> st(db.connection()->createStatement());
+        std::unique_ptr<sql::ResultSet> rs(
+            st->executeQuery("SELECT status, COUNT(*) FROM " + t + " GROUP BY status"));
+        while (rs->next()) {
+            const std::string name = rs->getString(1);
+            const uint64_t n = rs->getUInt64(2);
+            out->by_status.emplace_back(name, n);
+            if (name == "sent") out->overall.sent = n;
+            if (name == "failed") out->overall.failed = n;
+        }
+        auto window = [&](int64_t since, LogSummary::Count* c) {
+            std::unique_ptr<sql::ResultSet> r(st->executeQuery(
+                "SELECT status, COUNT(*) FROM " + t + " WHERE status IN ('sent','failed') AND "
+                "updated_at >= " + std::to_string(since) + " GROUP BY status"));
+            while (r->next()) (r->getString(1) == "sent" ? c->sent : c->failed) = r->getUInt64(2);
+        };
+        window(LocalMidnightMs(now_ms), &out->today);
+        window(now_ms - 3600000, &out->last_hour);
+        auto grouped = [&](const char* column, std::vector<LogSummary::Count>* list) {
+            std::unique_ptr<sql::ResultSet> r(st->executeQuery(
+                std::string("SELECT ") + column + ", SUM(status='sent'), SUM(status='failed') FROM " +
+                t + " GROUP BY " + column + " ORDER BY COUNT(*) DESC LIMIT 50"));
+            while (r->next()) list->push_back({r->getString(1), r->getUInt64(2), r->getUInt64(3)});
+        };
+        grouped("tmpl_key", &out->by_template);
+        grouped("source", &out->by_source);
+    } catch (const sql::SQLException& e) {
+        return Status::Unavailable(std::string("MySQL: ") + e.what());
+    }
+    return Status::Ok();
+}
+
+}  // namespace mega

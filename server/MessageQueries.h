@@ -1,0 +1,43 @@
+// Reads of the message log for the admin API: the filtered message list, one message,
+// and the aggregates of the stats endpoint (counts by status, success rates, per template
+// and per source). Blocking MySQL calls: run them on the libuv thread pool.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/Status.h"
+#include "config/Config.h"
+
+namespace mega {
+
+struct MessageFilter {
+    std::string status, openid, key, source;
+    int64_t from_ms = 0, to_ms = 0;
+    uint64_t offset = 0, limit = 50;
+};
+
+struct MessageRow {
+    uint64_t id = 0, msgid = 0;
+    std::string openid, key, source, status, errmsg, body;
+    int priority = 1, attempts = 0, errcode = 0;
+    int64_t created_ms = 0, updated_ms = 0, sent_ms = 0;
+};
+
+struct LogSummary {
+    struct Count {
+        std::string name;
+        uint64_t sent = 0, failed = 0;
+    };
+    std::vector<std::pair<std::string, uint64_t>> by_status;
+    Count overall, today, last_hour;
+    std::vector<Count> by_template, by_source;
+};
+
+Status ListMessages(const Config& config, const MessageFilter& filter, uint64_t* total,
+                    std::vector<MessageRow>* rows);
+Status GetMessage(const Config& config, uint64_t id, MessageRow* row);  // NotFound if absent
+Status SummarizeLog(const Config& config, int64_t now_ms, LogSummary* out);
+
+}  // namespace mega

@@ -1,0 +1,52 @@
+// Metrics text: HELP and TYPE once per metric name, then one sample line per label set.
+#include "server/Metrics.h"
+
+#include <cstdio>
+
+namespace mega {
+namespace {
+
+std::string Number(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+
+}  // namespace
+
+void LatencyHistogram::Render(const std::string& name, const std::string& help,
+                              std::string* out) const {
+    *out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < kBounds.size(); i++) {
+        cumulative += counts_[i];
+        *out += name + "_bucket{le=\"" + Number(kBounds[i]) + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    cumulative += counts_[kBounds.size()];
+    *out += name + "_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
+    *out += name + "_sum " + Number(sum_) + "\n";
+    *out += name + "_count " + std::to_string(count_) + "\n";
+}
+
+void MetricsText::Line(const char* type, const char* name, const char* help, double value,
+                       const std::string& labels) {
+    if (last_name_ != name) {
+        out_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+        last_name_ = name;
+    }
+    out_ += name;
+    if (!labels.empty()) out_ += "{" + labels + "}";
+    out_ += " " + Number(value) + "\n";
+}
+
+void MetricsText::Counter(const char* name, const char* help, double value,
+                          const std::string& labels) {
+    Line("counter", name, help, value, labels);
+}
+
+void MetricsText::Gauge(const char* name, const char* help, double value,
+                        const std::string& labels) {
+    Line("gauge", name, help, value, labels);
+}
+
+}  // namespace mega
