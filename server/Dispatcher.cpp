@@ -302,6 +302,7 @@ void Dispatcher::Settle(uint64_t tag, bool sent, const DeliveryResult* r,
     f.id = m.id;
     f.sent = sent;
     f.openid = m.openid;
+    f.options = m.options;
     f.result = r;
     f.local_error = local_error;
     if (on_final_) on_final_(f);

@@ -34,6 +34,7 @@ struct FinalOutcome {
     uint64_t id = 0;
     bool sent = false;
     std::string_view openid;
+    std::string_view options;                 // the message's extension words
     const DeliveryResult* result = nullptr;  // null when it failed before any HTTP call
     std::string_view local_error;           // set when result is null
 };

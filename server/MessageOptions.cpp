@@ -2,6 +2,7 @@
 #include "server/MessageOptions.h"
 
 #include <charconv>
+#include <cstdint>
 
 namespace mega {
 namespace {
@@ -60,6 +61,9 @@ bool ParseMessageOptions(std::string_view words, int64_t now_ms, MessageOptions*
         } else if (name == "msgkey") {
             if (!IsToken(value, 128)) return bad();
             out->msgkey = value;
+        } else if (name == "task") {
+            if (!ParseInt(value, 1, INT64_MAX, &n)) return bad();
+            out->task = uint64_t(n);
         } else if (name == "source") {
             if (!IsToken(value, 64)) return bad();
             out->source = value;

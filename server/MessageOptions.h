@@ -17,6 +17,7 @@ struct MessageOptions {
     int tries = 0;              // 0 = the configured [retry] tries
     std::string_view msgkey;
     std::string_view source;
+    uint64_t task = 0;  // the batch task that queued it (set by the server's task runner)
 };
 
 // Parses `words` with `now_ms` as the time of arrival. On failure returns false and sets

@@ -142,6 +142,7 @@ struct Slot {
     DeliveryJob job;
     uint64_t token_generation = 0;  // of the token in the URL of this attempt
     uint64_t url_generation = 0;    // of the URL set on `easy` (0: none yet)
+    uint64_t base_epoch = 0;        // ApiBases epoch of that URL
     bool token_retried = false;
     bool busy = false;
     int64_t started_us = 0;
@@ -187,7 +188,6 @@ public:
         }
         done_.reserve(slot_count_);
         spare_replies_.reserve(slot_count_);
-        if (!config.api_base.empty()) base_ = config.api_base.front();
     }
 
     ~SenderThread() {
@@ -329,9 +329,12 @@ private:
             return false;
         }
         token_recheck_us_ = now + kTokenRecheckUs;
-        if (url_generation_ != token_generation_) {  // the only place the URL is rebuilt
-            url_.assign(base_).append(kSendPath).append(token_);
-            url_generation_ = token_generation_;
+        const uint64_t epoch = tokens_->bases().epoch();
+        if (url_token_ != token_generation_ || url_epoch_ != epoch) {  // the only rebuild
+            url_.assign(tokens_->bases().Url(epoch)).append(kSendPath).append(token_);
+            url_token_ = token_generation_;
+            url_epoch_ = epoch;
+            url_generation_++;
         }
         return true;
     }
@@ -342,6 +345,7 @@ private:
             curl_easy_setopt(h, CURLOPT_URL, url_.c_str());  // curl copies it
             slot->url_generation = url_generation_;
         }
+        slot->base_epoch = url_epoch_;
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, long(slot->body.size()));
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, slot->body.data());  // not copied
         slot->response.clear();
@@ -381,6 +385,11 @@ private:
             rapidjson::MemoryStream in(slot->response.data(), slot->response.size());
             parsed = !reader_.Parse<0>(in, f).IsError();
         }
+        if (!transport_ok && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                              rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_GOT_NOTHING ||
+                              rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR)) {
+            tokens_->bases().ReportFailure(slot->base_epoch, curl_easy_strerror(rc));
+        }
         const bool wechat_reply = parsed && f.root_object && f.has_errcode;
         const int errcode = !transport_ok  ? kErrcodeTransport
                             : wechat_reply ? f.errcode
@@ -409,6 +418,7 @@ private:
         r.http_status = http_status;
         r.errcode = errcode;
         r.msgid = f.msgid;
+        r.base_index = uint32_t(tokens_->bases().Index(slot->base_epoch));
         r.latency_us = uint32_t(std::min<int64_t>(NowUs() - slot->started_us, UINT32_MAX));
         if (wechat_reply) {
             r.reply.assign(slot->response);
@@ -512,8 +522,9 @@ private:
     std::vector<std::string> spare_replies_;
     bool stopping_ = false;
     int64_t deadline_us_ = 0;  // stop_deadline_us_, read under mu_ by TakeJobs
-    std::string base_, token_, url_, token_error_;
+    std::string token_, url_, token_error_;
     uint64_t token_generation_ = 0, url_generation_ = 0;
+    uint64_t url_token_ = 0, url_epoch_ = ~uint64_t(0);  // what url_ was built from
     int64_t token_recheck_us_ = 0;
     Template::Scratch scratch_;
     ReplyFields reply_fields_;

@@ -6,6 +6,7 @@
 #include "server/AdminApi.h"
 #include "server/MessageOptions.h"
 #include "server/Migrations.h"
+#include "server/TaskRunner.h"
 
 #include <fcntl.h>
 #include <rapidjson/document.h>
@@ -176,6 +177,10 @@ Status Server::Start() {
         spdlog::info("listening on {}", addr);
         listeners_.push_back(std::move(tcp));
     }
+
+    tasks_ = std::make_unique<TaskRunner>(loop_, this);
+    s = tasks_->Load();
+    if (!s.ok()) return Status::Unavailable("cannot load tasks: " + s.message());
 
     if (!config_.admin_listen.empty()) {
         admin_ = std::make_unique<AdminApi>(loop_, this);
@@ -363,6 +368,11 @@ void Server::ReloadTemplate(const std::string& key, std::function<void(Status)> 
 
 void Server::OnFinal(const FinalOutcome& f) {
     throughput_.Record(NowMs() / 1000, f.sent);
+    if (f.options.find("task=") != std::string_view::npos) {
+        MessageOptions opts;
+        std::string bad;
+        if (ParseMessageOptions(f.options, 0, &opts, &bad) && opts.task) tasks_->OnFinal(opts.task, f.sent);
+    }
     auto it = waiters_.find(f.id);
     if (it == waiters_.end()) return;
     Connection* conn = FindConnection(it->second.conn_id);
@@ -463,6 +473,7 @@ Server::Snapshot Server::Stats() const {
     s.templates = templates_.size();
     s.dedup_keys = dedup_->size();
     s.token_refreshes = tokens_->refreshes();
+    s.base_switches = tokens_->bases().switches();
     s.counters = dispatcher_->counters();
     s.pause = dispatcher_->pause_state();
     const int64_t now_s = NowMs() / 1000;
@@ -508,6 +519,7 @@ void Server::Shutdown() {
     }
     listeners_.clear();
     if (admin_) admin_->Shutdown();
+    if (tasks_) tasks_->Close();
     for (auto& [id, c] : connections_)
         if (c->open() && c->reading_) uv_read_stop(c->stream());
     if (!dispatcher_) {

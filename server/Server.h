@@ -32,6 +32,8 @@
 
 namespace mega {
 
+class TaskRunner;
+
 class Server : public FrameSink {
 public:
     Server(const Config& config, uv_loop_t* loop);
@@ -70,6 +72,7 @@ public:
     Status RetryDeadLetter(uint64_t id);
     DeadLetters& dead_letters() { return *dead_letters_; }
     Dispatcher& dispatcher() { return *dispatcher_; }
+    TaskRunner& tasks() { return *tasks_; }
     const TemplateCache& templates() const { return templates_; }
     // Reloads one template from MySQL off the loop; `done` runs on the loop with the result.
     void ReloadTemplate(const std::string& key, std::function<void(Status)> done);
@@ -123,6 +126,7 @@ private:
     std::unique_ptr<DeadLetters> dead_letters_;
     std::unique_ptr<DedupIndex> dedup_;
     std::unique_ptr<MessageLog> log_;
+    std::unique_ptr<TaskRunner> tasks_;
     std::unique_ptr<class AdminApi> admin_;
 
     std::vector<std::unique_ptr<uv_tcp_t>> listeners_;

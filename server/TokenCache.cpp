@@ -1,10 +1,16 @@
-// The access_token cache: classic `GET /cgi-bin/token` with a blocking curl handle, one
-// fetch at a time, refreshed 5 minutes (or 10% of its lifetime) before it expires. The
-// request URL carries the secret: it is never logged nor put in an error message.
+// The access_token cache: `POST /cgi-bin/stable_token` ([wechat] token_api = stable, the
+// default: every caller gets the same token, so servers sharing the account do not
+// invalidate each other) or classic `GET /cgi-bin/token`, with a blocking curl handle, one
+// fetch at a time, refreshed 5 minutes (or 10% of its lifetime) before it expires. When
+// WeChat rejects a stable token that a normal fetch returns again, one forced refresh is
+// made (at most 20 a day, 30 s apart, as WeChat allows). The request carries the secret:
+// it is never logged nor put in an error message.
 #include "server/TokenCache.h"
 
 #include <curl/curl.h>
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -24,6 +30,16 @@ struct CurlEasyDeleter {
     void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
 };
 using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
+struct CurlSlistDeleter {
+    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
+
+int64_t WallMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 int64_t NowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -69,7 +85,8 @@ void EnsureCurlGlobalInit() {
     if (once != CURLE_OK) spdlog::critical("curl_global_init failed: {}", curl_easy_strerror(once));
 }
 
-TokenCache::TokenCache(const Config& config) : config_(config) {
+TokenCache::TokenCache(const Config& config)
+    : config_(config), bases_(config.api_base, config.failover_healthy_s) {
     EnsureCurlGlobalInit();
 }
 
@@ -94,8 +111,22 @@ Status TokenCache::Get(std::string* token, uint64_t* generation) {
         if (wait_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
         std::string fresh;
         int expires_in = 0;
-        Status s = Fetch(&fresh, &expires_in);
+        Status s = Fetch(false, &fresh, &expires_in);
+        // A base that cannot be reached was switched away from: try the next ones at once.
+        for (size_t i = 1; !s.ok() && transport_failed_ && i < config_.api_base.size(); i++)
+            s = Fetch(false, &fresh, &expires_in);
+        if (s.ok() && config_.stable_token && !rejected_.empty() && fresh == rejected_) {
+            // The stable endpoint handed back the token WeChat just rejected.
+            lock.lock();
+            const bool may = MayForceRefresh(WallMs());
+            lock.unlock();
+            if (may) {
+                spdlog::warn("access_token: forcing a stable_token refresh");
+                s = Fetch(true, &fresh, &expires_in);
+            }
+        }
         lock.lock();
+        if (s.ok()) rejected_.clear();
 
         fetching_ = false;
         fetched_at_ms_ = NowMs();
@@ -125,26 +156,64 @@ Status TokenCache::Get(std::string* token, uint64_t* generation) {
     }
 }
 
+bool TokenCache::MayForceRefresh(int64_t now_ms) {
+    const int64_t day = (now_ms + 8 * 3600000) / 86400000;  // WeChat's day: UTC+8
+    if (day != forced_day_) {
+        forced_day_ = day;
+        forced_today_ = 0;
+    }
+    if (forced_today_ >= 20 || now_ms - forced_at_ms_ < 30000) return false;
+    forced_today_++;
+    forced_at_ms_ = now_ms;
+    return true;
+}
+
 void TokenCache::Invalidate(uint64_t generation) {
     std::lock_guard lock(mu_);
     if (generation != generation_.load(std::memory_order_relaxed) || expires_at_ms_ == 0) return;
     expires_at_ms_ = 0;
+    rejected_ = token_;
     spdlog::info("access_token generation {} rejected by WeChat: refreshing", generation);
 }
 
-Status TokenCache::Fetch(std::string* token, int* expires_in) {
-    if (config_.api_base.empty()) return Status::Invalid("no api_base configured");
-    const std::string& base = config_.api_base.front();
+Status TokenCache::Fetch(bool force_refresh, std::string* token, int* expires_in) {
+    const uint64_t epoch = bases_.epoch();
+    const std::string& base = bases_.Url(epoch);
+    transport_failed_ = false;
     CurlEasy easy(curl_easy_init());
     if (!easy) return Status::Unavailable("curl_easy_init failed");
 
-    std::string url = base + "/cgi-bin/token?grant_type=client_credential&appid=";
-    AppendUrlEncoded(&url, config_.app_id);
-    url += "&secret=";
-    AppendUrlEncoded(&url, config_.app_secret);
+    std::string url, request;
+    if (config_.stable_token) {
+        url = base + "/cgi-bin/stable_token";
+        rapidjson::StringBuffer sb;
+        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+        w.StartObject();
+        w.Key("grant_type");
+        w.String("client_credential");
+        w.Key("appid");
+        w.String(config_.app_id.c_str());
+        w.Key("secret");
+        w.String(config_.app_secret.c_str());
+        w.Key("force_refresh");
+        w.Bool(force_refresh);
+        w.EndObject();
+        request.assign(sb.GetString(), sb.GetSize());
+    } else {
+        url = base + "/cgi-bin/token?grant_type=client_credential&appid=";
+        AppendUrlEncoded(&url, config_.app_id);
+        url += "&secret=";
+        AppendUrlEncoded(&url, config_.app_secret);
+    }
     std::string body;
     CURL* h = easy.get();
+    CurlSlist headers(curl_slist_append(nullptr, "Content-Type: application/json"));
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    if (config_.stable_token) {
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.c_str());
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, long(request.size()));
+    }
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
@@ -153,9 +222,12 @@ Status TokenCache::Fetch(std::string* token, int* expires_in) {
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     const CURLcode rc = curl_easy_perform(h);
     std::fill(url.begin(), url.end(), '\0');  // do not leave the secret in freed memory
+    std::fill(request.begin(), request.end(), '\0');
 
     // Messages name the base only: the URL holds the secret.
     if (rc != CURLE_OK) {
+        bases_.ReportFailure(epoch, curl_easy_strerror(rc));
+        transport_failed_ = true;
         return Status::Unavailable("access_token request to " + base +
                                    " failed: " + curl_easy_strerror(rc));
     }

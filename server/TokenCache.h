@@ -13,6 +13,7 @@
 
 #include "base/Status.h"
 #include "config/Config.h"
+#include "server/ApiBases.h"
 
 namespace mega {
 
@@ -29,11 +30,20 @@ public:
 
     uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
     uint64_t refreshes() const { return refreshes_.load(std::memory_order_relaxed); }
+    // The API base URLs (failover), shared with the sender threads.
+    ApiBases& bases() { return bases_; }
 
 private:
-    Status Fetch(std::string* token, int* expires_in);
+    Status Fetch(bool force_refresh, std::string* token, int* expires_in);
+    bool MayForceRefresh(int64_t now_ms);
 
     const Config& config_;
+    ApiBases bases_;
+    std::string rejected_;          // the token WeChat last rejected (stable: force a new one)
+    int64_t forced_at_ms_ = 0;      // wall clock of the last forced stable refresh
+    int64_t forced_day_ = -1;       // its UTC+8 day number
+    int forced_today_ = 0;          // WeChat allows 20 a day, 30 s apart
+    bool transport_failed_ = false;  // the last Fetch got no HTTP answer (fetching thread only)
     std::mutex mu_;
     std::condition_variable cv_;
     bool fetching_ = false;

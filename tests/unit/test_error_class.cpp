@@ -25,6 +25,7 @@ TEST_CASE("ErrorClass: transport failures and HTTP errors are transient") {
     CHECK(Classify(true, 200, mega::kErrcodeTransport) == Outcome::kTransient);
     CHECK(Classify(true, 200, mega::kErrcodeBadReply) == Outcome::kTransient);
     CHECK(Classify(true, 200, mega::kErrcodeNoToken) == Outcome::kTransient);
+    CHECK(Classify(true, 200, mega::kErrcodeNotSent) == Outcome::kTransient);
 }
 
 TEST_CASE("ErrorClass: WeChat's transient codes") {

@@ -131,7 +131,8 @@ private:
             const std::string bytes = "HTTP/1.1 " + std::to_string(r.status) +
                                       " X\r\nContent-Type: application/json\r\nContent-Length: " +
                                       std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
-            pending_.push_back({Clock::now() + std::chrono::milliseconds(r.delay_ms), c->fd, bytes});
+            pending_.push_back(
+                {Clock::now() + std::chrono::milliseconds(r.delay_ms), c->fd, bytes});
         }
     }
 
@@ -177,7 +178,8 @@ struct Account {
         bodies.push_back(req.body);
         const std::string token = QueryToken(req.target);
         if (reject_all_tokens) return {200, R"({"errcode":42001,"errmsg":"access_token expired"})"};
-        if (bad_tokens.count(token)) return {200, R"({"errcode":40001,"errmsg":"invalid credential"})"};
+        if (bad_tokens.count(token))
+            return {200, R"({"errcode":40001,"errmsg":"invalid credential"})"};
         rapidjson::Document d;
         d.Parse(req.body.c_str());
         if (d.HasParseError() || !d.IsObject() || !d.HasMember("touser")) {
@@ -186,7 +188,8 @@ struct Account {
         const std::string to = d["touser"].GetString();
         if (to == "unsub") return {200, R"({"errcode":43004,"errmsg":"require subscribe rid: 1"})"};
         if (to == "busy") return {200, R"({"errcode":-1,"errmsg":"system error"})"};
-        if (to == "quota") return {200, R"({"errcode":45009,"errmsg":"reach max api daily quota"})"};
+        if (to == "quota")
+            return {200, R"({"errcode":45009,"errmsg":"reach max api daily quota"})"};
         if (to == "http502") return {502, "<html>Bad Gateway</html>"};
         if (to == "hold") return {200, "", 0, true};
         if (to == "slow") return {200, R"({"errcode":0,"errmsg":"ok","msgid":7})", 300};
@@ -269,6 +272,7 @@ std::shared_ptr<const Template> TestTemplate() {
 Config TestConfig(const std::string& base, int threads, int inflight) {
     Config c;
     c.api_base = {base};
+    c.stable_token = false;  // the stub serves the classic endpoint
     c.app_id = "wxAPPID";
     c.app_secret = "SECRET";
     c.task_worker_num = threads;
@@ -466,20 +470,14 @@ TEST_CASE("SenderPool: a timeout is a transient transport failure") {
 }
 
 TEST_CASE("SenderPool: an unreachable server is a transient transport failure") {
-    Account account;
-    WechatStub token_stub(std::ref(account));
     int dead_port = 0;
     {
+        Account account;
         WechatStub gone(std::ref(account));
         dead_port = std::stoi(gone.base().substr(gone.base().rfind(':') + 1));
     }
-    // The token comes from a live stub; sends go to a port nobody listens on.
-    Config token_config = TestConfig(token_stub.base(), 1, 1);
-    TokenCache tokens(token_config);
-    std::string t;
-    uint64_t g = 0;
-    REQUIRE(tokens.Get(&t, &g).ok());
     const Config config = TestConfig("http://127.0.0.1:" + std::to_string(dead_port), 1, 1);
+    TokenCache tokens(config);
     TestLoop loop;
     Batch b;
     b.Add(1, "oUser");
@@ -491,7 +489,33 @@ TEST_CASE("SenderPool: an unreachable server is a transient transport failure") 
     }
     CHECK(b.results[0].outcome == Outcome::kTransient);
     CHECK_FALSE(b.results[0].transport_ok);
-    CHECK(b.results[0].reply.find("TOK") == std::string::npos);
+}
+
+TEST_CASE("SenderPool: with the first api_base refusing connections, sends go to the second") {
+    Account account;
+    WechatStub live(std::ref(account));
+    int dead_port = 0;
+    {
+        WechatStub gone(std::ref(account));
+        dead_port = std::stoi(gone.base().substr(gone.base().rfind(':') + 1));
+    }
+    Config config = TestConfig("http://127.0.0.1:" + std::to_string(dead_port), 1, 2);
+    config.api_base.push_back(live.base());
+    TokenCache tokens(config);
+    TestLoop loop;
+    Batch b;
+    b.Add(3, "oUser");
+    auto jobs = b.Jobs(TestTemplate());
+    {
+        SenderPool pool(loop.get(), config, &tokens, b.Callback());
+        pool.Submit(&jobs);
+        REQUIRE(loop.RunUntil([&] { return b.results.size() == 3; }));
+    }
+    for (const auto& [id, r] : b.results) {
+        CHECK(r.outcome == Outcome::kSent);
+        CHECK(r.base_index == 1);
+    }
+    CHECK(tokens.bases().switches() >= 1);
 }
 
 TEST_CASE("SenderPool: Stop waits for transfers that finish in time") {
@@ -528,12 +552,20 @@ TEST_CASE("SenderPool: Stop aborts what is still running at the deadline") {
     pool.Stop(200);
     CHECK(Clock::now() - start < std::chrono::milliseconds(1500));
     REQUIRE(b.results.size() == 4);
+    int aborted = 0, unsent = 0;
     for (auto& [tag, r] : b.results) {
         CHECK(r.outcome == Outcome::kTransient);
-        CHECK(r.errcode == kErrcodeTransport);
-        CHECK((r.reply.find("aborted") != std::string::npos ||
-               r.reply.find("not sent") != std::string::npos));
+        if (r.errcode == kErrcodeTransport) {
+            CHECK(r.reply == R"({"errcode":-2,"errmsg":"aborted: server stopping"})");
+            ++aborted;
+        } else {
+            CHECK(r.errcode == kErrcodeNotSent);
+            CHECK(r.reply == R"({"errcode":-5,"errmsg":"not sent: server stopping"})");
+            ++unsent;
+        }
     }
+    CHECK(aborted == 2);  // were running
+    CHECK(unsent == 2);   // waited for a slot
     CHECK(pool.inflight() == 0);
 
     // After Stop: jobs come straight back, unsent.
@@ -544,5 +576,8 @@ TEST_CASE("SenderPool: Stop aborts what is still running at the deadline") {
     pool.Submit(&more);
     CHECK(more.empty());
     CHECK(b.results.size() == 2);
-    for (auto& [tag, r] : b.results) CHECK(r.outcome == Outcome::kTransient);
+    for (auto& [tag, r] : b.results) {
+        CHECK(r.outcome == Outcome::kTransient);
+        CHECK(r.errcode == kErrcodeNotSent);
+    }
 }

@@ -39,7 +39,9 @@ rapidjson::Document MustParseJson(const std::string& text) {
     return d;
 }
 
-std::string Str(const rapidjson::Value& v) { return std::string(v.GetString(), v.GetStringLength()); }
+std::string Str(const rapidjson::Value& v) {
+    return std::string(v.GetString(), v.GetStringLength());
+}
 
 // The original example from PROTOCOL.md.
 const std::string kExample =
@@ -69,8 +71,12 @@ TEST_CASE("Template: escapes quotes, backslashes and control characters") {
     const std::string out = MustRender(*t, "o\"x", R"({"v":"a\"b\\c\nd\te\u0001f"})");
     auto d = MustParseJson(out);
     CHECK(Str(d["touser"]) == "o\"x");
-    CHECK(Str(d["v"]) == "a\"b\\c\nd\te\x01" "f");
-    CHECK(Str(d["w"]) == "pre a\"b\\c\nd\te\x01" "f post");
+    CHECK(Str(d["v"]) ==
+          "a\"b\\c\nd\te\x01"
+          "f");
+    CHECK(Str(d["w"]) ==
+          "pre a\"b\\c\nd\te\x01"
+          "f post");
     CHECK(out.find("\\u0001") != std::string::npos);
 }
 
@@ -136,8 +142,8 @@ TEST_CASE("Template: placeholders outside strings take JSON values") {
 
 TEST_CASE("Template: missing keys, null values and no data render empty") {
     auto t = MustParse(R"({"touser":"${OPENID}","a":"${a}","b":${b},"c":"x${c}y"})");
-    for (const char* data : {"null", "", "  \n", "{}", "[]", R"({"a":null,"b":null})",
-                             R"({"other":1})"}) {
+    for (const char* data :
+         {"null", "", "  \n", "{}", "[]", R"({"a":null,"b":null})", R"({"other":1})"}) {
         CAPTURE(data);
         auto d = MustParseJson(MustRender(*t, "o", data));
         CHECK(Str(d["a"]) == "");

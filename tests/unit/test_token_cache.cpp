@@ -77,9 +77,10 @@ private:
             ++requests_;
             if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
             const std::string body = handler_(line);
-            const std::string reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                      "Connection: close\r\nContent-Length: " +
-                                      std::to_string(body.size()) + "\r\n\r\n" + body;
+            const std::string reply =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                "Connection: close\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body;
             (void)!write(c, reply.data(), reply.size());
             close(c);
         }
@@ -98,6 +99,7 @@ private:
 Config TestConfig(const std::string& base) {
     Config c;
     c.api_base = {base};
+    c.stable_token = false;  // most cases test the classic endpoint
     c.app_id = "wxAPPID";
     c.app_secret = "S3cr&t=XYZ";
     c.http_timeout_ms = 2000;
@@ -248,4 +250,17 @@ TEST_CASE("TokenCache: a reply without a token is Unavailable") {
     std::string token;
     uint64_t gen = 0;
     CHECK(cache.Get(&token, &gen).code() == Status::Code::kUnavailable);
+}
+
+TEST_CASE("TokenCache: token_api = stable posts to /cgi-bin/stable_token") {
+    TokenEndpointStub stub(
+        [](const std::string&) { return R"({"access_token":"STABLE1","expires_in":7200})"; });
+    Config config = TestConfig(stub.base());
+    config.stable_token = true;
+    TokenCache cache(config);
+    std::string token;
+    uint64_t gen = 0;
+    REQUIRE(cache.Get(&token, &gen).ok());
+    CHECK(token == "STABLE1");
+    CHECK(stub.last_request_line() == "POST /cgi-bin/stable_token HTTP/1.1");
 }
