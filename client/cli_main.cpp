@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,7 +71,11 @@ COMMAND:
                          drop one dead letter / all of them
   account status | account pause [--reason TEXT] | account resume
                          the WeChat account's pause (45009 daily quota, or by hand)
-  (failed and account talk to the admin API named by the config: -c FILE or NAME)
+  task create --key KEY --openids FILE [--data JSON] [--rate N] [--opt NAME=VALUE]...
+                         a batch task the server feeds into its queue at N msgs/s
+                         (0: as fast as the queue takes them), resumed after a restart
+  task list | task pause ID | task resume ID | task cancel ID
+  (failed, account and task talk to the admin API named by the config: -c FILE or NAME)
 
 OPTIONS:
   --opt NAME=VALUE       an extension word of the request header (priority=high,
@@ -96,6 +101,7 @@ struct CliArgs {
     bool all = false;         // failed retry --all
     std::string reason;       // account pause --reason
     std::string limit = "100";  // failed list --limit
+    std::string rate = "0";     // task create --rate
     std::vector<std::string> bulk_flags_seen;  // to refuse them outside bulk
 };
 
@@ -106,7 +112,7 @@ int Usage(const std::string& problem) {
 
 bool IsCommand(std::string_view word) {
     return word == "push" || word == "send" || word == "tset" || word == "bulk" ||
-           word == "failed" || word == "account";
+           word == "failed" || word == "account" || word == "task";
 }
 
 // Accepts "--name VALUE" and "--name=VALUE"; flags may come anywhere; "--" ends them.
@@ -145,6 +151,8 @@ std::optional<std::string> ParseArgs(int argc, char** argv, CliArgs* args) {
             args->all = true;
         } else if (name == "--reason") {
             problem = take(&args->reason);
+        } else if (name == "--rate") {
+            problem = take(&args->rate);
         } else if (name == "--limit") {
             problem = take(&args->limit);
         } else if (name == "--restart") {
@@ -250,7 +258,68 @@ std::string JsonString(const std::string& s) {
     return std::string(sb.GetString(), sb.GetSize());
 }
 
-// `failed …` and `account …`: one admin API call each, its answer printed for people.
+// `task create`: the task is created empty (loading), the openid file goes up in 1 MiB
+// pieces of whole lines, then the task is started.
+int CreateTask(const mega::client::AdminClient& admin, const CliArgs& args) {
+    if (args.key.empty() || args.openids.empty()) return Usage("task create needs --key KEY --openids FILE");
+    if (!args.data.empty())
+        if (auto problem = CheckJson(args.data, "--data")) return Usage(*problem);
+    std::string options;
+    if (auto problem = JoinOptions(args.opts, &options)) return Usage(*problem);
+    FILE* f = std::fopen(args.openids.c_str(), "rb");
+    if (!f) {
+        std::fprintf(stderr, "mega-cli: cannot open %s\n", args.openids.c_str());
+        return kExitFailed;
+    }
+    std::unique_ptr<FILE, int (*)(FILE*)> file(f, &std::fclose);
+    long http = 0;
+    std::string response;
+    const std::string create = "{\"key\":" + JsonString(args.key) + ",\"data\":" +
+                               (args.data.empty() ? "null" : args.data) + ",\"rate\":" +
+                               std::to_string(std::atof(args.rate.c_str())) + ",\"options\":" +
+                               JsonString(options) + ",\"start\":false}";
+    Status s = admin.Call("POST", "/api/tasks", create, &http, &response);
+    rapidjson::Document d;
+    if (s.ok()) d.Parse(response.c_str());
+    if (!s.ok() || http != 200 || d.HasParseError() || !d.IsObject() || !d.HasMember("id")) {
+        std::fprintf(stderr, "mega-cli: task create: %s\n", s.ok() ? response.c_str() : s.message().c_str());
+        return kExitFailed;
+    }
+    const std::string id = d["id"].GetString();
+    std::string chunk, carry;
+    std::vector<char> buf(1 << 20);
+    size_t n;
+    while ((n = std::fread(buf.data(), 1, buf.size(), file.get())) > 0 || !carry.empty()) {
+        chunk = carry;
+        chunk.append(buf.data(), n);
+        carry.clear();
+        if (n > 0) {  // send whole lines; keep a partial last line for the next piece
+            const size_t nl = chunk.rfind('\n');
+            if (nl == std::string::npos) {
+                carry = std::move(chunk);
+                continue;
+            }
+            carry = chunk.substr(nl + 1);
+            chunk.resize(nl + 1);
+        }
+        s = admin.Call("POST", "/api/tasks/" + id + "/openids", chunk, &http, &response);
+        if (!s.ok() || http != 200) {
+            std::fprintf(stderr, "mega-cli: task %s upload: %s\n", id.c_str(),
+                         s.ok() ? response.c_str() : s.message().c_str());
+            return kExitFailed;
+        }
+        if (n == 0) break;
+    }
+    s = admin.Call("POST", "/api/tasks/" + id + "/start", "{}", &http, &response);
+    if (!s.ok() || http != 200) {
+        std::fprintf(stderr, "mega-cli: task %s start: %s\n", id.c_str(), s.ok() ? response.c_str() : s.message().c_str());
+        return kExitFailed;
+    }
+    std::printf("task %s started\n", id.c_str());
+    return kExitOk;
+}
+
+// `failed …`, `account …` and `task …`: admin API calls, their answers printed for people.
 int RunAdmin(const CliArgs& args, const std::string& config_name, const std::string& command,
              const std::vector<std::string>& pos) {
     const std::string path =
@@ -286,6 +355,14 @@ int RunAdmin(const CliArgs& args, const std::string& config_name, const std::str
         if (!args.reason.empty()) body = "{\"reason\":" + JsonString(args.reason) + "}";
     } else if (command == "account" && sub == "resume" && pos.size() == 1) {
         url = "/api/account/resume";
+    } else if (command == "task" && sub == "list" && pos.size() == 1) {
+        method = "GET";
+        url = "/api/tasks";
+    } else if (command == "task" && (sub == "pause" || sub == "resume" || sub == "cancel") &&
+               pos.size() == 2) {
+        url = "/api/tasks/" + pos[1] + "/" + sub;
+    } else if (command == "task" && sub == "create" && pos.size() == 1) {
+        return CreateTask(admin, args);
     } else {
         return Usage("unknown " + command + " command; see mega-cli --help");
     }
@@ -305,7 +382,19 @@ int RunAdmin(const CliArgs& args, const std::string& config_name, const std::str
         std::fprintf(stderr, "mega-cli: %ld %s\n", http, msg.c_str());
         return http == 404 ? kExitRejected : kExitFailed;
     }
-    if (command == "failed" && sub == "list") {
+    if (command == "task" && sub == "list") {
+        for (const auto& t : d.GetArray()) {
+            const double total = double(t["total"].GetUint64());
+            const double done = double(t["sent"].GetUint64() + t["failed"].GetUint64());
+            std::printf("task %s  %-9s  %s  %llu/%llu queued  %llu sent  %llu failed  %.0f%%\n",
+                        t["id"].GetString(), t["status"].GetString(), t["key"].GetString(),
+                        static_cast<unsigned long long>(t["queued"].GetUint64()),
+                        static_cast<unsigned long long>(t["total"].GetUint64()),
+                        static_cast<unsigned long long>(t["sent"].GetUint64()),
+                        static_cast<unsigned long long>(t["failed"].GetUint64()),
+                        total > 0 ? 100.0 * done / total : 0.0);
+        }
+    } else if (command == "failed" && sub == "list") {
         std::printf("%zu dead letters\n", size_t(d["total"].GetUint64()));
         for (const auto& it : d["items"].GetArray()) {
             std::printf("%s  %s  %s  errcode %d  attempts %u  %s\n", it["id"].GetString(),
@@ -452,7 +541,7 @@ int Main(int argc, char** argv) {
     if (args.addr.empty() && args.config_file.empty() && config_name.empty())
         return Usage("no server: give -c FILE, a config NAME or --addr HOST:PORT");
 
-    if (command_word == "failed" || command_word == "account")
+    if (command_word == "failed" || command_word == "account" || command_word == "task")
         return RunAdmin(args, config_name, command_word, pos);
 
     std::string options;

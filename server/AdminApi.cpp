@@ -9,6 +9,11 @@
 //   GET  /api/waiting?limit=           delayed and retrying messages
 //   POST /api/waiting/cancel           {"id":"…"}
 //   POST /api/test-message             {"openid","key","data"}: queue one message
+//   GET  /api/tasks                    batch tasks with progress
+//   POST /api/tasks                    {"key","data","rate","options","openids":[…] or
+//                                      "openids_text":"…","start":bool} → {"id"}
+//   POST /api/tasks/ID/openids         text/plain, one openid a line: add to a loading task
+//   POST /api/tasks/ID/start|pause|resume|cancel
 //   GET  /api/failed?offset=&limit=    dead letters, oldest first
 //   POST /api/failed/retry             {"id":"…"} or {"all":true}: queue them again
 //   POST /api/failed/forget            {"id":"…"}
@@ -32,6 +37,7 @@
 #include "server/ErrorClass.h"
 #include "server/MessageQueries.h"
 #include "server/Server.h"
+#include "server/TaskRunner.h"
 
 namespace mega {
 namespace {
@@ -393,6 +399,18 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         responder.Send(Error(401, "missing or wrong bearer token"));
         return;
     }
+    if (post && path.rfind("/api/tasks/", 0) == 0 && path.size() > 8 &&
+        path.substr(path.size() - 8) == "/openids") {
+        uint64_t id = std::strtoull(path.c_str() + 11, nullptr, 10);
+        server_->tasks().Append(id, std::move(req.body), [responder](Status st, uint64_t) {
+            responder.Send(st.ok() ? Ok()
+                                   : Error(st.code() == Status::Code::kNotFound  ? 404
+                                           : st.code() == Status::Code::kInvalid ? 409
+                                                                                 : 503,
+                                           st.message()));
+        });
+        return;
+    }
     rapidjson::Document body;
     if (post && !req.body.empty()) {
         body.Parse(req.body.data(), req.body.size());
@@ -496,6 +514,88 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
                 MessageJson(w, result->row, true);
                 responder.Send(JsonResponse(200, sb));
             });
+        return;
+    }
+    if (get && path == "/api/tasks") {
+        rapidjson::StringBuffer sb;
+        JsonWriter w(sb);
+        w.StartArray();
+        for (const TaskInfo& t : server_->tasks().List()) {
+            w.StartObject();
+            w.Key("id");
+            Str(w, std::to_string(t.id));
+            w.Key("key");
+            Str(w, t.key);
+            w.Key("status");
+            Str(w, t.status);
+            w.Key("rate");
+            w.Double(t.rate);
+            w.Key("total");
+            w.Uint64(t.total);
+            w.Key("queued");
+            w.Uint64(t.queued);
+            w.Key("sent");
+            w.Uint64(t.sent);
+            w.Key("failed");
+            w.Uint64(t.failed);
+            w.Key("created_ms");
+            w.Int64(t.created_ms);
+            w.Key("updated_ms");
+            w.Int64(t.updated_ms);
+            w.EndObject();
+        }
+        w.EndArray();
+        responder.Send(JsonResponse(200, sb));
+        return;
+    }
+    if (post && path == "/api/tasks") {
+        if (!body.HasMember("key") || !body["key"].IsString()) {
+            responder.Send(Error(400, "expected {\"key\":\"…\",\"openids\":[…],…}"));
+            return;
+        }
+        TaskInfo info;
+        info.key = body["key"].GetString();
+        if (!server_->templates().Find(info.key)) {
+            responder.Send(Error(400, "template key not exists"));
+            return;
+        }
+        info.data = "null";
+        if (body.HasMember("data")) {
+            rapidjson::StringBuffer sb;
+            rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+            body["data"].Accept(w);
+            info.data.assign(sb.GetString(), sb.GetSize());
+        }
+        if (body.HasMember("rate") && body["rate"].IsNumber()) info.rate = std::max(0.0, body["rate"].GetDouble());
+        if (body.HasMember("options") && body["options"].IsString()) info.options = body["options"].GetString();
+        std::string text;
+        if (body.HasMember("openids") && body["openids"].IsArray()) {
+            for (const auto& v : body["openids"].GetArray())
+                if (v.IsString()) text.append(v.GetString()).push_back('\n');
+        } else if (body.HasMember("openids_text") && body["openids_text"].IsString()) {
+            text = body["openids_text"].GetString();
+        }
+        const bool start = !body.HasMember("start") || !body["start"].IsBool() || body["start"].GetBool();
+        server_->tasks().Create(std::move(info), std::move(text), start, [responder](Status st, uint64_t id) {
+            if (!st.ok()) return responder.Send(Error(503, st.message()));
+            rapidjson::StringBuffer sb;
+            JsonWriter w(sb);
+            w.StartObject();
+            w.Key("id");
+            Str(w, std::to_string(id));
+            w.EndObject();
+            responder.Send(JsonResponse(200, sb));
+        });
+        return;
+    }
+    if (post && path.rfind("/api/tasks/", 0) == 0) {
+        const std::string rest = path.substr(11);
+        const size_t slash = rest.find('/');
+        const uint64_t id = std::strtoull(rest.c_str(), nullptr, 10);
+        const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+        Status st = server_->tasks().Control(id, action);
+        responder.Send(st.ok() ? Ok()
+                               : Error(st.code() == Status::Code::kNotFound ? 404 : 409, st.message()));
         return;
     }
     if (get && path == "/api/waiting") {
