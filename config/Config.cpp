@@ -153,7 +153,7 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
             if (c.retry_backoff.empty()) return bad("expected seconds like 10,30,60");
         } else if (name == "dedup_window") return integer(&c.dedup_window_s, 0, 30 * 86400);
     } else if (section == "admin") {
-        if (name == "listen") c.admin_listen = value;
+        if (name == "listen") c.admin_listen = value, c.admin_listen_set = true;
         else if (name == "token") c.admin_token = value;
     } else if (section == "log") {
         if (name == "log_file") c.log_file = value;

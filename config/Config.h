@@ -60,6 +60,7 @@ struct Config {
 
     // [admin]
     std::string admin_listen = "127.0.0.1:9502";  // empty = no admin API
+    bool admin_listen_set = false;                // false: the default, which may be busy
     std::string admin_token;                      // secret: never logged
 
     // [log]

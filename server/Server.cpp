@@ -155,6 +155,24 @@ Status Server::Start() {
         &templates_, senders_.get(), dead_letters_.get(), log_.get(),
         [this](const FinalOutcome& f) { OnFinal(f); });
 
+    tasks_ = std::make_unique<TaskRunner>(loop_, this);
+    s = tasks_->Load();
+    if (!s.ok()) return Status::Unavailable("cannot load tasks: " + s.message());
+
+    if (!config_.admin_listen.empty()) {
+        admin_ = std::make_unique<AdminApi>(loop_, this);
+        s = admin_->Listen(config_.admin_listen);
+        if (!s.ok() && !config_.admin_listen_set) {
+            // The default address of a config that does not ask for the API (the original's
+            // file): a busy port must not stop a drop-in replacement from starting.
+            spdlog::warn("{}; running without the admin API (set [admin] listen)", s.message());
+            admin_->Shutdown();
+            admin_.reset();
+        } else if (!s.ok()) {
+            return s;
+        }
+    }
+
     for (const std::string& addr : config_.listen) {
         const size_t colon = addr.rfind(':');
         std::string host = addr.substr(0, colon);
@@ -178,17 +196,8 @@ Status Server::Start() {
         listeners_.push_back(std::move(tcp));
     }
 
-    tasks_ = std::make_unique<TaskRunner>(loop_, this);
-    s = tasks_->Load();
-    if (!s.ok()) return Status::Unavailable("cannot load tasks: " + s.message());
-
-    if (!config_.admin_listen.empty()) {
-        admin_ = std::make_unique<AdminApi>(loop_, this);
-        s = admin_->Listen(config_.admin_listen);
-        if (!s.ok()) return s;
-    }
-
     uv_check_start(&check_, OnCheck);
+    started_ = true;
     uv_signal_start(&sigterm_, OnSignal, SIGTERM);
     uv_signal_start(&sigint_, OnSignal, SIGINT);
     uv_timer_start(&status_timer_, OnStatusTimer, 0, 1000);
@@ -522,7 +531,7 @@ void Server::Shutdown() {
     if (tasks_) tasks_->Close();
     for (auto& [id, c] : connections_)
         if (c->open() && c->reading_) uv_read_stop(c->stream());
-    if (!dispatcher_) {
+    if (!started_) {  // a failed start: nothing was accepted, nothing is in flight
         FinishShutdown();
         return;
     }

@@ -138,7 +138,7 @@ private:
     Throughput throughput_;
     uint64_t last_id_ = 0;
     bool sync_wanted_ = false;
-    bool stopping_ = false, finished_ = false;
+    bool started_ = false, stopping_ = false, finished_ = false;
     int status_fd_ = -1;
 
     uv_check_t check_;

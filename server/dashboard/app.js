@@ -12,7 +12,7 @@
 // Stable hooks for tests (id == data-testid unless noted):
 //   page           health, paused-banner, auto-refresh (checkbox), refresh-now, last-updated
 //                  (data-ts = ms of the last complete refresh), notice (data-kind ok|error;
-//                  the last action's result), token-dialog, token-input, token-save, token-clear
+//                  the last action's result; a click hides it), token-dialog, token-input, token-save, token-clear
 //   cards          stat-queued, stat-inflight, stat-waiting, stat-sent, stat-failed, stat-dead,
 //                  rate-overall, rate-today, rate-hour, queue-high, queue-normal, queue-low,
 //                  queue-disk, tput-1m, tput-5m, tput-60m, log-health, log-detail.
@@ -35,9 +35,9 @@
 //                  account-pause, account-resume
 //   tasks          tasks-list; [data-testid=task-row] with data-id, data-status; in it
 //                  [data-testid=task-progress] (data-done = sent+failed, data-total),
-//                  [data-testid=task-pause|task-resume|task-cancel] (cancel asks confirm());
-//                  task-create (details), task-form, task-key, task-openids, task-data,
-//                  task-rate, task-submit
+//                  [data-testid=task-start|task-pause|task-resume|task-cancel] (cancel asks
+//                  confirm()); task-create (details), task-form, task-key, task-openids,
+//                  task-data, task-rate, task-options, task-submit
 //   templates      templates-count, templates-body; rows [data-testid=template-row] with
 //                  data-key; in a row [data-testid=template-reload]; reload-key,
 //                  reload-submit; test-message (details), test-form, test-openid, test-key,
@@ -138,7 +138,7 @@
 
   // What an operator needs to know about common WeChat errcodes.
   const ERRCODES = {
-    '-1': 'WeChat system busy',
+    '-1': 'system busy, or a local error',
     '40001': 'access_token invalid',
     '40003': 'invalid openid',
     '40037': 'invalid template_id',
@@ -154,6 +154,15 @@
     '48001': 'API not authorized',
   };
   const errText = (code) => ERRCODES[String(code)] || '';
+
+  // A short text for a failure: the server's own message when it is plain text (a local error
+  // such as "cancelled by an operator"), else what the errcode means, else WeChat's errmsg.
+  function failureText(errcode, errmsg) {
+    let wechat = null;
+    try { wechat = JSON.parse(errmsg); } catch (e) { /* plain text */ }
+    if (errmsg && !(wechat && typeof wechat === 'object')) return errmsg;
+    return errText(errcode) || (wechat && wechat.errmsg) || '';
+  }
 
   // ---------------------------------------------------------------------------------------
   // API
@@ -221,6 +230,7 @@
   // notices and actions
 
   let noticeTimer = null;
+  $('notice').addEventListener('click', () => { $('notice').hidden = true; });
   function notice(text, kind = 'ok') {
     const n = $('notice');
     n.textContent = text;
@@ -456,7 +466,7 @@
   // ---------------------------------------------------------------------------------------
   // messages
 
-  const msgState = { offset: 0, limit: 50, filters: {} };
+  const msgState = { offset: 0, limit: 25, filters: {} };
 
   function readFilters() {
     const f = new FormData($('message-filters'));
@@ -495,7 +505,7 @@
     panel('messages', loadMessages).catch(() => {});
   });
   $('messages-limit').addEventListener('change', (ev) => {
-    msgState.limit = Number(ev.target.value) || 50;
+    msgState.limit = Number(ev.target.value) || 25;
     msgState.offset = 0;
     panel('messages', loadMessages).catch(() => {});
   });
@@ -525,7 +535,7 @@
   function messageRow(m) {
     let result = '';
     if (m.status === 'sent' && m.msgid) result = h('span', { class: 'muted', text: `msgid ${m.msgid}` });
-    else if (m.errcode) result = h('span', { class: 'err', title: m.errmsg || '', text: `${m.errcode} ${errText(m.errcode) || m.errmsg || ''}` });
+    else if (m.errcode) result = h('span', { class: 'err', title: m.errmsg || '', text: `${m.errcode} ${failureText(m.errcode, m.errmsg)}` });
     else if (m.errmsg) result = h('span', { class: 'err', text: m.errmsg });
     const retry = m.status === 'failed'
       ? h('button', { type: 'button', class: 'small', 'data-testid': 'message-retry',
@@ -696,6 +706,7 @@
       queued = Number(t.queued) || 0;
     const pct = (v) => (total ? (100 * v / total) : 0).toFixed(2) + '%';
     const done = sent + failed;
+    const pending = Math.max(0, queued - done);  // handed to the queue, not yet sent or failed
     const live = t.status === 'running' || t.status === 'loading' || t.status === 'paused';
     const btn = (name, label, cls, confirmText) => h('button', {
       type: 'button', class: `small ${cls || ''}`, 'data-testid': `task-${name}`,
@@ -706,18 +717,19 @@
         h('span', { class: 'mono', text: `#${t.id}` }), ' ',
         h('strong', { text: t.key }), ' ',
         pill(t.status, STATUS_KIND[t.status]),
-        h('span', { class: 'muted', text: ` created ${fmtTime(t.created_ms)} · rate ${t.rate ? t.rate + ' /s' : 'unlimited'}` }),
+        h('span', { class: 'muted', text: ` created ${fmtTime(t.created_ms)}${t.updated_ms ? ` · updated ${fmtTime(t.updated_ms)}` : ''} · rate ${t.rate ? t.rate + ' /s' : 'unlimited'}` }),
         h('span', { class: 'spacer' }),
-        t.status === 'running' || t.status === 'loading' ? btn('pause', 'Pause') : null,
+        t.status === 'loading' ? btn('start', 'Start', 'primary') : null,
+        t.status === 'running' ? btn('pause', 'Pause') : null,
         t.status === 'paused' ? btn('resume', 'Resume', 'primary') : null,
         live ? btn('cancel', 'Cancel', 'danger', `Cancel task ${t.id}? Messages not yet queued are dropped.`) : null),
       h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': total, 'aria-valuenow': done,
                  'data-testid': 'task-progress', 'data-done': done, 'data-total': total },
         h('span', { class: 'seg sent', style: `width:${pct(sent)}` }),
         h('span', { class: 'seg failed', style: `width:${pct(failed)}` }),
-        h('span', { class: 'seg queued', style: `width:${pct(queued)}` })),
+        h('span', { class: 'seg queued', style: `width:${pct(pending)}` })),
       h('div', { class: 'task-nums' },
-        `${total ? Math.floor(100 * done / total) : 0}% · sent ${fmtInt(sent)} · failed ${fmtInt(failed)} · queued ${fmtInt(queued)} · of ${fmtInt(total)}`));
+        `${total ? Math.floor(100 * done / total) : 0}% · sent ${fmtInt(sent)} · failed ${fmtInt(failed)} · in the queue ${fmtInt(pending)} · queued ${fmtInt(queued)} of ${fmtInt(total)}`));
   }
 
   function parseJsonObject(text, what) {
@@ -735,6 +747,8 @@
       if (!openids.length) throw new ApiError(0, 'no openids');
       const body = { key: $('task-key').value.trim(), openids, data: parseJsonObject($('task-data').value, 'data'),
                      rate: Number($('task-rate').value) || 0 };
+      const options = $('task-options').value.trim();
+      if (options) body.options = options;
       const r = await post('/api/tasks', body);
       $('task-openids').value = '';
       return r;
@@ -781,10 +795,17 @@
   // refresh loop
 
   let refreshing = null;
+  let again = false;
   let timer = null;
 
+  // Reloads every panel. Called while a refresh runs, it runs one more right after it (what
+  // the caller just changed may not be in the running one).
   function refreshAll() {
-    if (refreshing) return refreshing;
+    if (refreshing) {
+      again = true;
+      return refreshing;
+    }
+    again = false;
     refreshing = (async () => {
       const jobs = [
         loadHealth(),
@@ -806,7 +827,10 @@
         lu.dataset.ts = String(now);
         lu.dateTime = new Date(now).toISOString();
       }
-    })().finally(() => { refreshing = null; });
+    })().finally(() => {
+      refreshing = null;
+      if (again) refreshAll();
+    });
     return refreshing;
   }
 
