@@ -49,7 +49,7 @@ struct Config {
     std::vector<std::string> api_base{"https://api.weixin.qq.com"};  // failover order
     bool stable_token = true;          // token_api = stable | classic
     double rate_limit_per_second = 0;  // 0 = unlimited
-    int rate_burst = 0;                // 0 = one second's worth
+    int rate_burst = 0;                // 0 = a tenth of a second's worth
     int failover_healthy_s = 60;       // on a later base this long, then try the first again
     int quota_probe_s = 300;           // while paused by 45009, send one probe this often
 

@@ -253,6 +253,9 @@ Status FileQueue::Append(std::initializer_list<std::string_view> parts, RecordRe
     Segment* w = &segments_.back();
     if (w->end + total > w->file->size()) {
         Status s = Roll(len);
+        // A cap or a full disk makes the queue unwritable until space comes back; a record
+        // too big for any segment says nothing about the queue.
+        if (s.code() != Status::Code::kInvalid) last_error_ = s;
         if (!s.ok()) return s;
         w = &segments_.back();
     }
@@ -461,7 +464,16 @@ void FileQueue::FlusherMain() {
         if (creating) {
             spare_status = SegmentFile::Create(SegmentPath(spare_seq), spare_seq,
                                                options_.segment_bytes, &spare);
-            if (!spare_status.ok()) spdlog::warn("queue: {}", spare_status.message());
+            if (!spare_status.ok()) {
+                spdlog::warn("queue: {}", spare_status.message());
+            } else {
+                // Make the new file's name durable too, not only its contents.
+                int dir = ::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dir >= 0) {
+                    ::fsync(dir);
+                    ::close(dir);
+                }
+            }
         }
         if (periodic) next_periodic = Clock::now() + interval;
 

@@ -384,6 +384,8 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         w.StartObject();
         std::vector<std::string> problems;
         if (!s.queue_writable) problems.push_back("queue not writable");
+        if (!s.token_error.empty()) problems.push_back("no access_token: " + s.token_error);
+        if (!s.log_healthy) problems.push_back("message log cannot reach MySQL");
         if (s.pause.paused) problems.push_back("account paused: " + s.pause.reason);
         w.Key("status");
         w.String(problems.empty() ? "ok" : "degraded");
@@ -392,7 +394,8 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         for (auto& p : problems) Str(w, p);
         w.EndArray();
         w.EndObject();
-        responder.Send(JsonResponse(s.queue_writable ? 200 : 503, sb));
+        // 503 when messages cannot be taken or cannot be sent; a pause or the log is degraded.
+        responder.Send(JsonResponse(s.queue_writable && s.token_error.empty() ? 200 : 503, sb));
         return;
     }
     if (!Authorized(req)) {
@@ -446,9 +449,9 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         if (req.QueryParam("to", &v)) f.to_ms = std::strtoll(v.c_str(), nullptr, 10);
         if (req.QueryParam("offset", &v)) f.offset = std::strtoull(v.c_str(), nullptr, 10);
         if (req.QueryParam("limit", &v)) f.limit = std::clamp<uint64_t>(std::strtoull(v.c_str(), nullptr, 10), 1, 1000);
-        static const char* kStatuses[] = {"", "queued", "sending", "retrying", "sent", "failed"};
+        static const char* kStatuses[] = {"", "queued", "sending", "retrying", "sent", "failed", "cancelled"};
         if (std::find(std::begin(kStatuses), std::end(kStatuses), f.status) == std::end(kStatuses)) {
-            responder.Send(Error(400, "status must be queued, sending, retrying, sent or failed"));
+            responder.Send(Error(400, "status must be queued, sending, retrying, sent, failed or cancelled"));
             return;
         }
         struct Result {

@@ -26,11 +26,12 @@ uint64_t ApiBases::epoch() {
         NowMs() - switched_at_ms_.load(std::memory_order_relaxed) >= healthy_ms_) {
         // Healthy long enough on a fallback: go back to the first (preferred) base.
         const uint64_t back = (e / bases_.size() + 1) * bases_.size();
+        const int64_t since = switched_at_ms_.load(std::memory_order_relaxed);
         if (epoch_.compare_exchange_strong(e, back)) {
             switched_at_ms_.store(NowMs(), std::memory_order_relaxed);
             switches_.fetch_add(1, std::memory_order_relaxed);
-            spdlog::warn("api_base: back to {} after {} s on {}", bases_[0], healthy_ms_ / 1000,
-                         Url(e));
+            spdlog::warn("api_base: back to {} after {} s on {}", bases_[0],
+                         (NowMs() - since) / 1000, Url(e));
             return back;
         }
     }

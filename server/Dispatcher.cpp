@@ -49,7 +49,7 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config,
     uv_timer_init(loop, &timer_);
     uv_timer_init(loop, &pause_timer_);
     timer_.data = pause_timer_.data = this;
-    bucket_tokens_ = config_.rate_burst > 0 ? config_.rate_burst : config_.rate_limit_per_second;
+    bucket_tokens_ = 0;  // fills at the rate from the start: no burst on top of the first second
     bucket_at_ms_ = NowMs();
 }
 
@@ -72,12 +72,13 @@ int Dispatcher::PickLevel() {
 }
 
 // Token bucket: refills at the configured rate (half of it for a minute after 45011),
-// holds at most `rate_burst` tokens (default: one second's worth).
+// holds at most `rate_burst` tokens (default: a tenth of a second's worth). After an idle
+// spell a second can carry rate + burst sends, so a small burst keeps WeChat's view smooth.
 bool Dispatcher::TakeRateToken(int64_t now_ms) {
     const double rate = config_.rate_limit_per_second;
     if (rate <= 0) return true;
     const double effective = now_ms < slow_until_ms_ ? rate / 2 : rate;
-    const double cap = config_.rate_burst > 0 ? config_.rate_burst : std::max(1.0, rate);
+    const double cap = config_.rate_burst > 0 ? config_.rate_burst : std::max(1.0, rate / 10);
     bucket_tokens_ =
         std::min(cap, bucket_tokens_ + double(now_ms - bucket_at_ms_) * effective / 1000.0);
     bucket_at_ms_ = now_ms;
@@ -153,7 +154,7 @@ bool Dispatcher::Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>*
     }
     auto tmpl = templates_->Find(m.key);
     if (!tmpl) {
-        Settle(tag, false, nullptr, "template key not exists");
+        Settle(tag, Ending::kFailed, nullptr, "template key not exists");
         return false;
     }
     MessageOptions opts;
@@ -182,7 +183,7 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         probe_inflight_ = false;
         if (r.outcome == Outcome::kSent) {
             if (was_probe && pause_.paused && !pause_.by_operator) Resume("a probe message went through");
-            Settle(r.tag, true, &r, {});
+            Settle(r.tag, Ending::kSent, &r, {});
             continue;
         }
         FileQueue* q = queues_[TagLevel(r.tag)];
@@ -193,6 +194,12 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
             if (!pause_.paused || was_probe)
                 Pause("daily API quota reached (45009)", false, NextBeijingMidnightMs(now));
             PushDue(now, r.tag);
+            continue;
+        }
+        if (r.errcode == kErrcodeNoToken || r.errcode == kErrcodeNotSent) {
+            // Never sent: no access_token (WeChat refused the credentials or cannot be
+            // reached), or the senders were stopping. Not an attempt; wait and try again.
+            PushDue(now + (r.errcode == kErrcodeNoToken ? 5000 : 0), r.tag);
             continue;
         }
         Message m;
@@ -207,7 +214,7 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         const bool retry = r.outcome != Outcome::kPermanent && st.attempts < tries;
         if (!retry) {
             q->SetState(ref, st);
-            Settle(r.tag, false, &r, {});
+            Settle(r.tag, Ending::kFailed, &r, {});
             continue;
         }
         const auto& steps = config_.retry_backoff;
@@ -269,38 +276,44 @@ bool Dispatcher::Cancel(uint64_t id) {
         heap_.erase(heap_.begin() + long(i));
         std::make_heap(heap_.begin(), heap_.end(), std::greater<>());
         counters_.cancelled++;
-        Settle(tag, false, nullptr, "cancelled by an operator", false);
+        Settle(tag, Ending::kCancelled, nullptr, "cancelled by an operator");
         ArmTimer();
         return true;
     }
     return false;
 }
 
-void Dispatcher::Settle(uint64_t tag, bool sent, const DeliveryResult* r,
-                        std::string_view local_error, bool dead_letter) {
+void Dispatcher::Settle(uint64_t tag, Ending ending, const DeliveryResult* r,
+                        std::string_view local_error) {
     FileQueue* q = queues_[TagLevel(tag)];
     const RecordRef ref = TagRef(tag);
     const std::string_view payload = q->Payload(ref);
     Message m;
     DecodeMessage(payload, &m);
-    if (sent) {
+    const bool sent = ending == Ending::kSent;
+    const uint16_t attempts = q->State(ref).attempts;
+    if (ending == Ending::kSent) {
         counters_.sent++;
+    } else if (ending == Ending::kCancelled) {
+        spdlog::info("message {} to {} ({}) cancelled by an operator", m.id, m.openid, m.key);
     } else {
         counters_.failed++;
         const std::string_view error = r ? std::string_view(r->reply) : local_error;
         spdlog::warn("message {} to {} ({}) failed after {} attempts: {}", m.id, m.openid, m.key,
-                     q->State(ref).attempts, error);
-        if (dead_letters_ && dead_letter) {
-            Status s = dead_letters_->Add(r ? r->errcode : -1, q->State(ref).attempts, error,
-                                          payload);
+                     attempts, error);
+        if (dead_letters_) {
+            Status s = dead_letters_->Add(r ? r->errcode : -1, attempts, error, payload);
             if (!s.ok()) spdlog::error("failed store: cannot keep message {}: {}", m.id, s.message());
         }
     }
-    LogStatusChange(m, sent ? LogStatus::kSent : LogStatus::kFailed, q->State(ref).attempts + (sent ? 1 : 0), r,
-                    local_error, NowMs());
+    const LogStatus status = sent ? LogStatus::kSent
+                             : ending == Ending::kCancelled ? LogStatus::kCancelled
+                                                            : LogStatus::kFailed;
+    LogStatusChange(m, status, attempts + (sent ? 1 : 0), r, local_error, NowMs());
     FinalOutcome f;
     f.id = m.id;
     f.sent = sent;
+    f.cancelled = ending == Ending::kCancelled;
     f.openid = m.openid;
     f.options = m.options;
     f.result = r;

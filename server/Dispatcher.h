@@ -33,6 +33,7 @@ namespace mega {
 struct FinalOutcome {
     uint64_t id = 0;
     bool sent = false;
+    bool cancelled = false;  // by an operator: neither sent nor failed
     std::string_view openid;
     std::string_view options;                 // the message's extension words
     const DeliveryResult* result = nullptr;  // null when it failed before any HTTP call
@@ -101,8 +102,9 @@ private:
     int PickLevel();
     bool TakeRateToken(int64_t now_ms);
     bool Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs);
-    void Settle(uint64_t tag, bool sent, const DeliveryResult* r, std::string_view local_error,
-                bool dead_letter = true);
+    // How a message ends: sent, failed (kept as a dead letter) or cancelled by an operator.
+    enum class Ending { kSent, kFailed, kCancelled };
+    void Settle(uint64_t tag, Ending ending, const DeliveryResult* r, std::string_view local_error);
     void PushDue(int64_t at_ms, uint64_t tag);
     uint64_t PopDue();
     void ArmTimer();

@@ -31,6 +31,7 @@ const char* LogStatusName(LogStatus s) {
         case LogStatus::kRetrying: return "retrying";
         case LogStatus::kSent: return "sent";
         case LogStatus::kFailed: return "failed";
+        case LogStatus::kCancelled: return "cancelled";
     }
     return "queued";
 }

@@ -20,7 +20,7 @@
 
 namespace mega {
 
-enum class LogStatus : uint8_t { kQueued, kSending, kRetrying, kSent, kFailed };
+enum class LogStatus : uint8_t { kQueued, kSending, kRetrying, kSent, kFailed, kCancelled };
 const char* LogStatusName(LogStatus s);
 
 struct LogEvent {

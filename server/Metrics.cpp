@@ -20,7 +20,9 @@ void LatencyHistogram::Render(const std::string& name, const std::string& help,
     uint64_t cumulative = 0;
     for (size_t i = 0; i < kBounds.size(); i++) {
         cumulative += counts_[i];
-        *out += name + "_bucket{le=\"" + Number(kBounds[i]) + "\"} " + std::to_string(cumulative) + "\n";
+        char le[32];
+        std::snprintf(le, sizeof le, "%g", kBounds[i]);  // 0.005, not 0.0050000000000000001
+        *out += name + "_bucket{le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
     }
     cumulative += counts_[kBounds.size()];
     *out += name + "_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + "\n";

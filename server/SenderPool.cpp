@@ -320,6 +320,13 @@ private:
         const int64_t now = NowUs();
         if (token_generation_ != 0 && tokens_->generation() == token_generation_ &&
             now < token_recheck_us_) {
+            // The token is current; the base may have changed (failover, or back to the first).
+            const uint64_t epoch = tokens_->bases().epoch();
+            if (epoch != url_epoch_) {
+                url_.assign(tokens_->bases().Url(epoch)).append(kSendPath).append(token_);
+                url_epoch_ = epoch;
+                url_generation_++;
+            }
             return true;
         }
         const Status s = tokens_->Get(&token_, &token_generation_);

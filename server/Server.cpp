@@ -376,7 +376,7 @@ void Server::ReloadTemplate(const std::string& key, std::function<void(Status)> 
 }
 
 void Server::OnFinal(const FinalOutcome& f) {
-    throughput_.Record(NowMs() / 1000, f.sent);
+    if (!f.cancelled) throughput_.Record(NowMs() / 1000, f.sent);
     if (f.options.find("task=") != std::string_view::npos) {
         MessageOptions opts;
         std::string bad;
@@ -390,7 +390,7 @@ void Server::OnFinal(const FinalOutcome& f) {
     if (!conn) return;
     if (f.sent) {
         conn->Reply(200, opaque, {});
-    } else {
+    } else {  // failed or cancelled: WeChat's error (or ours) with the openid
         conn->Reply(400, opaque, FailureJson(f));
     }
 }
@@ -483,6 +483,7 @@ Server::Snapshot Server::Stats() const {
     s.dedup_keys = dedup_->size();
     s.token_refreshes = tokens_->refreshes();
     s.base_switches = tokens_->bases().switches();
+    s.token_error = tokens_->LastError();
     s.counters = dispatcher_->counters();
     s.pause = dispatcher_->pause_state();
     const int64_t now_s = NowMs() / 1000;
@@ -556,6 +557,7 @@ void Server::FinishShutdown() {
     if (dead_letters_) dead_letters_->Close();
     if (dedup_) dedup_->Close();
     if (log_) log_->Flush();
+    if (tasks_) tasks_->SaveAll();
     AckDurable();
     WriteStatusFile();
     for (auto& [id, c] : connections_) {

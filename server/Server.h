@@ -56,6 +56,7 @@ public:
         DispatchCounters counters;
         PauseState pause;
         bool queue_writable = true;
+        std::string token_error;  // why no access_token can be had, if so
         double rate_1m = 0, rate_5m = 0, rate_60m = 0;
     };
     Snapshot Stats() const;

@@ -333,11 +333,15 @@ void TaskRunner::ReadAhead(uint64_t id) {
         });
 }
 
-void TaskRunner::Save() {
-    if (saving_) return;
+void TaskRunner::SaveAll() { Save(true); }
+
+// Writes changed tasks off the loop. Each row carries its updated_at, and the UPDATE skips a
+// row whose stored updated_at is newer, so two saves that overlap cannot go back in time.
+void TaskRunner::Save(bool all) {
+    if (saving_ && !all) return;
     std::vector<TaskInfo> changed;
     for (auto& [id, t] : tasks_) {
-        if (!t->dirty) continue;
+        if (!t->dirty && !all) continue;
         t->dirty = false;
         t->info.updated_ms = NowMs();
         changed.push_back(t->info);
@@ -355,7 +359,7 @@ void TaskRunner::Save() {
                 std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
                     "UPDATE " + Table(config) +
                     " SET status=?,total=?,queued=?,sent=?,failed=?,file_offset=?,updated_at=? "
-                    "WHERE id=?"));
+                    "WHERE id=? AND updated_at <= ?"));
                 for (const auto& i : changed) {
                     st->setString(1, i.status);
                     st->setUInt64(2, i.total);
@@ -365,6 +369,7 @@ void TaskRunner::Save() {
                     st->setUInt64(6, i.file_offset);
                     st->setInt64(7, i.updated_ms);
                     st->setUInt64(8, i.id);
+                    st->setInt64(9, i.updated_ms);
                     st->executeUpdate();
                 }
             } catch (const sql::SQLException& e) {

@@ -39,7 +39,8 @@ public:
     TaskRunner(uv_loop_t* loop, Server* server);
     ~TaskRunner();
     Status Load();  // blocking, at start: the unfinished tasks
-    void Close();   // stops the timer (shutdown)
+    void Close();   // stops feeding (shutdown)
+    void SaveAll();  // the final save of every task's progress (shutdown, after the last result)
 
     // Creates a task in status `loading` (or `running` when `start` and openids are given).
     void Create(TaskInfo info, std::string openids_text, bool start, Done done);
@@ -63,7 +64,7 @@ private:
     void Tick();
     void Feed(Running& t, int64_t now_ms);
     void ReadAhead(uint64_t id);
-    void Save();
+    void Save(bool all = false);
     std::string FilePath(uint64_t id) const;
 
     uv_loop_t* loop_;

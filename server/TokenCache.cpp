@@ -156,6 +156,11 @@ Status TokenCache::Get(std::string* token, uint64_t* generation) {
     }
 }
 
+std::string TokenCache::LastError() {
+    std::lock_guard lock(mu_);
+    return last_error_.ok() ? std::string() : last_error_.message();
+}
+
 bool TokenCache::MayForceRefresh(int64_t now_ms) {
     const int64_t day = (now_ms + 8 * 3600000) / 86400000;  // WeChat's day: UTC+8
     if (day != forced_day_) {

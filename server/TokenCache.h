@@ -30,6 +30,8 @@ public:
 
     uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
     uint64_t refreshes() const { return refreshes_.load(std::memory_order_relaxed); }
+    // Why the last fetch failed; empty when the last fetch worked (or none was needed yet).
+    std::string LastError();
     // The API base URLs (failover), shared with the sender threads.
     ApiBases& bases() { return bases_; }
 

@@ -1,0 +1,779 @@
+// mega-bench: a loopback load generator for mega (push/send), beanstalkd (put) and Redis
+// (LPUSH). C connections spread over T threads (one epoll loop each) keep W requests in
+// flight per connection, one write per batch, until N messages are acknowledged or the
+// time bound passes; it reports msgs/s, acknowledgement latency percentiles (write to
+// reply, log-bucket histogram) and errors by reply code, as text or one JSON line.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <bit>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "client/UniqueFd.h"
+#include "protocol/Frame.h"
+
+namespace {
+
+using mega::client::UniqueFd;
+using Clock = std::chrono::steady_clock;
+
+enum class Proto { kMega, kBeanstalk, kRedis };
+
+const char* ProtoName(Proto p) {
+    switch (p) {
+        case Proto::kMega:
+            return "mega";
+        case Proto::kBeanstalk:
+            return "beanstalk";
+        case Proto::kRedis:
+            return "redis";
+    }
+    return "";
+}
+
+struct Options {
+    Proto proto = Proto::kMega;
+    std::string host = "127.0.0.1";
+    int port = 0;
+    mega::protocol::Command command = mega::protocol::Command::kPush;  // mega only
+    std::string key = "bench";  // mega template key, Redis list key
+    std::string tube;           // beanstalk: `use TUBE` first (empty: default tube)
+    int connections = 1;
+    int window = 1;
+    int threads = 0;  // 0: min(2, connections)
+    uint64_t messages = 10000;
+    size_t body_bytes = 200;
+    double max_seconds = 60;
+    double rate = 0;  // msgs/s offered in all, 0 = as fast as the window allows
+    bool json = false;
+};
+
+constexpr const char* kUsage =
+    "usage: mega-bench --port N [options]\n"
+    "  --proto mega|beanstalk|redis   protocol (default mega)\n"
+    "  --host H            loopback address only (default 127.0.0.1)\n"
+    "  --cmd push|send     mega command (default push)\n"
+    "  --key K             mega template key / Redis list key (default bench)\n"
+    "  --tube T            beanstalk tube (default: the default tube)\n"
+    "  --connections C     connections (default 1, at most 10000)\n"
+    "  --window W          requests in flight per connection (default 1)\n"
+    "  --threads T         epoll threads (default min(2, C))\n"
+    "  --messages N        messages in all (default 10000)\n"
+    "  --body-bytes B      body size in bytes (default 200)\n"
+    "  --max-seconds S     stop after S seconds even if N is not reached (default 60)\n"
+    "  --rate R            offer at most R msgs/s in all (default: no limit)\n"
+    "  --json              one JSON line on stdout (the summary goes to stderr)\n"
+    "mega bodies are JSON {\"t\":\"<unix ms at write>\",\"pad\":\"xx…\"} padded to B bytes;\n"
+    "openids are oBench%09d (message index). Exit: 0 all acknowledged without error,\n"
+    "1 errors or not all acknowledged, 2 bad usage, 3 cannot connect.\n";
+
+bool ParseNumber(std::string_view s, double* out) {
+    char* end = nullptr;
+    std::string copy(s);
+    double v = std::strtod(copy.c_str(), &end);
+    if (copy.empty() || *end != '\0' || !(v >= 0)) return false;
+    *out = v;
+    return true;
+}
+
+// Parses argv into `o`; on a problem prints it and returns false.
+bool ParseArgs(int argc, char** argv, Options* o) {
+    auto fail = [](const std::string& what) {
+        std::fprintf(stderr, "mega-bench: %s\n%s", what.c_str(), kUsage);
+        return false;
+    };
+    for (int i = 1; i < argc; i++) {
+        std::string_view a = argv[i];
+        if (a == "--json") {
+            o->json = true;
+            continue;
+        }
+        if (a == "-h" || a == "--help") {
+            std::fputs(kUsage, stdout);
+            std::exit(0);
+        }
+        if (i + 1 >= argc) return fail("missing value after " + std::string(a));
+        std::string_view v = argv[++i];
+        double num = 0;
+        const bool is_num = ParseNumber(v, &num);
+        auto bounded = [&](double lo, double hi) { return is_num && num >= lo && num <= hi; };
+        if (a == "--proto") {
+            if (v == "mega")
+                o->proto = Proto::kMega;
+            else if (v == "beanstalk")
+                o->proto = Proto::kBeanstalk;
+            else if (v == "redis")
+                o->proto = Proto::kRedis;
+            else
+                return fail("unknown protocol " + std::string(v));
+        } else if (a == "--host") {
+            o->host = v;
+        } else if (a == "--port") {
+            if (!bounded(1, 65535)) return fail("bad --port");
+            o->port = int(num);
+        } else if (a == "--cmd") {
+            if (v == "push")
+                o->command = mega::protocol::Command::kPush;
+            else if (v == "send")
+                o->command = mega::protocol::Command::kSend;
+            else
+                return fail("--cmd is push or send");
+        } else if (a == "--key") {
+            if (v.empty() || v.find(' ') != v.npos) return fail("bad --key");
+            o->key = v;
+        } else if (a == "--tube") {
+            o->tube = v;
+        } else if (a == "--connections") {
+            if (!bounded(1, 10000)) return fail("--connections is 1..10000");
+            o->connections = int(num);
+        } else if (a == "--window") {
+            if (!bounded(1, 65536)) return fail("--window is 1..65536");
+            o->window = int(num);
+        } else if (a == "--threads") {
+            if (!bounded(1, 64)) return fail("--threads is 1..64");
+            o->threads = int(num);
+        } else if (a == "--messages") {
+            if (!bounded(1, 1e9)) return fail("--messages is 1..1e9");
+            o->messages = uint64_t(num);
+        } else if (a == "--body-bytes") {
+            if (!bounded(1, 1 << 20)) return fail("--body-bytes is 1..1048576");
+            o->body_bytes = size_t(num);
+        } else if (a == "--max-seconds") {
+            if (!bounded(0.01, 3600)) return fail("--max-seconds is 0.01..3600");
+            o->max_seconds = num;
+        } else if (a == "--rate") {
+            if (!bounded(0, 1e9)) return fail("bad --rate");
+            o->rate = num;
+        } else {
+            return fail("unknown option " + std::string(a));
+        }
+    }
+    if (o->port == 0) return fail("--port is required");
+    if (o->threads == 0) o->threads = std::min(2, o->connections);
+    o->threads = std::min(o->threads, o->connections);
+    return true;
+}
+
+// Latencies in nanoseconds, in log buckets: 2^7 sub-buckets per power of two, so a
+// reported value is within 1/128 (< 0.8 %) of the true one. Fixed size, merged by adding.
+class LatencyHistogram {
+  public:
+    LatencyHistogram() : counts_(kBuckets, 0) {}
+
+    void Record(uint64_t ns) {
+        counts_[IndexOf(ns)]++;
+        count_++;
+        max_ = std::max(max_, ns);
+    }
+    void Merge(const LatencyHistogram& other) {
+        for (size_t i = 0; i < kBuckets; i++) counts_[i] += other.counts_[i];
+        count_ += other.count_;
+        max_ = std::max(max_, other.max_);
+    }
+    uint64_t count() const { return count_; }
+    uint64_t max() const { return max_; }
+
+    // The value at quantile q (0..1): the upper edge of its bucket, capped by the max.
+    uint64_t Quantile(double q) const {
+        if (count_ == 0) return 0;
+        const uint64_t rank = std::max<uint64_t>(1, uint64_t(q * double(count_) + 0.999999));
+        uint64_t seen = 0;
+        for (size_t i = 0; i < kBuckets; i++) {
+            seen += counts_[i];
+            if (seen >= rank) return std::min(UpperEdge(i), max_);
+        }
+        return max_;
+    }
+
+  private:
+    static constexpr int kSubBits = 7;
+    static constexpr uint64_t kSub = uint64_t(1) << kSubBits;
+    static constexpr size_t kBuckets = kSub + (64 - kSubBits) * kSub;
+
+    static size_t IndexOf(uint64_t v) {
+        if (v < kSub) return size_t(v);
+        const int shift = std::bit_width(v) - 1 - kSubBits;
+        return size_t(kSub + uint64_t(shift) * kSub + ((v >> shift) - kSub));
+    }
+    static uint64_t UpperEdge(size_t i) {
+        if (i < kSub) return i;
+        const uint64_t shift = (i - kSub) / kSub;
+        const uint64_t sub = (i - kSub) % kSub;
+        return ((kSub + sub + 1) << shift) - 1;
+    }
+
+    std::vector<uint64_t> counts_;
+    uint64_t count_ = 0;
+    uint64_t max_ = 0;
+};
+
+int64_t UnixMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// Builds request bytes. Every body is the same JSON shape, padded to exactly B bytes when
+// B allows: {"t":"<13-digit unix ms>","pad":"xxx…"}; "t" lets a receiver (fake-wechat)
+// compute push-to-arrival latency.
+class RequestEncoder {
+  public:
+    explicit RequestEncoder(const Options& o) : o_(o) {
+        static constexpr std::string_view kShell = R"({"t":"0000000000000","pad":""})";
+        body_.assign(kShell);
+        if (o.body_bytes > kShell.size())
+            body_.insert(body_.size() - 2, o.body_bytes - kShell.size(), 'x');
+        if (o.proto == Proto::kRedis) {
+            redis_prefix_ = "*3\r\n$5\r\nLPUSH\r\n$" + std::to_string(o.key.size()) + "\r\n" +
+                            o.key + "\r\n$" + std::to_string(body_.size()) + "\r\n";
+        } else if (o.proto == Proto::kBeanstalk) {
+            beanstalk_prefix_ = "put 1024 0 60 " + std::to_string(body_.size()) + "\r\n";
+        }
+    }
+
+    size_t body_size() const { return body_.size(); }
+
+    void Append(std::string* out, uint64_t index, uint32_t opaque, int64_t unix_ms) {
+        char t[24];
+        std::snprintf(t, sizeof t, "%013" PRId64, unix_ms % 10000000000000);
+        body_.replace(6, 13, t, 13);
+        switch (o_.proto) {
+            case Proto::kMega: {
+                char openid[24];
+                std::snprintf(openid, sizeof openid, "oBench%09" PRIu64, index);
+                mega::protocol::AppendRequest(out, o_.command, openid, o_.key, opaque, body_);
+                break;
+            }
+            case Proto::kBeanstalk:
+                out->append(beanstalk_prefix_).append(body_).append("\r\n");
+                break;
+            case Proto::kRedis:
+                out->append(redis_prefix_).append(body_).append("\r\n");
+                break;
+        }
+    }
+
+  private:
+    const Options& o_;
+    std::string body_;
+    std::string redis_prefix_, beanstalk_prefix_;
+};
+
+// One reply: ok or an error label ("400", "JOB_TOO_BIG", "-ERR"), and for mega the opaque.
+struct Reply {
+    bool ok = false;
+    std::string_view label;
+    uint32_t opaque = 0;
+};
+
+// Decodes a server's reply stream. mega: result frames (FrameDecoder, out of order by
+// opaque). beanstalk and Redis: one CRLF line per request, in request order.
+class ReplyStream {
+  public:
+    explicit ReplyStream(Proto proto) : proto_(proto), frames_(16 << 20) {}
+
+    // Reads once from fd. Returns bytes read, 0 at EOF, -1 with errno on error.
+    ssize_t ReadFrom(int fd) {
+        size_t len = 0;
+        if (proto_ == Proto::kMega) {
+            char* p = frames_.Writable(64 * 1024, &len);
+            ssize_t n = ::read(fd, p, len);
+            if (n > 0) frames_.Commit(size_t(n));
+            return n;
+        }
+        if (begin_ == end_) begin_ = end_ = 0;
+        if (lines_.size() - end_ < 16 * 1024 && begin_ > 0) {  // compact first, then grow
+            std::memmove(lines_.data(), lines_.data() + begin_, end_ - begin_);
+            end_ -= begin_;
+            begin_ = 0;
+        }
+        if (lines_.size() - end_ < 16 * 1024) lines_.resize(end_ + 64 * 1024);
+        ssize_t n = ::read(fd, lines_.data() + end_, lines_.size() - end_);
+        if (n > 0) end_ += size_t(n);
+        return n;
+    }
+
+    // Next complete reply: 1 = got one, 0 = need more bytes, -1 = protocol error.
+    int Next(Reply* r) {
+        if (proto_ == Proto::kMega) {
+            mega::protocol::Frame f;
+            switch (frames_.Next(&f)) {
+                case mega::protocol::FrameDecoder::Result::kNeedMore:
+                    return 0;
+                case mega::protocol::FrameDecoder::Result::kError:
+                    return -1;
+                case mega::protocol::FrameDecoder::Result::kFrame:
+                    break;
+            }
+            if (f.command != mega::protocol::Command::kResult) return -1;
+            r->ok = f.code == 200;
+            r->opaque = f.opaque;
+            const int len = std::snprintf(code_text_, sizeof code_text_, "%u", f.code);
+            r->label = std::string_view(code_text_, size_t(len));
+            return 1;
+        }
+        const std::string_view pending(lines_.data() + begin_, end_ - begin_);
+        const size_t eol = pending.find("\r\n");
+        if (eol == std::string_view::npos) return pending.size() > 4096 ? -1 : 0;
+        const std::string_view line = pending.substr(0, eol);
+        begin_ += eol + 2;
+        const std::string_view first = line.substr(0, line.find(' '));
+        if (proto_ == Proto::kBeanstalk) {
+            r->ok = first == "INSERTED" || first == "USING";
+            r->label = first;
+            return first.empty() ? -1 : 1;
+        }
+        if (line.empty()) return -1;
+        if (line[0] == ':' || line[0] == '+') {
+            r->ok = true;
+            r->label = "ok";
+            return 1;
+        }
+        if (line[0] == '-') {
+            r->ok = false;
+            r->label = first;
+            return 1;
+        }
+        return -1;  // bulk or array replies are not expected from LPUSH
+    }
+
+  private:
+    Proto proto_;
+    mega::protocol::FrameDecoder frames_;
+    std::vector<char> lines_;
+    size_t begin_ = 0, end_ = 0;
+    char code_text_[16] = {};
+};
+
+// What the threads share: the message budget, the stop flag and the start instant.
+struct SharedRun {
+    const Options& options;
+    std::atomic<uint64_t> claimed{0};  // message indexes handed out so far
+    std::atomic<bool> stop{false};
+    Clock::time_point start{};
+    Clock::time_point deadline{};
+};
+
+struct ThreadResult {
+    uint64_t written = 0, ok = 0, failed = 0, lost = 0;
+    uint64_t connections_lost = 0;  // closed by the server (or a write failed) mid-run
+    std::map<std::string, uint64_t, std::less<>> errors;
+    LatencyHistogram latency;
+    Clock::time_point last_reply{};
+    bool protocol_error = false;
+};
+
+struct Connection {
+    UniqueFd fd;
+    std::string out;
+    size_t out_sent = 0;
+    ReplyStream replies;
+    std::unordered_map<uint32_t, int64_t> inflight;  // request id → write time (ns)
+    uint32_t next_id = 0;        // mega: the opaque; others: the request's position
+    uint32_t next_reply = 0;     // beanstalk/Redis: position of the next reply
+    uint32_t setup_replies = 0;  // replies to skip (beanstalk `use`)
+    bool want_write = false;
+    bool alive = true;
+
+    explicit Connection(UniqueFd f, Proto p) : fd(std::move(f)), replies(p) {}
+};
+
+// Resolves host:port and refuses anything but a loopback address.
+bool ResolveLoopback(const Options& o, sockaddr_storage* addr, socklen_t* len) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    const std::string port = std::to_string(o.port);
+    if (int rc = ::getaddrinfo(o.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+        std::fprintf(stderr, "mega-bench: %s: %s\n", o.host.c_str(), ::gai_strerror(rc));
+        return false;
+    }
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owner(res, &::freeaddrinfo);
+    for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+        bool loopback = false;
+        if (ai->ai_family == AF_INET) {
+            auto* in = reinterpret_cast<sockaddr_in*>(ai->ai_addr);
+            loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+        } else if (ai->ai_family == AF_INET6) {
+            auto* in6 = reinterpret_cast<sockaddr_in6*>(ai->ai_addr);
+            loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+        }
+        if (loopback) {
+            std::memcpy(addr, ai->ai_addr, ai->ai_addrlen);
+            *len = ai->ai_addrlen;
+            return true;
+        }
+    }
+    std::fprintf(stderr, "mega-bench: %s is not a loopback address; refusing\n", o.host.c_str());
+    return false;
+}
+
+UniqueFd ConnectTo(const sockaddr_storage& addr, socklen_t len) {
+    UniqueFd fd(::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return fd;
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len) != 0) return UniqueFd();
+    ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+int64_t NanosSince(Clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+}
+
+// One thread: its connections and their epoll loop.
+class LoadLoop {
+  public:
+    LoadLoop(SharedRun& run, std::vector<UniqueFd> fds, double rate)
+        : run_(run),
+          opts_(run.options),
+          encoder_(opts_),
+          epoll_(::epoll_create1(EPOLL_CLOEXEC)),
+          rate_(rate) {
+        for (auto& fd : fds)
+            conns_.push_back(std::make_unique<Connection>(std::move(fd), opts_.proto));
+        for (size_t i = 0; i < conns_.size(); i++) {
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.u64 = i;
+            ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, conns_[i]->fd.get(), &ev);
+            if (opts_.proto == Proto::kBeanstalk && !opts_.tube.empty()) {
+                conns_[i]->out = "use " + opts_.tube + "\r\n";
+                conns_[i]->setup_replies = 1;
+                conns_[i]->next_reply = 0;
+            }
+        }
+    }
+
+    ThreadResult Run() {
+        for (size_t i = 0; i < conns_.size(); i++) Refill(i);
+        std::vector<epoll_event> events(std::max<size_t>(conns_.size(), 1));
+        while (true) {
+            if (Clock::now() >= run_.deadline) run_.stop.store(true, std::memory_order_relaxed);
+            if (Finished()) break;
+            int timeout_ms = 50;
+            if (rate_ > 0 && throttled_) timeout_ms = 1;
+            int n = ::epoll_wait(epoll_.get(), events.data(), int(events.size()), timeout_ms);
+            if (n < 0 && errno != EINTR) break;
+            for (int k = 0; k < n; k++) {
+                const size_t i = events[k].data.u64;
+                Connection& c = *conns_[i];
+                if (!c.alive) continue;
+                if (events[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ReadReplies(i);
+                if (c.alive && (events[k].events & EPOLLOUT)) Flush(i);
+            }
+            throttled_ = false;
+            for (size_t i = 0; i < conns_.size(); i++) Refill(i);
+        }
+        // Whatever is still in flight when time runs out is neither ok nor failed.
+        for (auto& c : conns_) result_.lost += c->inflight.size();
+        return std::move(result_);
+    }
+
+  private:
+    bool Finished() const {
+        const bool stopping = run_.stop.load(std::memory_order_relaxed);
+        const bool budget_left =
+            !stopping && run_.claimed.load(std::memory_order_relaxed) < opts_.messages;
+        bool any_alive = false;
+        for (auto& c : conns_) {
+            if (!c->alive) continue;
+            any_alive = true;
+            if (!stopping && !c->inflight.empty()) return false;
+        }
+        return !any_alive || !budget_left;
+    }
+
+    // Tops connection i up to the window with one batch of new requests and writes it.
+    void Refill(size_t i) {
+        Connection& c = *conns_[i];
+        if (!c.alive || run_.stop.load(std::memory_order_relaxed)) return;
+        const size_t room =
+            size_t(opts_.window) - std::min(c.inflight.size(), size_t(opts_.window));
+        uint64_t want = room;
+        if (rate_ > 0) {
+            const double allowed =
+                rate_ * double(NanosSince(run_.start)) / 1e9 + 1 - double(result_.written);
+            if (allowed < 1) {
+                throttled_ = true;
+                want = 0;
+            } else {
+                want = std::min<uint64_t>(want, uint64_t(allowed));
+            }
+        }
+        if (want > 0) {
+            uint64_t first = run_.claimed.fetch_add(want, std::memory_order_relaxed);
+            if (first >= opts_.messages) {
+                want = 0;
+            } else {
+                want = std::min<uint64_t>(want, opts_.messages - first);
+                const int64_t unix_ms = UnixMs();
+                const int64_t now = NanosSince(run_.start);
+                for (uint64_t k = 0; k < want; k++) {
+                    const uint32_t id = c.next_id++;
+                    encoder_.Append(&c.out, first + k, id, unix_ms);
+                    c.inflight.emplace(id, now);
+                }
+                result_.written += want;
+            }
+        }
+        if (c.out.size() > c.out_sent) Flush(i);
+    }
+
+    void Flush(size_t i) {
+        Connection& c = *conns_[i];
+        while (c.out_sent < c.out.size()) {
+            ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent,
+                               MSG_NOSIGNAL);
+            if (n > 0) {
+                c.out_sent += size_t(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            Drop(i, "write failed");
+            return;
+        }
+        if (c.out_sent == c.out.size()) {
+            c.out.clear();
+            c.out_sent = 0;
+        }
+        const bool want_write = !c.out.empty();
+        if (want_write != c.want_write) {
+            epoll_event ev{};
+            ev.events = want_write ? uint32_t(EPOLLIN | EPOLLOUT) : uint32_t(EPOLLIN);
+            ev.data.u64 = i;
+            ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+            c.want_write = want_write;
+        }
+    }
+
+    void ReadReplies(size_t i) {
+        Connection& c = *conns_[i];
+        ssize_t n = c.replies.ReadFrom(c.fd.get());
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+        if (n <= 0) {
+            Drop(i, "closed");
+            return;
+        }
+        const int64_t now = NanosSince(run_.start);
+        Reply r;
+        int got;
+        while ((got = c.replies.Next(&r)) == 1) {
+            if (c.setup_replies > 0) {
+                c.setup_replies--;
+                if (!r.ok) {
+                    Drop(i, "use failed");
+                    return;
+                }
+                continue;
+            }
+            const uint32_t id = opts_.proto == Proto::kMega ? r.opaque : c.next_reply++;
+            auto it = c.inflight.find(id);
+            if (it == c.inflight.end()) {
+                result_.errors["unmatched reply"]++;
+                result_.failed++;
+                continue;
+            }
+            result_.latency.Record(uint64_t(std::max<int64_t>(0, now - it->second)));
+            c.inflight.erase(it);
+            if (r.ok) {
+                result_.ok++;
+            } else {
+                result_.failed++;
+                auto e = result_.errors.find(r.label);
+                if (e == result_.errors.end())
+                    e = result_.errors.emplace(std::string(r.label), 0).first;
+                e->second++;
+            }
+        }
+        result_.last_reply = Clock::now();
+        if (got < 0) {
+            result_.protocol_error = true;
+            Drop(i, "protocol error");
+        }
+    }
+
+    // The connection is gone: what it had in flight counts as failed under `why`.
+    void Drop(size_t i, const char* why) {
+        Connection& c = *conns_[i];
+        if (!c.inflight.empty()) {
+            result_.errors[why] += c.inflight.size();
+            result_.failed += c.inflight.size();
+        }
+        if (!run_.stop.load(std::memory_order_relaxed)) result_.connections_lost++;
+        c.inflight.clear();
+        c.alive = false;
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+        c.fd.Reset();
+    }
+
+    SharedRun& run_;
+    const Options& opts_;
+    RequestEncoder encoder_;
+    UniqueFd epoll_;
+    double rate_;
+    bool throttled_ = false;
+    std::vector<std::unique_ptr<Connection>> conns_;
+    ThreadResult result_;
+};
+
+void RaiseFileLimit(int wanted) {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    const rlim_t need = rlim_t(wanted) + 64;
+    if (rl.rlim_cur >= need) return;
+    rl.rlim_cur = std::min(need, rl.rlim_max);
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+std::string JsonEscape(std::string_view s) {
+    std::string out;
+    for (char ch : s) {
+        if (ch == '"' || ch == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (static_cast<unsigned char>(ch) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+            out += buf;
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    if (!ParseArgs(argc, argv, &o)) return 2;
+    sockaddr_storage addr{};
+    socklen_t addr_len = 0;
+    if (!ResolveLoopback(o, &addr, &addr_len)) return 2;
+    RaiseFileLimit(o.connections);
+
+    // Connect everything before the clock starts.
+    std::vector<std::vector<UniqueFd>> per_thread(size_t(o.threads));
+    for (int i = 0; i < o.connections; i++) {
+        UniqueFd fd = ConnectTo(addr, addr_len);
+        if (!fd) {
+            std::fprintf(stderr, "mega-bench: connect to %s:%d (connection %d): %s\n",
+                         o.host.c_str(), o.port, i + 1, std::strerror(errno));
+            return 3;
+        }
+        per_thread[size_t(i % o.threads)].push_back(std::move(fd));
+    }
+
+    SharedRun run{o};
+    std::vector<ThreadResult> results(size_t(o.threads));
+    std::barrier start_line(o.threads + 1);
+    {
+        std::vector<std::jthread> workers;
+        for (int t = 0; t < o.threads; t++) {
+            workers.emplace_back([&, t] {
+                const double rate = o.rate > 0 ? o.rate / o.threads : 0;
+                LoadLoop loop(run, std::move(per_thread[size_t(t)]), rate);
+                start_line.arrive_and_wait();
+                results[size_t(t)] = loop.Run();
+            });
+        }
+        run.start = Clock::now();
+        run.deadline = run.start + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(o.max_seconds));
+        start_line.arrive_and_wait();
+    }
+
+    ThreadResult total;
+    Clock::time_point last = run.start;
+    bool protocol_error = false;
+    for (auto& r : results) {
+        total.written += r.written;
+        total.ok += r.ok;
+        total.failed += r.failed;
+        total.lost += r.lost;
+        total.connections_lost += r.connections_lost;
+        for (auto& [k, v] : r.errors) total.errors[k] += v;
+        total.latency.Merge(r.latency);
+        last = std::max(last, r.last_reply);
+        protocol_error |= r.protocol_error;
+    }
+    const double seconds = std::max(1e-9, std::chrono::duration<double>(last - run.start).count());
+    const bool complete = total.ok + total.failed >= o.messages;
+    const char* stopped_by = complete                       ? "count"
+                             : Clock::now() >= run.deadline ? "time"
+                                                            : "connections lost";
+    const double msgs_per_s = double(total.ok) / seconds;
+    auto ms = [](uint64_t ns) { return double(ns) / 1e6; };
+    const auto& h = total.latency;
+
+    std::string errors_text, errors_json;
+    for (auto& [k, v] : total.errors) {
+        errors_text += (errors_text.empty() ? "" : ", ") + k + ": " + std::to_string(v);
+        errors_json += std::string(errors_json.empty() ? "" : ",") + "\"" + JsonEscape(k) +
+                       "\":" + std::to_string(v);
+    }
+    const char* cmd = o.proto != Proto::kMega ? (o.proto == Proto::kRedis ? "lpush" : "put")
+                      : o.command == mega::protocol::Command::kSend ? "send"
+                                                                    : "push";
+    FILE* human = o.json ? stderr : stdout;
+    std::fprintf(human,
+                 "mega-bench %s %s on %s:%d: %d connections x window %d, %d threads, "
+                 "%zu-byte bodies\n"
+                 "  %" PRIu64 " of %" PRIu64 " acknowledged ok, %" PRIu64 " failed, %" PRIu64
+                 " unanswered, in %.3f s (stopped by %s)\n"
+                 "  throughput %.0f msgs/s\n"
+                 "  ack latency ms: p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n"
+                 "  errors: %s; connections closed by the server: %" PRIu64 "\n",
+                 ProtoName(o.proto), cmd, o.host.c_str(), o.port, o.connections, o.window,
+                 o.threads, RequestEncoder(o).body_size(), total.ok, o.messages, total.failed,
+                 total.lost, seconds, stopped_by, msgs_per_s, ms(h.Quantile(0.5)),
+                 ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(h.max()),
+                 errors_text.empty() ? "none" : errors_text.c_str(), total.connections_lost);
+    if (o.json) {
+        std::printf(
+            "{\"proto\":\"%s\",\"cmd\":\"%s\",\"connections\":%d,\"window\":%d,\"threads\":%d,"
+            "\"body_bytes\":%zu,\"messages\":%" PRIu64 ",\"written\":%" PRIu64 ",\"ok\":%" PRIu64
+            ",\"failed\":%" PRIu64 ",\"unanswered\":%" PRIu64
+            ",\"errors\":{%s},\"connections_lost\":%" PRIu64
+            ",\"seconds\":%.6f,\"msgs_per_s\":%.1f,"
+            "\"latency_ms\":{\"p50\":%.4f,\"p99\":%.4f,\"p999\":%.4f,\"max\":%.4f},"
+            "\"stopped_by\":\"%s\"}\n",
+            ProtoName(o.proto), cmd, o.connections, o.window, o.threads,
+            RequestEncoder(o).body_size(), o.messages, total.written, total.ok, total.failed,
+            total.lost, errors_json.c_str(), total.connections_lost, seconds, msgs_per_s,
+            ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(h.max()),
+            stopped_by);
+    }
+    std::fflush(stdout);
+    if (protocol_error) return 1;
+    return complete && total.failed == 0 ? 0 : 1;
+}
