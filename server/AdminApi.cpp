@@ -36,6 +36,7 @@
 #include "base/EmbeddedFile.h"
 #include "server/ErrorClass.h"
 #include "server/MessageQueries.h"
+#include "server/OffLoop.h"
 #include "server/Server.h"
 #include "server/TaskRunner.h"
 
@@ -90,31 +91,6 @@ int64_t NowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-// Runs `work` on the libuv thread pool, then `done` on the loop.
-struct BlockingCall {
-    uv_work_t req;
-    std::function<void()> work, done;
-};
-
-void OffLoop(uv_loop_t* loop, std::function<void()> work, std::function<void()> done) {
-    auto call = std::make_unique<BlockingCall>();
-    call->work = std::move(work);
-    call->done = std::move(done);
-    call->req.data = call.get();
-    int rc = uv_queue_work(
-        loop, &call->req, [](uv_work_t* r) { static_cast<BlockingCall*>(r->data)->work(); },
-        [](uv_work_t* r, int) {
-            std::unique_ptr<BlockingCall> c(static_cast<BlockingCall*>(r->data));
-            c->done();
-        });
-    if (rc == 0) {
-        call.release();  // owned by the request until the after-work callback
-    } else {
-        call->work();
-        call->done();
-    }
 }
 
 const char* ContentType(std::string_view name) {

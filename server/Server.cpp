@@ -6,6 +6,7 @@
 #include "server/AdminApi.h"
 #include "server/MessageOptions.h"
 #include "server/Migrations.h"
+#include "server/OffLoop.h"
 #include "server/TaskRunner.h"
 
 #include <fcntl.h>
@@ -69,14 +70,6 @@ std::string FailureJson(const FinalOutcome& f) {
 }
 
 }  // namespace
-
-struct Server::TsetWork {
-    uv_work_t req;
-    Server* server;
-    std::string key, text;
-    Status status;
-    std::function<void(Status)> done;
-};
 
 Server::Server(const Config& config, uv_loop_t* loop)
     : config_(config),
@@ -344,35 +337,25 @@ void Server::HandleTset(Connection& conn, const protocol::Frame& f) {
 }
 
 void Server::ReloadTemplate(const std::string& key, std::function<void(Status)> done) {
-    auto work = std::make_unique<TsetWork>();
-    work->server = this;
-    work->key = key;
-    work->done = std::move(done);
-    work->req.data = work.get();
-    int rc = uv_queue_work(
-        loop_, &work->req,
-        [](uv_work_t* req) {
-            auto* w = static_cast<TsetWork*>(req->data);
-            w->status = w->server->store_.LoadOne(w->key, &w->text);
-        },
-        [](uv_work_t* req, int) {
-            std::unique_ptr<TsetWork> w(static_cast<TsetWork*>(req->data));
-            Status s = w->status;
-            if (s.ok()) s = w->server->templates_.Put(w->key, w->text);
+    struct Reload {
+        std::string text;
+        Status status;
+    };
+    auto r = std::make_shared<Reload>();
+    OffLoop(
+        loop_, [this, key, r] { r->status = store_.LoadOne(key, &r->text); },
+        [this, key, r, done = std::move(done)] {
+            Status s = r->status;
+            if (s.ok()) s = templates_.Put(key, r->text);
             if (s.ok()) {
-                spdlog::info("template {} reloaded", w->key);
+                spdlog::info("template {} reloaded", key);
             } else if (s.code() == Status::Code::kUnavailable) {
-                spdlog::error("template {}: {}", w->key, s.message());
+                spdlog::error("template {}: {}", key, s.message());
             } else if (s.code() == Status::Code::kInvalid) {
-                spdlog::error("template {} refused: {}", w->key, s.message());
+                spdlog::error("template {} refused: {}", key, s.message());
             }
-            w->done(s);
+            done(s);
         });
-    if (rc == 0) {
-        work.release();  // owned by the request until its after-work callback
-    } else {
-        work->done(Status::Unavailable("cannot queue the reload"));
-    }
 }
 
 void Server::OnFinal(const FinalOutcome& f) {

@@ -97,7 +97,6 @@ private:
         uint64_t conn_id;
         uint32_t opaque;
     };
-    struct TsetWork;
     friend class AdminApi;
 
     void HandleMessage(Connection& conn, const protocol::Frame& f);

@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "server/MysqlSession.h"
+#include "server/OffLoop.h"
 #include "server/Server.h"
 
 namespace mega {
@@ -27,25 +28,6 @@ int64_t NowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-struct Work {
-    uv_work_t req;
-    std::function<void()> work, done;
-};
-
-void OffLoop(uv_loop_t* loop, std::function<void()> work, std::function<void()> done) {
-    auto w = std::make_unique<Work>();
-    w->work = std::move(work);
-    w->done = std::move(done);
-    w->req.data = w.get();
-    if (uv_queue_work(
-            loop, &w->req, [](uv_work_t* r) { static_cast<Work*>(r->data)->work(); },
-            [](uv_work_t* r, int) {
-                std::unique_ptr<Work> owned(static_cast<Work*>(r->data));
-                owned->done();
-            }) == 0)
-        w.release();  // owned by the request until the after-work callback
 }
 
 uint64_t CountLines(const std::string& text) {

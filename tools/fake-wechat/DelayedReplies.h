@@ -12,6 +12,7 @@
 #include "http/HttpServer.h"
 #include "http/UvHandle.h"
 
+// The http/ layer's names, used unqualified across fake-wechat.
 namespace fakewechat {
 using mega::HttpReason;
 using mega::HttpRequest;

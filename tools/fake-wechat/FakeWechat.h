@@ -19,16 +19,6 @@
 #include "http/HttpServer.h"
 
 namespace fakewechat {
-using mega::HttpReason;
-using mega::HttpRequest;
-using mega::HttpResponder;
-using mega::HttpResponse;
-using mega::HttpServer;
-using mega::HttpServerLimits;
-using mega::UvHandle;
-}  // namespace fakewechat
-
-namespace fakewechat {
 
 struct FakeWechatOptions {
     std::string appid = "wxtest";
