@@ -156,28 +156,7 @@ def push_all(mega, openids, key, data=None, options="", window=512, timeout=60):
 # --------------------------------------------------------------------------------------------
 # fake-wechat
 
-class Deliveries:
-    """Reads /fake/messages incrementally (its own cursor)."""
-
-    def __init__(self, fake):
-        self.fake = fake
-        self.next = 0
-        self.items = []
-
-    def all(self):
-        while True:
-            page = self.fake._http("GET", f"/fake/messages?since={self.next}&limit=50000",
-                                   timeout=60)
-            msgs = page.get("messages") or []
-            self.items.extend(msgs)
-            nxt = int(page.get("next", self.next + len(msgs)))
-            if not msgs or nxt == self.next:
-                self.next = nxt
-                return self.items
-            self.next = nxt
-
-    def tousers(self):
-        return [m["touser"] for m in self.all()]
+from delivery_support import Deliveries  # noqa: E402,F401  (one reader of /fake/messages)
 
 
 def counts(items):
