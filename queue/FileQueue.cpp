@@ -239,8 +239,11 @@ Status FileQueue::Roll(uint64_t need) {
     segments_.push_back(std::move(seg));
     segment_files_++;
     spare_requested_ = false;
-    // The previous write segment may now be finished.
+    // The previous write segment may now be finished; if not, its pages need not stay in our
+    // RSS (they stay in the page cache) until the reader gets there.
     MaybeDelete(next - 1);
+    if (Segment* prev = Find(next - 1); prev && read_seq_ != next - 1)
+        prev->file->DropPages(0, prev->file->size());
     return Status::Ok();
 }
 
@@ -307,6 +310,7 @@ bool FileQueue::Next(RecordRef* ref, std::string_view* payload) {
         const uint64_t left = read_seq_++;
         read_off_ = SegmentFile::kHeaderBytes;
         MaybeDelete(left);
+        if (Segment* l = Find(left)) l->file->DropPages(0, l->file->size());  // read: out of RSS
     }
 }
 
