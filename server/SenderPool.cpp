@@ -315,29 +315,23 @@ private:
     }
 
     // Keeps this thread's copy of the token current; false (token_error_ set) if there is
-    // none. The hot path is one atomic load and a clock read.
+    // none. The hot path is one atomic load and a clock read (plus the base's epoch).
     bool RefreshToken() {
         const int64_t now = NowUs();
-        if (token_generation_ != 0 && tokens_->generation() == token_generation_ &&
-            now < token_recheck_us_) {
-            // The token is current; the base may have changed (failover, or back to the first).
-            const uint64_t epoch = tokens_->bases().epoch();
-            if (epoch != url_epoch_) {
-                url_.assign(tokens_->bases().Url(epoch)).append(kSendPath).append(token_);
-                url_epoch_ = epoch;
-                url_generation_++;
+        if (token_generation_ == 0 || tokens_->generation() != token_generation_ ||
+            now >= token_recheck_us_) {
+            const Status s = tokens_->Get(&token_, &token_generation_);
+            if (!s.ok()) {
+                token_error_ = s.message();
+                token_recheck_us_ = 0;
+                return false;
             }
-            return true;
+            token_recheck_us_ = now + kTokenRecheckUs;
         }
-        const Status s = tokens_->Get(&token_, &token_generation_);
-        if (!s.ok()) {
-            token_error_ = s.message();
-            token_recheck_us_ = 0;
-            return false;
-        }
-        token_recheck_us_ = now + kTokenRecheckUs;
+        // The only place the URL is rebuilt: a new token, or a new base (failover, or back
+        // to the first after a healthy spell).
         const uint64_t epoch = tokens_->bases().epoch();
-        if (url_token_ != token_generation_ || url_epoch_ != epoch) {  // the only rebuild
+        if (url_token_ != token_generation_ || url_epoch_ != epoch) {
             url_.assign(tokens_->bases().Url(epoch)).append(kSendPath).append(token_);
             url_token_ = token_generation_;
             url_epoch_ = epoch;

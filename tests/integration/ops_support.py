@@ -18,6 +18,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import check, wait_until  # noqa: E402, F401
+from delivery_support import Deliveries, push_many  # noqa: E402,F401  (shared helpers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,39 +125,13 @@ def expect_error(rep, statuses, what):
 # pushing
 
 def push_all(mega, openids, key, data=None, options="", window=512, timeout=60):
-    """Pushes one message per openid over one pipelined connection (`window` in flight).
-    `data`/`options` may be functions of the openid. Every reply must be 200 with no
-    message. Returns the number pushed."""
-    openids = list(openids)
-    n = 0
-    with harness.Client(mega.port, timeout=timeout) as c:
-        pending = {}
-        i = 0
-        while i < len(openids) or pending:
-            frames = []
-            while i < len(openids) and len(pending) < window:
-                o = openids[i]
-                op = c.opaque()
-                d = data(o) if callable(data) else data
-                opt = options(o) if callable(options) else options
-                frames.append(harness.encode_push(o, key, d, op, opt))
-                pending[op] = o
-                i += 1
-            if frames:
-                c.send_raw(b"".join(frames))
-            for _ in range(min(len(pending), max(1, window // 2))):
-                r = c.read_result()
-                o = pending.pop(r.opaque, None)
-                check(o is not None, f"reply with unknown opaque {r.opaque}: {r}")
-                check(r.code == 200 and r.message == b"", f"push for {o}: {r}")
-                n += 1
-    return n
+    """Pushes one message per openid (delivery_support.push_many); returns the number pushed."""
+    return len(push_many(mega, openids, key, data, options, window, timeout))
 
 
 # --------------------------------------------------------------------------------------------
 # fake-wechat
 
-from delivery_support import Deliveries  # noqa: E402,F401  (one reader of /fake/messages)
 
 
 def counts(items):
