@@ -21,6 +21,7 @@
 
 #include "base/Status.h"
 #include "config/Config.h"
+#include "queue/PageWindow.h"
 #include "queue/SegmentFile.h"
 
 namespace mega {
@@ -40,15 +41,15 @@ struct QueueOptions {
 };
 
 struct RecoveryReport {
-    uint64_t segments = 0;       // segment files found
-    uint64_t live_records = 0;   // records that will be delivered
-    uint64_t done_records = 0;   // records already finished, skipped
-    uint64_t dropped_bytes = 0;  // torn tail or corruption, zeroed/skipped
+    uint64_t segments = 0;              // segment files found
+    uint64_t live_records = 0;          // records that will be delivered
+    uint64_t done_records = 0;          // records already finished, skipped
+    uint64_t dropped_bytes = 0;         // torn tail or corruption, zeroed/skipped
     std::vector<std::string> problems;  // one line per torn or corrupt spot
 };
 
 class FileQueue {
-public:
+  public:
     // Creates `dir` if needed and recovers what is in it.
     static Status Open(const QueueOptions& options, std::unique_ptr<FileQueue>* out,
                        RecoveryReport* report);
@@ -83,7 +84,7 @@ public:
     uint64_t appended_seq() const { return appended_seq_.load(std::memory_order_relaxed); }
     uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
 
-    uint64_t live_records() const { return live_records_; }    // not done
+    uint64_t live_records() const { return live_records_; }                  // not done
     uint64_t unread_records() const { return live_records_ - handed_out_; }  // waiting
     uint64_t disk_bytes() const;
     bool writable() const { return last_error_.ok(); }
@@ -91,11 +92,11 @@ public:
     // Syncs everything, stops the flusher. Idempotent.
     Status Close();
 
-private:
+  private:
     struct Segment {
         std::shared_ptr<SegmentFile> file;  // null once deleted
-        uint64_t end = 0;   // offset after the last record
-        uint64_t live = 0;  // records not done
+        uint64_t end = 0;                   // offset after the last record
+        uint64_t live = 0;                  // records not done
     };
 
     explicit FileQueue(const QueueOptions& options);
@@ -119,6 +120,10 @@ private:
     uint64_t segment_files_ = 0;
     bool spare_requested_ = false;
     Status last_error_;
+    // Pages around the write position (created on the first append: idle queues keep no
+    // thread); Advance()d again once the writer passes window_next_.
+    std::unique_ptr<PageWindow> window_;
+    uint64_t window_next_ = 0;
 
     // Shared with the flusher thread.
     std::atomic<uint64_t> appended_seq_{0}, durable_seq_{0};

@@ -26,12 +26,18 @@ struct Row {
 
 const char* LogStatusName(LogStatus s) {
     switch (s) {
-        case LogStatus::kQueued: return "queued";
-        case LogStatus::kSending: return "sending";
-        case LogStatus::kRetrying: return "retrying";
-        case LogStatus::kSent: return "sent";
-        case LogStatus::kFailed: return "failed";
-        case LogStatus::kCancelled: return "cancelled";
+        case LogStatus::kQueued:
+            return "queued";
+        case LogStatus::kSending:
+            return "sending";
+        case LogStatus::kRetrying:
+            return "retrying";
+        case LogStatus::kSent:
+            return "sent";
+        case LogStatus::kFailed:
+            return "failed";
+        case LogStatus::kCancelled:
+            return "cancelled";
     }
     return "queued";
 }
@@ -52,14 +58,29 @@ MessageLog::~MessageLog() {
 }
 
 void MessageLog::Flush() {
-    if (batch_.empty()) return;
+    if (batch_.empty() && dropped_here_ == 0 && !behind_) return;
     std::lock_guard<std::mutex> lock(mu_);
     const size_t room = handed_.size() < max_pending_ ? max_pending_ - handed_.size() : 0;
+    uint64_t dropped = dropped_here_;
+    dropped_here_ = 0;
     if (batch_.size() > room) {
-        const uint64_t n = batch_.size() - room;
-        if (dropped_.fetch_add(n, std::memory_order_relaxed) == 0 || n > 1000)
-            spdlog::warn("message log: writer behind by {} events, dropping {}", handed_.size(), n);
+        dropped += batch_.size() - room;
         batch_.resize(room);
+    }
+    behind_ = batch_.size() == room;
+    if (dropped > 0) {
+        const uint64_t total = dropped_.fetch_add(dropped, std::memory_order_relaxed) + dropped;
+        // One line per 10 s at most: a writer that stays behind must not flood the log.
+        const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now().time_since_epoch())
+                                .count();
+        if (warned_at_ms_ == 0 || now - warned_at_ms_ >= 10000) {
+            spdlog::warn("message log: writer behind by {} events, {} events dropped{}",
+                         handed_.size() + batch_.size(), total - dropped_warned_,
+                         warned_at_ms_ == 0 ? "" : " in the last 10 s");
+            warned_at_ms_ = now;
+            dropped_warned_ = total;
+        }
     }
     for (auto& e : batch_) handed_.push_back(std::move(e));
     batch_.clear();
@@ -152,11 +173,12 @@ void MessageLog::WriterMain() {
                        std::to_string(e.created_ms) + ',' + std::to_string(e.at_ms) + ',' +
                        (e.status == LogStatus::kSent ? std::to_string(e.at_ms) : "0") + ')';
             }
-            sql += " ON DUPLICATE KEY UPDATE status=VALUES(status),attempts=VALUES(attempts),"
-                   "msgid=IF(VALUES(msgid)=0,msgid,VALUES(msgid)),errcode=VALUES(errcode),"
-                   "errmsg=VALUES(errmsg),body=IFNULL(VALUES(body),body),"
-                   "updated_at=VALUES(updated_at),sent_at=IF(VALUES(sent_at)=0,sent_at,"
-                   "VALUES(sent_at))";
+            sql +=
+                " ON DUPLICATE KEY UPDATE status=VALUES(status),attempts=VALUES(attempts),"
+                "msgid=IF(VALUES(msgid)=0,msgid,VALUES(msgid)),errcode=VALUES(errcode),"
+                "errmsg=VALUES(errmsg),body=IFNULL(VALUES(body),body),"
+                "updated_at=VALUES(updated_at),sent_at=IF(VALUES(sent_at)=0,sent_at,"
+                "VALUES(sent_at))";
             Status s = db.Execute(sql);
             if (!s.ok()) {
                 if (healthy_.exchange(false)) spdlog::error("message log: {}", s.message());
@@ -173,7 +195,8 @@ void MessageLog::WriterMain() {
         if (!failed && !healthy_.exchange(true)) spdlog::info("message log: writing again");
         pending_count_.store(rows.size(), std::memory_order_relaxed);
         if (stopping && (rows.empty() || failed)) {
-            if (!rows.empty()) spdlog::warn("message log: {} rows not written at stop", rows.size());
+            if (!rows.empty())
+                spdlog::warn("message log: {} rows not written at stop", rows.size());
             break;
         }
         // Bound what a long outage can hold: beyond max_pending rows, the oldest go.

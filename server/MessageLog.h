@@ -39,26 +39,41 @@ struct LogEvent {
 };
 
 class MessageLog {
-public:
-    explicit MessageLog(const Config& config, size_t max_pending = 500000);
+  public:
+    // About 0.5 KiB per pending event: the default bounds the backlog near 50 MB.
+    explicit MessageLog(const Config& config, size_t max_pending = 100000);
     ~MessageLog();  // writes what it has (bounded wait), then stops
     MessageLog(const MessageLog&) = delete;
     MessageLog& operator=(const MessageLog&) = delete;
 
-    void Add(LogEvent&& event) { batch_.push_back(std::move(event)); }  // loop thread
-    void Flush();                                                         // loop thread
+    // Loop thread. While the writer is a full backlog behind, events are only counted as
+    // dropped: callers on hot paths ask Behind() first and skip building the event.
+    void Add(LogEvent&& event) {
+        if (behind_) {
+            dropped_here_++;
+        } else {
+            batch_.push_back(std::move(event));
+        }
+    }
+    bool Behind() const { return behind_; }
+    void Drop() { dropped_here_++; }
+    void Flush();  // loop thread, once per loop iteration
 
     uint64_t written() const { return written_.load(std::memory_order_relaxed); }
     uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
     uint64_t pending() const { return pending_count_.load(std::memory_order_relaxed); }
     bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     void WriterMain();
 
     const Config& config_;
     const size_t max_pending_;
     std::vector<LogEvent> batch_;  // loop thread only
+    bool behind_ = false;          // loop thread: the last Flush() found no room
+    uint64_t dropped_here_ = 0;    // loop thread: dropped since the last Flush()
+    int64_t warned_at_ms_ = 0;     // loop thread: the last "dropping" warning
+    uint64_t dropped_warned_ = 0;  // loop thread: dropped_ at that warning
     std::mutex mu_;
     std::condition_variable cv_;
     std::vector<LogEvent> handed_;  // guarded by mu_

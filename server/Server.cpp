@@ -3,12 +3,6 @@
 // fsync = always (group commit), one Pump of the dispatcher, one write per connection.
 #include "server/Server.h"
 
-#include "server/AdminApi.h"
-#include "server/MessageOptions.h"
-#include "server/Migrations.h"
-#include "server/OffLoop.h"
-#include "server/TaskRunner.h"
-
 #include <fcntl.h>
 #include <rapidjson/document.h>
 #include <rapidjson/reader.h>
@@ -19,6 +13,13 @@
 
 #include <chrono>
 #include <cstring>
+
+#include "protocol/JsonCheck.h"
+#include "server/AdminApi.h"
+#include "server/MessageOptions.h"
+#include "server/Migrations.h"
+#include "server/OffLoop.h"
+#include "server/TaskRunner.h"
 
 namespace mega {
 namespace {
@@ -32,20 +33,6 @@ int64_t NowMs() {
         .count();
 }
 
-// The frame body must be JSON (or empty); checked with a SAX pass, no DOM.
-bool IsJson(std::string_view body) {
-    if (body.empty()) return true;
-    rapidjson::Reader reader;
-    rapidjson::BaseReaderHandler<> handler;
-    rapidjson::MemoryStream ms(body.data(), body.size());
-    return !reader.Parse<rapidjson::kParseStopWhenDoneFlag>(ms, handler).IsError() &&
-           [&] {  // nothing but white space after the value
-               for (size_t i = ms.Tell(); i < body.size(); i++)
-                   if (!std::isspace(static_cast<unsigned char>(body[i]))) return false;
-               return true;
-           }();
-}
-
 // WeChat's error JSON with the recipient added, as the original answered a failed send.
 std::string FailureJson(const FinalOutcome& f) {
     rapidjson::Document d;
@@ -54,15 +41,15 @@ std::string FailureJson(const FinalOutcome& f) {
         d.SetObject();
         d.AddMember("errcode", f.result ? f.result->errcode : -1, d.GetAllocator());
         std::string_view msg = f.result ? std::string_view(f.result->reply) : f.local_error;
-        d.AddMember("errmsg", rapidjson::Value(msg.data(), rapidjson::SizeType(msg.size()),
-                                               d.GetAllocator()),
+        d.AddMember("errmsg",
+                    rapidjson::Value(msg.data(), rapidjson::SizeType(msg.size()), d.GetAllocator()),
                     d.GetAllocator());
     }
     d.RemoveMember("openid");
-    d.AddMember("openid",
-                rapidjson::Value(f.openid.data(), rapidjson::SizeType(f.openid.size()),
-                                 d.GetAllocator()),
-                d.GetAllocator());
+    d.AddMember(
+        "openid",
+        rapidjson::Value(f.openid.data(), rapidjson::SizeType(f.openid.size()), d.GetAllocator()),
+        d.GetAllocator());
     rapidjson::StringBuffer sb;
     rapidjson::Writer<rapidjson::StringBuffer> w(sb);
     d.Accept(w);
@@ -95,9 +82,10 @@ Server::~Server() {
 Status Server::Start() {
     // Templates first: without MySQL the server cannot know what it may send.
     Status s = CheckSchema(config_);
-    if (!s.ok()) return s.code() == Status::Code::kUnavailable
-                            ? Status::Unavailable("cannot reach MySQL: " + s.message())
-                            : s;
+    if (!s.ok())
+        return s.code() == Status::Code::kUnavailable
+                   ? Status::Unavailable("cannot reach MySQL: " + s.message())
+                   : s;
     std::vector<TemplateStore::Row> rows;
     s = store_.LoadAll(config_.table_size, &rows);
     if (!s.ok()) return Status::Unavailable("cannot load templates: " + s.message());
@@ -141,12 +129,12 @@ Status Server::Start() {
     senders_ = std::make_unique<SenderPool>(
         loop_, config_, tokens_.get(),
         [this](std::vector<DeliveryResult>& results) { dispatcher_->OnResults(results); });
-    dispatcher_ = std::make_unique<Dispatcher>(
-        loop_, config_,
-        std::array<FileQueue*, kPriorityLevels>{queues_[0].get(), queues_[1].get(),
-                                                queues_[2].get()},
-        &templates_, senders_.get(), dead_letters_.get(), log_.get(),
-        [this](const FinalOutcome& f) { OnFinal(f); });
+    dispatcher_ =
+        std::make_unique<Dispatcher>(loop_, config_,
+                                     std::array<FileQueue*, kPriorityLevels>{
+                                         queues_[0].get(), queues_[1].get(), queues_[2].get()},
+                                     &templates_, senders_.get(), dead_letters_.get(), log_.get(),
+                                     [this](const FinalOutcome& f) { OnFinal(f); });
 
     tasks_ = std::make_unique<TaskRunner>(loop_, this);
     s = tasks_->Load();
@@ -181,8 +169,9 @@ Status Server::Start() {
         int rc = uv_tcp_bind(tcp.get(), reinterpret_cast<sockaddr*>(&sa), 0);
         if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp.get()), 1024, OnConnection);
         if (rc != 0) {
-            uv_close(reinterpret_cast<uv_handle_t*>(tcp.release()),
-                     [](uv_handle_t* h) { std::unique_ptr<uv_tcp_t>(reinterpret_cast<uv_tcp_t*>(h)); });
+            uv_close(reinterpret_cast<uv_handle_t*>(tcp.release()), [](uv_handle_t* h) {
+                std::unique_ptr<uv_tcp_t>(reinterpret_cast<uv_tcp_t*>(h));
+            });
             return Status::IoError("cannot listen on " + addr + ": " + uv_strerror(rc));
         }
         spdlog::info("listening on {}", addr);
@@ -199,9 +188,19 @@ Status Server::Start() {
 
 void Server::OnConnection(uv_stream_t* listener, int status) {
     auto* self = static_cast<Server*>(listener->data);
-    if (status < 0 || self->stopping_) return;
+    if (status < 0) {
+        // EMFILE/ENFILE: libuv keeps a spare descriptor to accept and close the waiting
+        // client, so the listener does not spin; say why clients are being turned away.
+        if (self->accept_errors_++ % 1000 == 0) {
+            spdlog::warn("accept failed: {} ({} so far)", uv_strerror(status),
+                         self->accept_errors_);
+        }
+        return;
+    }
+    if (self->stopping_) return;
     const uint64_t id = self->next_conn_id_++;
-    auto conn = std::make_unique<Connection>(self->loop_, id, self->config_.package_max_length, self);
+    auto conn =
+        std::make_unique<Connection>(self->loop_, id, self->config_.package_max_length, self);
     if (uv_accept(listener, conn->stream()) != 0) {
         conn->Close();  // freed in OnClosed
         self->connections_.emplace(id, std::move(conn));
@@ -267,7 +266,8 @@ Status Server::Accept(MessageKind kind, std::string_view openid, std::string_vie
     if (openid.size() > kMaxOpenid) return Status::Invalid("invalid openid");
     auto tmpl = templates_.Find(key);
     if (!tmpl) return Status::Invalid("template key not exists");
-    if (!IsJson(data)) return Status::Invalid("data is not valid JSON");
+    if (!protocol::IsJsonText(data, &json_scratch_))
+        return Status::Invalid("data is not valid JSON");
     *out = Accepted{};
     if (!opts.msgkey.empty() && dedup_->Seen(opts.msgkey, now)) {
         out->duplicate = true;
@@ -297,7 +297,9 @@ Status Server::Accept(MessageKind kind, std::string_view openid, std::string_vie
     }
     out->id = m.id;
     out->level = level;
-    if (log_) {
+    if (log_ && log_->Behind()) {
+        log_->Drop();
+    } else if (log_) {
         LogEvent e;
         e.id = m.id;
         e.status = LogStatus::kQueued;
@@ -363,7 +365,8 @@ void Server::OnFinal(const FinalOutcome& f) {
     if (f.options.find("task=") != std::string_view::npos) {
         MessageOptions opts;
         std::string bad;
-        if (ParseMessageOptions(f.options, 0, &opts, &bad) && opts.task) tasks_->OnFinal(opts.task, f.sent);
+        if (ParseMessageOptions(f.options, 0, &opts, &bad) && opts.task)
+            tasks_->OnFinal(opts.task, f.sent);
     }
     auto it = waiters_.find(f.id);
     if (it == waiters_.end()) return;
@@ -391,11 +394,17 @@ void Server::AckDurable() {
     }
 }
 
-void Server::OnDurable(uv_async_t* h) { static_cast<Server*>(h->data)->AckDurable(); }
+void Server::OnDurable(uv_async_t* h) {
+    static_cast<Server*>(h->data)->AckDurable();
+}
 
-void Server::OnReplyQueued(Connection& conn) { to_flush_.push_back(conn.id()); }
+void Server::OnReplyQueued(Connection& conn) {
+    to_flush_.push_back(conn.id());
+}
 
-void Server::OnClosed(Connection& conn) { connections_.erase(conn.id()); }
+void Server::OnClosed(Connection& conn) {
+    connections_.erase(conn.id());
+}
 
 void Server::OnCheck(uv_check_t* h) {
     auto* self = static_cast<Server*>(h->data);
@@ -432,15 +441,14 @@ void Server::WriteStatusFile() {
     for (auto& q : queues_) depth += q->live_records();
     const auto& c = dispatcher_->counters();
     char buf[512];
-    int n = std::snprintf(buf, sizeof buf,
-                          "pid %d\ndepth %llu\ninflight %zu\nwaiting %zu\nsent %llu\nfailed %llu\n"
-                          "retried %llu\nconnections %zu\nadmin %d\n",
-                          int(::getpid()), static_cast<unsigned long long>(depth),
-                          dispatcher_->inflight(), dispatcher_->waiting(),
-                          static_cast<unsigned long long>(c.sent),
-                          static_cast<unsigned long long>(c.failed),
-                          static_cast<unsigned long long>(c.retried), connections_.size(),
-                          admin_port());
+    int n = std::snprintf(
+        buf, sizeof buf,
+        "pid %d\ndepth %llu\ninflight %zu\nwaiting %zu\nsent %llu\nfailed %llu\n"
+        "retried %llu\nconnections %zu\nadmin %d\n",
+        int(::getpid()), static_cast<unsigned long long>(depth), dispatcher_->inflight(),
+        dispatcher_->waiting(), static_cast<unsigned long long>(c.sent),
+        static_cast<unsigned long long>(c.failed), static_cast<unsigned long long>(c.retried),
+        connections_.size(), admin_port());
     // A few hundred bytes into the page cache once a second: no fsync, never waits on disk.
     if (::pwrite(status_fd_, buf, size_t(n), 0) == n) (void)::ftruncate(status_fd_, n);
 }
@@ -500,7 +508,9 @@ Status Server::RetryDeadLetter(uint64_t id) {
     return Status::Ok();
 }
 
-int Server::admin_port() const { return admin_ ? admin_->port() : 0; }
+int Server::admin_port() const {
+    return admin_ ? admin_->port() : 0;
+}
 
 void Server::Shutdown() {
     if (stopping_) return;

@@ -26,8 +26,8 @@
 #include "server/Message.h"
 #include "server/SenderPool.h"
 #include "server/TemplateCache.h"
-#include "server/Throughput.h"
 #include "server/TemplateStore.h"
+#include "server/Throughput.h"
 #include "server/TokenCache.h"
 
 namespace mega {
@@ -35,7 +35,7 @@ namespace mega {
 class TaskRunner;
 
 class Server : public FrameSink {
-public:
+  public:
     Server(const Config& config, uv_loop_t* loop);
     ~Server() override;
 
@@ -87,7 +87,7 @@ public:
     void OnReplyQueued(Connection& conn) override;
     void OnClosed(Connection& conn) override;
 
-private:
+  private:
     struct PendingAck {  // a push acknowledged once its record is durable (fsync = always)
         uint64_t conn_id;
         uint32_t opaque;
@@ -133,6 +133,9 @@ private:
     std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
     std::vector<uint64_t> to_flush_;  // connections with replies queued this iteration
     uint64_t next_conn_id_ = 1;
+    uint64_t accept_errors_ = 0;
+    std::string json_scratch_;  // Accept(): the body being checked, NUL-terminated  // failed
+                                // accepts (descriptor limit), for the log
     std::array<std::deque<PendingAck>, kPriorityLevels> pending_acks_;
     std::unordered_map<uint64_t, SendWaiter> waiters_;  // by message id
     Throughput throughput_;

@@ -8,6 +8,7 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -19,10 +20,10 @@
 #include <string>
 
 #include "config/Config.h"
-#include "server/ProcessControl.h"
-#include "server/Server.h"
 #include "server/Migrations.h"
 #include "server/MysqlSession.h"
+#include "server/ProcessControl.h"
+#include "server/Server.h"
 
 namespace fs = std::filesystem;
 using namespace mega;
@@ -81,6 +82,18 @@ std::string ReadStatusFile(const Config& c) {
     return out;
 }
 
+// Each client connection is one descriptor: lift the soft limit to the hard one so that
+// tens of thousands of idle clients fit (the default soft limit is often 1024).
+void RaiseFileLimit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    const rlim_t before = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        spdlog::info("open-file limit raised from {} to {}", before, rl.rlim_cur);
+    }
+}
+
 int Start(const Config& config) {
     std::error_code ec;
     fs::create_directories(config.queue_file_path, ec);
@@ -118,6 +131,7 @@ int Start(const Config& config) {
     if (!s.ok()) return fail(s.message());
     pid_file.WritePid();
     ::signal(SIGPIPE, SIG_IGN);
+    RaiseFileLimit();
     MysqlSession::InitDriver();
 
     uv_loop_t loop;
