@@ -190,8 +190,8 @@ Status FileQueue::Recover(RecoveryReport* report) {
     if (segments_.empty()) {
         first_seq_ = std::max<uint64_t>({cseq, seqs.empty() ? 0 : seqs.back(), 0}) + 1;
         std::unique_ptr<SegmentFile> f;
-        Status s =
-            SegmentFile::Create(SegmentPath(first_seq_), first_seq_, options_.segment_bytes, &f);
+        Status s = SegmentFile::Create(SegmentPath(first_seq_), first_seq_, options_.segment_bytes,
+                                       ZeroFill(), &f);
         if (!s.ok()) return s;
         Segment seg;
         seg.file = std::move(f);
@@ -236,7 +236,8 @@ Status FileQueue::Roll(uint64_t need) {
         want_spare_ = false;
     }
     if (!f) {
-        Status s = SegmentFile::Create(SegmentPath(next), next, options_.segment_bytes, &f);
+        Status s =
+            SegmentFile::Create(SegmentPath(next), next, options_.segment_bytes, ZeroFill(), &f);
         if (!s.ok()) return s;
     }
     Segment seg;
@@ -426,6 +427,7 @@ void FileQueue::FlusherMain() {
     const auto interval = std::chrono::milliseconds(options_.fsync_interval_ms);
     auto next_periodic = Clock::now() + interval;
     uint64_t written_cursor = ~0ull;
+    uint64_t tail_seq = 0;  // the newest segment the last sync covered
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
         cv_.wait_until(lock, next_periodic, [&] {
@@ -440,7 +442,13 @@ void FileQueue::FlusherMain() {
         // Before the snapshot: a record counted here is in a segment already in sync_set_
         // (Roll() adds it there before anything is appended to it).
         const uint64_t target = appended_seq_.load(std::memory_order_acquire);
-        if (sync_now) to_sync = sync_set_;
+        if (sync_now) {
+            // A sync for acknowledgements needs only the segments appended to since the last
+            // sync; the periodic one also covers done bytes and retry state everywhere.
+            const bool full = periodic || stopping;
+            for (auto& f : sync_set_)
+                if (full || f->seq() >= tail_seq) to_sync.push_back(f);
+        }
         doomed.swap(to_delete_);
         const bool make_spare = want_spare_ && !spare_;
         const uint64_t spare_seq = spare_seq_;
@@ -455,6 +463,7 @@ void FileQueue::FlusherMain() {
                     spdlog::error("queue: {}", s.message());
                 }
             }
+            for (auto& f : to_sync) tail_seq = std::max(tail_seq, f->seq());
             if (ok && target > durable_seq_.load(std::memory_order_relaxed)) {
                 durable_seq_.store(target, std::memory_order_release);
                 if (options_.on_durable) options_.on_durable();
@@ -485,7 +494,7 @@ void FileQueue::FlusherMain() {
         }
         if (creating) {
             spare_status = SegmentFile::Create(SegmentPath(spare_seq), spare_seq,
-                                               options_.segment_bytes, &spare);
+                                               options_.segment_bytes, ZeroFill(), &spare);
             if (!spare_status.ok()) {
                 spdlog::warn("queue: {}", spare_status.message());
             } else {

@@ -12,11 +12,14 @@
 namespace mega {
 
 class SegmentFile {
-public:
+  public:
     static constexpr size_t kHeaderBytes = 64;
 
     // Creates (or overwrites) `path` at `size` bytes with a fresh header. Full on ENOSPC.
-    static Status Create(const std::string& path, uint64_t seq, uint64_t size,
+    // `zero_fill` writes the zeros out and syncs them (slower to create) instead of
+    // reserving blocks with fallocate: a later fdatasync of records in the file then
+    // flushes data only, with no extent change to commit to the journal.
+    static Status Create(const std::string& path, uint64_t seq, uint64_t size, bool zero_fill,
                          std::unique_ptr<SegmentFile>* out);
     // Opens and maps an existing segment, checking its header.
     static Status Open(const std::string& path, std::unique_ptr<SegmentFile>* out);
@@ -33,7 +36,7 @@ public:
     Status Sync() const;  // fdatasync: the mapping's dirty pages reach the disk
     void DropPages(uint64_t from, uint64_t to) const;  // let the kernel reclaim a range (RSS)
 
-private:
+  private:
     SegmentFile(std::string path, int fd, char* data, uint64_t size, uint64_t seq)
         : path_(std::move(path)), fd_(fd), data_(data), size_(size), seq_(seq) {}
 
