@@ -13,7 +13,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "client/UniqueFd.h"
+#include "base/UniqueFd.h"
 
 namespace mega::client {
 namespace {

@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "base/Status.h"
-#include "client/UniqueFd.h"
+#include "base/UniqueFd.h"
 #include "protocol/Frame.h"
 
 namespace mega::client {

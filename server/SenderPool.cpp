@@ -1,13 +1,19 @@
 // The delivery engine's threads. Each sender thread owns a curl multi handle and a fixed set
 // of transfer slots (an easy handle with its request/response buffers, reused for every
 // message); it renders, posts, classifies and retries token failures itself. Jobs come in
-// and results go out in batches: one lock per batch each way, a curl wakeup in, a uv_async out.
+// and results go out in batches: one lock per batch each way, an eventfd in, a uv_async out.
+// curl runs through its socket interface on the thread's own epoll: a wake-up costs only the
+// sockets that are ready, not a poll() over every transfer (curl_multi_poll would scan all
+// max_inflight sockets per wake-up).
 #include "server/SenderPool.h"
 
 #include <curl/curl.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +23,8 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+
+#include "base/UniqueFd.h"
 
 namespace mega {
 namespace {
@@ -67,7 +75,7 @@ void AppendLocalReply(std::string* out, int errcode, std::string_view msg) {
 
 // SAX handler picking errcode and msgid out of a WeChat reply (no DOM).
 class ReplyFields : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ReplyFields> {
-public:
+  public:
     void Reset() {
         depth_ = 0;
         field_ = Field::kOther;
@@ -110,7 +118,7 @@ public:
     int errcode = 0;
     uint64_t msgid = 0;
 
-private:
+  private:
     enum class Field { kOther, kErrcode, kMsgid };
     bool Number(int64_t v, bool non_negative) {
         if (depth_ != 1) return true;
@@ -151,7 +159,7 @@ struct Slot {
 // A sender thread: takes jobs, runs up to max_inflight transfers with one curl multi
 // handle, classifies the replies and posts results to the mailbox.
 class SenderThread {
-public:
+  public:
     SenderThread(const Config& config, TokenCache* tokens, ResultMailbox* mailbox)
         : config_(config),
           tokens_(tokens),
@@ -164,6 +172,18 @@ public:
         if (!multi_ || !headers_ || !with_expect) throw std::runtime_error("curl init failed");
         curl_multi_setopt(multi_.get(), CURLMOPT_MAX_HOST_CONNECTIONS, long(slot_count_));
         curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, long(slot_count_));
+        epoll_.Reset(::epoll_create1(EPOLL_CLOEXEC));
+        wake_.Reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (!epoll_ || !wake_) throw std::runtime_error("epoll/eventfd init failed");
+        epoll_event wake_event{};
+        wake_event.events = EPOLLIN;
+        wake_event.data.fd = wake_.get();
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &wake_event) != 0)
+            throw std::runtime_error("epoll_ctl failed");
+        curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETFUNCTION, &SenderThread::OnCurlSocket);
+        curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETDATA, this);
+        curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, &SenderThread::OnCurlTimer);
+        curl_multi_setopt(multi_.get(), CURLMOPT_TIMERDATA, this);
 
         slots_ = std::make_unique<Slot[]>(slot_count_);
         free_slots_.reserve(slot_count_);
@@ -211,7 +231,7 @@ public:
             }
         }
         jobs->clear();
-        curl_multi_wakeup(multi_.get());
+        Wake();
     }
 
     // Jobs posted whose results have not been posted back yet.
@@ -223,24 +243,28 @@ public:
             stop_requested_ = true;
             stop_deadline_us_ = deadline_us;
         }
-        curl_multi_wakeup(multi_.get());
+        Wake();
     }
 
     void Join() {
         if (thread_.joinable()) thread_.join();
     }
 
-private:
+  private:
     void Run() {
+        epoll_event events[64];
         for (;;) {
             TakeJobs();
             if (stopping_) FailBacklog();
             StartJobs();
-            int running = 0;
-            curl_multi_perform(multi_.get(), &running);
+            if (timer_due_us_ >= 0 && NowUs() >= timer_due_us_) {
+                timer_due_us_ = -1;
+                int running = 0;
+                curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
+            }
             Harvest();
             Flush();
-            int timeout_ms = kIdlePollMs;
+            int64_t wait_us = int64_t(kIdlePollMs) * 1000;
             if (stopping_) {
                 if (free_slots_.size() == slot_count_) break;
                 const int64_t left_us = deadline_us_ - NowUs();
@@ -249,12 +273,63 @@ private:
                     Flush();
                     break;
                 }
-                timeout_ms = int(std::min<int64_t>(timeout_ms, left_us / 1000 + 1));
+                wait_us = std::min(wait_us, left_us);
             }
             // Slots freed by Harvest while jobs wait: start them before sleeping.
             if (!free_slots_.empty() && backlog_head_ < backlog_.size()) continue;
-            curl_multi_poll(multi_.get(), nullptr, 0, timeout_ms, nullptr);
+            if (timer_due_us_ >= 0) wait_us = std::min(wait_us, timer_due_us_ - NowUs());
+            const int wait_ms = wait_us <= 0 ? 0 : int((wait_us + 999) / 1000);
+            const int n = ::epoll_wait(epoll_.get(), events, 64, wait_ms);
+            for (int i = 0; i < n; ++i) {
+                const int fd = events[i].data.fd;
+                if (fd == wake_.get()) {
+                    uint64_t count;
+                    while (::read(fd, &count, sizeof count) > 0) {
+                    }
+                    continue;
+                }
+                const uint32_t ev = events[i].events;
+                const int flags = ((ev & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+                                  ((ev & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                                  ((ev & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+                int running = 0;
+                curl_multi_socket_action(multi_.get(), fd, flags, &running);
+            }
         }
+    }
+
+    void Wake() {
+        const uint64_t one = 1;
+        (void)!::write(wake_.get(), &one, sizeof one);
+    }
+
+    // curl: watch `s` for `what` (CURL_POLL_*) on this thread's epoll, or stop watching it.
+    static int OnCurlSocket(CURL*, curl_socket_t s, int what, void* userp, void* socketp) {
+        auto* self = static_cast<SenderThread*>(userp);
+        if (what == CURL_POLL_REMOVE) {
+            ::epoll_ctl(self->epoll_.get(), EPOLL_CTL_DEL, s, nullptr);
+            return 0;
+        }
+        epoll_event e{};
+        e.events =
+            ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+        e.data.fd = s;
+        // A descriptor number curl closed and reopened may still be registered: retry the
+        // other operation when the kernel disagrees.
+        const int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        if (::epoll_ctl(self->epoll_.get(), op, s, &e) != 0) {
+            const int other = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+            if (::epoll_ctl(self->epoll_.get(), other, s, &e) != 0) return -1;
+        }
+        if (!socketp) curl_multi_assign(self->multi_.get(), s, self);
+        return 0;
+    }
+
+    // curl: call socket_action(TIMEOUT) in `timeout_ms` (-1: no timer).
+    static int OnCurlTimer(CURLM*, long timeout_ms, void* userp) {
+        auto* self = static_cast<SenderThread*>(userp);
+        self->timer_due_us_ = timeout_ms < 0 ? -1 : NowUs() + int64_t(timeout_ms) * 1000;
+        return 0;
     }
 
     void TakeJobs() {
@@ -515,7 +590,9 @@ private:
     // This thread's own. Slots outlive the multi handle (declared before it).
     std::unique_ptr<Slot[]> slots_;
     CurlSlist headers_;
+    UniqueFd epoll_, wake_;  // before multi_: curl's cleanup may still report sockets
     CurlMulti multi_;
+    int64_t timer_due_us_ = -1;  // when curl wants socket_action(TIMEOUT); -1: never
     std::vector<Slot*> free_slots_;
     std::vector<DeliveryJob> backlog_;
     size_t backlog_head_ = 0;

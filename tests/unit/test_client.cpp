@@ -18,7 +18,7 @@
 
 #include "client/Bulk.h"
 #include "client/MegaClient.h"
-#include "client/UniqueFd.h"
+#include "base/UniqueFd.h"
 #include "protocol/Frame.h"
 
 namespace {
@@ -30,7 +30,7 @@ using mega::client::BulkReport;
 using mega::client::ClientOptions;
 using mega::client::MegaClient;
 using mega::client::Reply;
-using mega::client::UniqueFd;
+using mega::UniqueFd;
 using mega::protocol::Command;
 
 // A request as the fake server saw it (copied out of the decoder's buffer).

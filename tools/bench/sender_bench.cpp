@@ -151,6 +151,7 @@ int Run(const std::string& url, uint64_t messages, int threads, int inflight) {
     config.api_base = {url};
     config.app_id = "wxbench";
     config.app_secret = "benchsecret";
+    config.stable_token = false;  // the stand-in answers the classic GET /cgi-bin/token
     config.task_worker_num = threads;
     config.max_inflight = inflight;
     config.http_timeout_ms = 10000;

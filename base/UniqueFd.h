@@ -1,13 +1,13 @@
 // UniqueFd: sole owner of a POSIX file descriptor (socket or file), closed on destruction.
-// Move-only, like std::unique_ptr; the client library uses it for every descriptor it
-// opens so that no early return can leak one.
+// Move-only, like std::unique_ptr; the client library and the sender threads use it for every
+// descriptor they open so that no early return can leak one.
 #pragma once
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace mega::client {
+namespace mega {
 
 class UniqueFd {
   public:
@@ -35,4 +35,4 @@ class UniqueFd {
     int fd_ = -1;
 };
 
-}  // namespace mega::client
+}  // namespace mega
