@@ -298,7 +298,7 @@ Status FileQueue::Append(std::initializer_list<std::string_view> parts, RecordRe
         window_->Advance(w->file, w->end);
         window_next_ = w->end + window_->step();
     }
-    if (!spare_requested_ && w->end > w->file->size() / 2) {
+    if (!spare_requested_) {  // at once: zero-filling (fsync = always) takes a while
         spare_requested_ = true;
         std::lock_guard<std::mutex> lock(mu_);
         want_spare_ = true;
