@@ -298,7 +298,9 @@ Status FileQueue::Append(std::initializer_list<std::string_view> parts, RecordRe
         window_->Advance(w->file, w->end);
         window_next_ = w->end + window_->step();
     }
-    if (!spare_requested_) {  // at once: zero-filling (fsync = always) takes a while
+    // The next segment is asked for at once (zero-filling it for fsync = always takes a
+    // while), unless it would not fit under max_bytes: the spare counts against the cap.
+    if (!spare_requested_ && (segment_files_ + 1) * options_.segment_bytes <= options_.max_bytes) {
         spare_requested_ = true;
         std::lock_guard<std::mutex> lock(mu_);
         want_spare_ = true;
