@@ -1,14 +1,20 @@
 // mega-bench: a loopback load generator for mega (push/send), beanstalkd (put) and Redis
 // (LPUSH). C connections spread over T threads (one epoll loop each) keep W requests in
-// flight per connection, one write per batch, until N messages are acknowledged or the
-// time bound passes; it reports msgs/s, acknowledgement latency percentiles (write to
-// reply, log-bucket histogram) and errors by reply code, as text or one JSON line.
+// flight per connection, one write per batch, until N messages are acknowledged, the
+// --duration has passed (then the outstanding replies are awaited) or the time bound
+// passes; it reports msgs/s, acknowledgement latency percentiles (write to reply,
+// log-bucket histogram) and errors by reply code, as text or one JSON line.
+// --rate paces every connection on its own schedule (small batches, staggered between
+// connections); --idle holds extra connections open without sending, and checks at the end
+// that the server kept them.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,10 +27,12 @@
 #include <charconv>
 #include <chrono>
 #include <cinttypes>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,12 +43,12 @@
 #include <utility>
 #include <vector>
 
-#include "client/UniqueFd.h"
+#include "base/UniqueFd.h"
 #include "protocol/Frame.h"
 
 namespace {
 
-using mega::client::UniqueFd;
+using mega::UniqueFd;
 using Clock = std::chrono::steady_clock;
 
 enum class Proto { kMega, kBeanstalk, kRedis };
@@ -66,13 +74,22 @@ struct Options {
     std::string tube;           // beanstalk: `use TUBE` first (empty: default tube)
     int connections = 1;
     int window = 1;
-    int threads = 0;  // 0: min(2, connections)
+    int threads = 0;                // 0: min(2, connections)
+    int idle = 0;                   // extra connections held open without sending
+    bool pause_after_idle = false;  // wait for a line on stdin once they are open
     uint64_t messages = 10000;
+    bool messages_set = false;
     size_t body_bytes = 200;
     double max_seconds = 60;
-    double rate = 0;  // msgs/s offered in all, 0 = as fast as the window allows
+    double duration = 0;  // > 0: issue requests for this long, then await the replies
+    double rate = 0;      // msgs/s offered in all, 0 = as fast as the window allows
+    int pace_batch = 16;  // paced: requests per batch of one connection
     bool json = false;
 };
+
+// Descriptors in all (load + idle connections) that the limits allow; the hard
+// RLIMIT_NOFILE of the machine (20000 here) must also cover them.
+constexpr int kMaxConnections = 19000;
 
 constexpr const char* kUsage =
     "usage: mega-bench --port N [options]\n"
@@ -81,17 +98,30 @@ constexpr const char* kUsage =
     "  --cmd push|send     mega command (default push)\n"
     "  --key K             mega template key / Redis list key (default bench)\n"
     "  --tube T            beanstalk tube (default: the default tube)\n"
-    "  --connections C     connections (default 1, at most 10000)\n"
+    "  --connections C     connections (default 1; C + idle at most 19000)\n"
     "  --window W          requests in flight per connection (default 1)\n"
     "  --threads T         epoll threads (default min(2, C))\n"
-    "  --messages N        messages in all (default 10000)\n"
+    "  --messages N        messages in all (default 10000; with --duration: no limit)\n"
+    "  --duration S        issue requests for S seconds, then wait for the replies to\n"
+    "                      those in flight (within --max-seconds)\n"
     "  --body-bytes B      body size in bytes (default 200)\n"
     "  --max-seconds S     stop after S seconds even if N is not reached (default 60)\n"
-    "  --rate R            offer at most R msgs/s in all (default: no limit)\n"
+    "  --rate R            offer R msgs/s in all (default: as fast as the window allows).\n"
+    "                      Each connection runs its own schedule at R/C: a batch of B\n"
+    "                      requests every B*C/R s, the connections staggered evenly over\n"
+    "                      that interval; one behind schedule (window full) catches up as\n"
+    "                      replies come, within its window\n"
+    "  --pace-batch B      paced: requests per batch (default 16; 1 = one write each)\n"
+    "  --idle N            before the load, open N more connections that send nothing; at\n"
+    "                      the end report how many the server still holds open\n"
+    "  --pause-after-idle  once the idle connections are open, print \"mega-bench: idle\n"
+    "                      connections open\" on stderr and wait for a line on stdin before\n"
+    "                      the load (so that a caller can measure the server meanwhile)\n"
     "  --json              one JSON line on stdout (the summary goes to stderr)\n"
     "mega bodies are JSON {\"t\":\"<unix ms at write>\",\"pad\":\"xx…\"} padded to B bytes;\n"
-    "openids are oBench%09d (message index). Exit: 0 all acknowledged without error,\n"
-    "1 errors or not all acknowledged, 2 bad usage, 3 cannot connect.\n";
+    "openids are oBench%09d (message index). Exit: 0 all acknowledged without error (and\n"
+    "every idle connection still open), 1 errors, not all acknowledged or an idle connection\n"
+    "closed, 2 bad usage, 3 cannot connect.\n";
 
 bool ParseNumber(std::string_view s, double* out) {
     char* end = nullptr;
@@ -112,6 +142,10 @@ bool ParseArgs(int argc, char** argv, Options* o) {
         std::string_view a = argv[i];
         if (a == "--json") {
             o->json = true;
+            continue;
+        }
+        if (a == "--pause-after-idle") {
+            o->pause_after_idle = true;
             continue;
         }
         if (a == "-h" || a == "--help") {
@@ -150,8 +184,11 @@ bool ParseArgs(int argc, char** argv, Options* o) {
         } else if (a == "--tube") {
             o->tube = v;
         } else if (a == "--connections") {
-            if (!bounded(1, 10000)) return fail("--connections is 1..10000");
+            if (!bounded(1, kMaxConnections)) return fail("--connections is 1..19000");
             o->connections = int(num);
+        } else if (a == "--idle") {
+            if (!bounded(0, kMaxConnections)) return fail("--idle is 0..19000");
+            o->idle = int(num);
         } else if (a == "--window") {
             if (!bounded(1, 65536)) return fail("--window is 1..65536");
             o->window = int(num);
@@ -159,8 +196,12 @@ bool ParseArgs(int argc, char** argv, Options* o) {
             if (!bounded(1, 64)) return fail("--threads is 1..64");
             o->threads = int(num);
         } else if (a == "--messages") {
-            if (!bounded(1, 1e9)) return fail("--messages is 1..1e9");
+            if (!bounded(1, 1e12)) return fail("--messages is 1..1e12");
             o->messages = uint64_t(num);
+            o->messages_set = true;
+        } else if (a == "--duration") {
+            if (!bounded(0.01, 3600)) return fail("--duration is 0.01..3600");
+            o->duration = num;
         } else if (a == "--body-bytes") {
             if (!bounded(1, 1 << 20)) return fail("--body-bytes is 1..1048576");
             o->body_bytes = size_t(num);
@@ -170,11 +211,17 @@ bool ParseArgs(int argc, char** argv, Options* o) {
         } else if (a == "--rate") {
             if (!bounded(0, 1e9)) return fail("bad --rate");
             o->rate = num;
+        } else if (a == "--pace-batch") {
+            if (!bounded(1, 65536)) return fail("--pace-batch is 1..65536");
+            o->pace_batch = int(num);
         } else {
             return fail("unknown option " + std::string(a));
         }
     }
     if (o->port == 0) return fail("--port is required");
+    if (o->connections + o->idle > kMaxConnections)
+        return fail("--connections + --idle is at most 19000");
+    if (o->duration > 0 && !o->messages_set) o->messages = uint64_t(1e12);
     if (o->threads == 0) o->threads = std::min(2, o->connections);
     o->threads = std::min(o->threads, o->connections);
     return true;
@@ -377,12 +424,28 @@ struct SharedRun {
     std::atomic<uint64_t> claimed{0};  // message indexes handed out so far
     std::atomic<bool> stop{false};
     Clock::time_point start{};
+    Clock::time_point issue_until{};  // no new requests from then on (--duration)
     Clock::time_point deadline{};
+};
+
+// --rate: every connection has its own schedule. Request i of a connection is due at
+// offset + i / rate_per_conn; it is written with the batch of the first grid point
+// offset + k * interval at or after that, so a connection writes one batch (of about
+// --pace-batch requests) per interval. Offsets spread the connections evenly over one
+// interval (global connection index / C), so the server sees C batches per interval, evenly
+// spaced. Small batches bound the queue the generator itself makes (a batch's last request
+// waits for the ones before it) while keeping writes per second at R / batch.
+struct Pacing {
+    double rate_per_conn = 0;   // msgs/s of one connection; 0 = not paced
+    int64_t interval_ns = 0;    // between two batches of one connection
+    int64_t late_ns = 1000000;  // a request written this much after its grid point is late
 };
 
 struct ThreadResult {
     uint64_t written = 0, ok = 0, failed = 0, lost = 0;
     uint64_t connections_lost = 0;  // closed by the server (or a write failed) mid-run
+    uint64_t late = 0;              // paced requests written > 1 ms after their grid point
+    int64_t max_lag_ns = 0;         // the most any paced request was written after it
     std::map<std::string, uint64_t, std::less<>> errors;
     LatencyHistogram latency;
     Clock::time_point last_reply{};
@@ -400,6 +463,9 @@ struct Connection {
     uint32_t setup_replies = 0;  // replies to skip (beanstalk `use`)
     bool want_write = false;
     bool alive = true;
+    // --rate: this connection's schedule (see Pacing).
+    int64_t pace_offset_ns = 0;
+    uint64_t pace_written = 0;  // requests written so far
 
     explicit Connection(UniqueFd f, Proto p) : fd(std::move(f)), replies(p) {}
 };
@@ -434,14 +500,40 @@ bool ResolveLoopback(const Options& o, sockaddr_storage* addr, socklen_t* len) {
     return false;
 }
 
+// A non-blocking connected socket, or none with errno set. When the server's accept queue
+// is full (a busy server, thousands of connections opened in a row) the kernel drops the
+// SYN and would send it again only after a second: instead, a connection not established
+// within a few milliseconds is abandoned and opened anew, for up to 10 s.
 UniqueFd ConnectTo(const sockaddr_storage& addr, socklen_t len) {
-    UniqueFd fd(::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) return fd;
-    int one = 1;
-    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len) != 0) return UniqueFd();
-    ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
-    return fd;
+    const Clock::time_point give_up = Clock::now() + std::chrono::seconds(10);
+    int wait_ms = 10;
+    while (true) {
+        UniqueFd fd(::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        if (!fd) return fd;
+        int one = 1;
+        ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len) == 0) return fd;
+        int err = errno;
+        if (err == EINPROGRESS) {
+            pollfd p{fd.get(), POLLOUT, 0};
+            const int n = ::poll(&p, 1, wait_ms);
+            if (n < 0) {
+                err = errno;
+            } else if (n > 0) {
+                socklen_t err_len = sizeof err;
+                ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &err_len);
+                if (err == 0) return fd;
+            } else if (Clock::now() < give_up) {
+                wait_ms = std::min(wait_ms * 2, 160);
+                continue;  // no SYN-ACK yet: try again with a fresh socket
+            } else {
+                err = ETIMEDOUT;
+            }
+        }
+        fd.Reset();
+        errno = err;
+        return UniqueFd();
+    }
 }
 
 int64_t NanosSince(Clock::time_point start) {
@@ -451,12 +543,14 @@ int64_t NanosSince(Clock::time_point start) {
 // One thread: its connections and their epoll loop.
 class LoadLoop {
   public:
-    LoadLoop(SharedRun& run, std::vector<UniqueFd> fds, double rate)
+    // fds[k] is connection first_index + k * stride of all (for the pacing offsets).
+    LoadLoop(SharedRun& run, std::vector<UniqueFd> fds, const Pacing& pacing, int first_index,
+             int stride)
         : run_(run),
           opts_(run.options),
           encoder_(opts_),
           epoll_(::epoll_create1(EPOLL_CLOEXEC)),
-          rate_(rate) {
+          pacing_(pacing) {
         for (auto& fd : fds)
             conns_.push_back(std::make_unique<Connection>(std::move(fd), opts_.proto));
         for (size_t i = 0; i < conns_.size(); i++) {
@@ -469,27 +563,32 @@ class LoadLoop {
                 conns_[i]->setup_replies = 1;
                 conns_[i]->next_reply = 0;
             }
+            const int index = first_index + int(i) * stride;
+            conns_[i]->pace_offset_ns =
+                int64_t(double(pacing_.interval_ns) * index / opts_.connections);
         }
     }
 
     ThreadResult Run() {
+        // Paced: wake within microseconds of a grid point, not the default 50 µs slack.
+        if (paced()) ::prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
         for (size_t i = 0; i < conns_.size(); i++) Refill(i);
         std::vector<epoll_event> events(std::max<size_t>(conns_.size(), 1));
         while (true) {
-            if (Clock::now() >= run_.deadline) run_.stop.store(true, std::memory_order_relaxed);
+            const Clock::time_point wall = Clock::now();
+            if (wall >= run_.deadline) run_.stop.store(true, std::memory_order_relaxed);
+            issuing_ = wall < run_.issue_until;
             if (Finished()) break;
-            int timeout_ms = 50;
-            if (rate_ > 0 && throttled_) timeout_ms = 1;
-            int n = ::epoll_wait(epoll_.get(), events.data(), int(events.size()), timeout_ms);
+            const int n = Wait(events, wall);
             if (n < 0 && errno != EINTR) break;
             for (int k = 0; k < n; k++) {
-                const size_t i = events[k].data.u64;
+                const size_t i = events[size_t(k)].data.u64;
                 Connection& c = *conns_[i];
                 if (!c.alive) continue;
-                if (events[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ReadReplies(i);
-                if (c.alive && (events[k].events & EPOLLOUT)) Flush(i);
+                if (events[size_t(k)].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ReadReplies(i);
+                if (c.alive && (events[size_t(k)].events & EPOLLOUT)) Flush(i);
             }
-            throttled_ = false;
+            issuing_ = Clock::now() < run_.issue_until;
             for (size_t i = 0; i < conns_.size(); i++) Refill(i);
         }
         // Whatever is still in flight when time runs out is neither ok nor failed.
@@ -498,10 +597,12 @@ class LoadLoop {
     }
 
   private:
+    bool paced() const { return pacing_.rate_per_conn > 0; }
+
     bool Finished() const {
         const bool stopping = run_.stop.load(std::memory_order_relaxed);
         const bool budget_left =
-            !stopping && run_.claimed.load(std::memory_order_relaxed) < opts_.messages;
+            !stopping && issuing_ && run_.claimed.load(std::memory_order_relaxed) < opts_.messages;
         bool any_alive = false;
         for (auto& c : conns_) {
             if (!c->alive) continue;
@@ -511,22 +612,66 @@ class LoadLoop {
         return !any_alive || !budget_left;
     }
 
-    // Tops connection i up to the window with one batch of new requests and writes it.
+    // Waits for events until the next grid point of a paced connection that has room (or
+    // 50 ms, or the end of issuing / the deadline, whichever comes first).
+    int Wait(std::vector<epoll_event>& events, Clock::time_point wall) {
+        int64_t wait_ns = 50'000'000;
+        auto until = [&](Clock::time_point t) {
+            const int64_t ns =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(t - wall).count();
+            wait_ns = std::min(wait_ns, std::max<int64_t>(0, ns) + 1000);
+        };
+        if (issuing_) until(run_.issue_until);
+        until(run_.deadline);
+        if (paced() && issuing_ && !run_.stop.load(std::memory_order_relaxed)) {
+            const int64_t now =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(wall - run_.start).count();
+            for (auto& c : conns_) {
+                if (!c->alive || c->inflight.size() >= size_t(opts_.window)) continue;
+                wait_ns = std::min(wait_ns, std::max<int64_t>(0, NextGridPoint(*c, now) - now));
+            }
+        }
+        timespec ts{};
+        ts.tv_sec = time_t(wait_ns / 1'000'000'000);
+        ts.tv_nsec = long(wait_ns % 1'000'000'000);
+        int n = ::epoll_pwait2(epoll_.get(), events.data(), int(events.size()), &ts, nullptr);
+        if (n < 0 && errno == ENOSYS)  // kernels before 5.11: millisecond timeouts
+            n = ::epoll_wait(epoll_.get(), events.data(), int(events.size()),
+                             int((wait_ns + 999'999) / 1'000'000));
+        return n;
+    }
+
+    // Paced schedule of connection c: grid point k at offset + k * interval; by grid point k,
+    // floor(rate * k * interval) + 1 requests are due (request j at offset + j / rate).
+    uint64_t DueBy(const Connection& c, int64_t now) const {
+        if (now < c.pace_offset_ns) return 0;
+        const int64_t k = (now - c.pace_offset_ns) / pacing_.interval_ns;
+        return uint64_t(pacing_.rate_per_conn * double(k * pacing_.interval_ns) / 1e9) + 1;
+    }
+    int64_t NextGridPoint(const Connection& c, int64_t now) const {
+        if (now < c.pace_offset_ns) return c.pace_offset_ns;
+        const int64_t k = (now - c.pace_offset_ns) / pacing_.interval_ns + 1;
+        return c.pace_offset_ns + k * pacing_.interval_ns;
+    }
+    // The grid point at which request j of connection c became due.
+    int64_t GridPointOf(const Connection& c, uint64_t j) const {
+        const double per_batch = pacing_.rate_per_conn * double(pacing_.interval_ns) / 1e9;
+        const int64_t k = int64_t(std::ceil(double(j) / per_batch - 1e-9));
+        return c.pace_offset_ns + k * pacing_.interval_ns;
+    }
+
+    // Tops connection i up with one batch of new requests (to the window, or paced: what its
+    // schedule has made due) and writes it.
     void Refill(size_t i) {
         Connection& c = *conns_[i];
-        if (!c.alive || run_.stop.load(std::memory_order_relaxed)) return;
+        if (!c.alive || !issuing_ || run_.stop.load(std::memory_order_relaxed)) return;
         const size_t room =
             size_t(opts_.window) - std::min(c.inflight.size(), size_t(opts_.window));
         uint64_t want = room;
-        if (rate_ > 0) {
-            const double allowed =
-                rate_ * double(NanosSince(run_.start)) / 1e9 + 1 - double(result_.written);
-            if (allowed < 1) {
-                throttled_ = true;
-                want = 0;
-            } else {
-                want = std::min<uint64_t>(want, uint64_t(allowed));
-            }
+        const int64_t now = want > 0 ? NanosSince(run_.start) : 0;
+        if (paced() && want > 0) {
+            const uint64_t due = DueBy(c, now);
+            want = due > c.pace_written ? std::min<uint64_t>(want, due - c.pace_written) : 0;
         }
         if (want > 0) {
             uint64_t first = run_.claimed.fetch_add(want, std::memory_order_relaxed);
@@ -535,13 +680,20 @@ class LoadLoop {
             } else {
                 want = std::min<uint64_t>(want, opts_.messages - first);
                 const int64_t unix_ms = UnixMs();
-                const int64_t now = NanosSince(run_.start);
                 for (uint64_t k = 0; k < want; k++) {
                     const uint32_t id = c.next_id++;
                     encoder_.Append(&c.out, first + k, id, unix_ms);
                     c.inflight.emplace(id, now);
                 }
                 result_.written += want;
+                if (paced()) {
+                    for (uint64_t k = 0; k < want; k++) {
+                        const int64_t lag = now - GridPointOf(c, c.pace_written + k);
+                        if (lag > pacing_.late_ns) result_.late++;
+                        result_.max_lag_ns = std::max(result_.max_lag_ns, lag);
+                    }
+                    c.pace_written += want;
+                }
             }
         }
         if (c.out.size() > c.out_sent) Flush(i);
@@ -639,19 +791,41 @@ class LoadLoop {
     const Options& opts_;
     RequestEncoder encoder_;
     UniqueFd epoll_;
-    double rate_;
-    bool throttled_ = false;
+    Pacing pacing_;
+    bool issuing_ = true;  // before the end of --duration
     std::vector<std::unique_ptr<Connection>> conns_;
     ThreadResult result_;
 };
 
-void RaiseFileLimit(int wanted) {
+// Lifts the soft descriptor limit to cover `wanted` sockets; false (with a message) if the
+// hard limit cannot.
+bool RaiseFileLimit(int wanted) {
     rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return true;
     const rlim_t need = rlim_t(wanted) + 64;
-    if (rl.rlim_cur >= need) return;
-    rl.rlim_cur = std::min(need, rl.rlim_max);
-    ::setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur >= need) return true;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+        std::fprintf(stderr,
+                     "mega-bench: %d connections need %llu descriptors; the hard limit is %llu\n",
+                     wanted, static_cast<unsigned long long>(need),
+                     static_cast<unsigned long long>(rl.rlim_max));
+        return false;
+    }
+    rl.rlim_cur = need;
+    return ::setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+// Idle connections still open: a non-blocking peek finds nothing to read (EAGAIN). EOF
+// (the server closed it) or an error (reset) counts as closed; bytes (never expected)
+// count as open.
+int CountOpen(const std::vector<UniqueFd>& fds) {
+    int open = 0;
+    for (const auto& fd : fds) {
+        char b;
+        const ssize_t n = ::recv(fd.get(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) open++;
+    }
+    return open;
 }
 
 std::string JsonEscape(std::string_view s) {
@@ -679,9 +853,34 @@ int main(int argc, char** argv) {
     sockaddr_storage addr{};
     socklen_t addr_len = 0;
     if (!ResolveLoopback(o, &addr, &addr_len)) return 2;
-    RaiseFileLimit(o.connections);
+    if (!RaiseFileLimit(o.connections + o.idle)) return 2;
 
-    // Connect everything before the clock starts.
+    // Connect everything before the clock starts: the idle connections first.
+    const Clock::time_point connect_start = Clock::now();
+    double paused_seconds = 0;  // --pause-after-idle: not connecting time
+    std::vector<UniqueFd> idle;
+    idle.reserve(size_t(o.idle));
+    for (int i = 0; i < o.idle; i++) {
+        UniqueFd fd = ConnectTo(addr, addr_len);
+        if (!fd) {
+            std::fprintf(stderr, "mega-bench: connect to %s:%d (idle connection %d): %s\n",
+                         o.host.c_str(), o.port, i + 1, std::strerror(errno));
+            return 3;
+        }
+        idle.push_back(std::move(fd));
+    }
+    if (o.pause_after_idle) {
+        const double idle_seconds =
+            std::chrono::duration<double>(Clock::now() - connect_start).count();
+        std::fprintf(stderr, "mega-bench: idle connections open: %d in %.3f s\n", o.idle,
+                     idle_seconds);
+        std::fflush(stderr);
+        int ch;
+        while ((ch = std::getchar()) != EOF && ch != '\n') {
+        }
+        paused_seconds =
+            std::chrono::duration<double>(Clock::now() - connect_start).count() - idle_seconds;
+    }
     std::vector<std::vector<UniqueFd>> per_thread(size_t(o.threads));
     for (int i = 0; i < o.connections; i++) {
         UniqueFd fd = ConnectTo(addr, addr_len);
@@ -693,6 +892,15 @@ int main(int argc, char** argv) {
         per_thread[size_t(i % o.threads)].push_back(std::move(fd));
     }
 
+    const double connect_seconds =
+        std::chrono::duration<double>(Clock::now() - connect_start).count() - paused_seconds;
+
+    Pacing pacing;
+    if (o.rate > 0) {
+        pacing.rate_per_conn = o.rate / o.connections;
+        const double interval_s = std::min(3600.0, o.pace_batch / pacing.rate_per_conn);
+        pacing.interval_ns = std::max<int64_t>(1000, int64_t(interval_s * 1e9));
+    }
     SharedRun run{o};
     std::vector<ThreadResult> results(size_t(o.threads));
     std::barrier start_line(o.threads + 1);
@@ -700,17 +908,22 @@ int main(int argc, char** argv) {
         std::vector<std::jthread> workers;
         for (int t = 0; t < o.threads; t++) {
             workers.emplace_back([&, t] {
-                const double rate = o.rate > 0 ? o.rate / o.threads : 0;
-                LoadLoop loop(run, std::move(per_thread[size_t(t)]), rate);
+                LoadLoop loop(run, std::move(per_thread[size_t(t)]), pacing, t, o.threads);
                 start_line.arrive_and_wait();
                 results[size_t(t)] = loop.Run();
             });
         }
+        auto after = [](Clock::time_point from, double seconds) {
+            return from + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(seconds));
+        };
         run.start = Clock::now();
-        run.deadline = run.start + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(o.max_seconds));
+        run.deadline = after(run.start, o.max_seconds);
+        run.issue_until =
+            o.duration > 0 ? std::min(run.deadline, after(run.start, o.duration)) : run.deadline;
         start_line.arrive_and_wait();
     }
+    const int idle_open = CountOpen(idle);
 
     ThreadResult total;
     Clock::time_point last = run.start;
@@ -721,16 +934,24 @@ int main(int argc, char** argv) {
         total.failed += r.failed;
         total.lost += r.lost;
         total.connections_lost += r.connections_lost;
+        total.late += r.late;
+        total.max_lag_ns = std::max(total.max_lag_ns, r.max_lag_ns);
         for (auto& [k, v] : r.errors) total.errors[k] += v;
         total.latency.Merge(r.latency);
         last = std::max(last, r.last_reply);
         protocol_error |= r.protocol_error;
     }
     const double seconds = std::max(1e-9, std::chrono::duration<double>(last - run.start).count());
-    const bool complete = total.ok + total.failed >= o.messages;
-    const char* stopped_by = complete                       ? "count"
-                             : Clock::now() >= run.deadline ? "time"
-                                                            : "connections lost";
+    const bool timed_out = Clock::now() >= run.deadline;
+    const bool all_answered = total.lost == 0 && total.ok + total.failed == total.written;
+    const bool by_count = total.ok + total.failed >= o.messages;
+    const bool by_duration =
+        !by_count && o.duration > 0 && !timed_out && all_answered && total.connections_lost == 0;
+    const bool complete = by_count || by_duration;
+    const char* stopped_by = by_count      ? "count"
+                             : by_duration ? "duration"
+                             : timed_out   ? "time"
+                                           : "connections lost";
     const double msgs_per_s = double(total.ok) / seconds;
     auto ms = [](uint64_t ns) { return double(ns) / 1e6; };
     const auto& h = total.latency;
@@ -748,16 +969,37 @@ int main(int argc, char** argv) {
     std::fprintf(human,
                  "mega-bench %s %s on %s:%d: %d connections x window %d, %d threads, "
                  "%zu-byte bodies\n"
-                 "  %" PRIu64 " of %" PRIu64 " acknowledged ok, %" PRIu64 " failed, %" PRIu64
+                 "  %" PRIu64 " of %" PRIu64 "%s acknowledged ok, %" PRIu64 " failed, %" PRIu64
                  " unanswered, in %.3f s (stopped by %s)\n"
                  "  throughput %.0f msgs/s\n"
                  "  ack latency ms: p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n"
-                 "  errors: %s; connections closed by the server: %" PRIu64 "\n",
+                 "  errors: %s; connections closed by the server: %" PRIu64
+                 "\n"
+                 "  connected in %.3f s; idle connections still open at the end: %d of %d\n",
                  ProtoName(o.proto), cmd, o.host.c_str(), o.port, o.connections, o.window,
-                 o.threads, RequestEncoder(o).body_size(), total.ok, o.messages, total.failed,
-                 total.lost, seconds, stopped_by, msgs_per_s, ms(h.Quantile(0.5)),
-                 ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(h.max()),
-                 errors_text.empty() ? "none" : errors_text.c_str(), total.connections_lost);
+                 o.threads, RequestEncoder(o).body_size(), total.ok,
+                 o.duration > 0 && !o.messages_set ? total.written : o.messages,
+                 o.duration > 0 && !o.messages_set ? " written" : "", total.failed, total.lost,
+                 seconds, stopped_by, msgs_per_s, ms(h.Quantile(0.5)), ms(h.Quantile(0.99)),
+                 ms(h.Quantile(0.999)), ms(h.max()),
+                 errors_text.empty() ? "none" : errors_text.c_str(), total.connections_lost,
+                 connect_seconds, idle_open, o.idle);
+    if (o.rate > 0)
+        std::fprintf(human,
+                     "  paced at %.0f msgs/s: a batch of %d per connection every %.3f ms; %" PRIu64
+                     " requests written over 1 ms behind schedule, at most %.3f ms\n",
+                     o.rate, o.pace_batch, double(pacing.interval_ns) / 1e6, total.late,
+                     double(total.max_lag_ns) / 1e6);
+    std::string pacing_json = "null";
+    if (o.rate > 0) {
+        char buf[200];
+        std::snprintf(buf, sizeof buf,
+                      "{\"rate\":%.1f,\"batch\":%d,\"batch_interval_ms\":%.4f,\"late\":%" PRIu64
+                      ",\"max_lag_ms\":%.4f}",
+                      o.rate, o.pace_batch, double(pacing.interval_ns) / 1e6, total.late,
+                      double(total.max_lag_ns) / 1e6);
+        pacing_json = buf;
+    }
     if (o.json) {
         std::printf(
             "{\"proto\":\"%s\",\"cmd\":\"%s\",\"connections\":%d,\"window\":%d,\"threads\":%d,"
@@ -766,14 +1008,15 @@ int main(int argc, char** argv) {
             ",\"errors\":{%s},\"connections_lost\":%" PRIu64
             ",\"seconds\":%.6f,\"msgs_per_s\":%.1f,"
             "\"latency_ms\":{\"p50\":%.4f,\"p99\":%.4f,\"p999\":%.4f,\"max\":%.4f},"
-            "\"stopped_by\":\"%s\"}\n",
+            "\"stopped_by\":\"%s\",\"duration\":%.3f,\"idle\":%d,\"idle_open\":%d,"
+            "\"connect_seconds\":%.3f,\"pacing\":%s}\n",
             ProtoName(o.proto), cmd, o.connections, o.window, o.threads,
             RequestEncoder(o).body_size(), o.messages, total.written, total.ok, total.failed,
             total.lost, errors_json.c_str(), total.connections_lost, seconds, msgs_per_s,
             ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(h.max()),
-            stopped_by);
+            stopped_by, o.duration, o.idle, idle_open, connect_seconds, pacing_json.c_str());
     }
     std::fflush(stdout);
     if (protocol_error) return 1;
-    return complete && total.failed == 0 ? 0 : 1;
+    return complete && total.failed == 0 && idle_open == o.idle ? 0 : 1;
 }
