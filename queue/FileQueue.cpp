@@ -190,8 +190,8 @@ Status FileQueue::Recover(RecoveryReport* report) {
     if (segments_.empty()) {
         first_seq_ = std::max<uint64_t>({cseq, seqs.empty() ? 0 : seqs.back(), 0}) + 1;
         std::unique_ptr<SegmentFile> f;
-        Status s = SegmentFile::Create(SegmentPath(first_seq_), first_seq_, options_.segment_bytes,
-                                       ZeroFill(), &f);
+        Status s =
+            SegmentFile::Create(SegmentPath(first_seq_), first_seq_, options_.segment_bytes, &f);
         if (!s.ok()) return s;
         Segment seg;
         seg.file = std::move(f);
@@ -236,8 +236,7 @@ Status FileQueue::Roll(uint64_t need) {
         want_spare_ = false;
     }
     if (!f) {
-        Status s =
-            SegmentFile::Create(SegmentPath(next), next, options_.segment_bytes, ZeroFill(), &f);
+        Status s = SegmentFile::Create(SegmentPath(next), next, options_.segment_bytes, &f);
         if (!s.ok()) return s;
     }
     Segment seg;
@@ -298,8 +297,8 @@ Status FileQueue::Append(std::initializer_list<std::string_view> parts, RecordRe
         window_->Advance(w->file, w->end);
         window_next_ = w->end + window_->step();
     }
-    // The next segment is asked for at once (zero-filling it for fsync = always takes a
-    // while), unless it would not fit under max_bytes: the spare counts against the cap.
+    // The next segment is asked for at once, so it is ready long before it is needed,
+    // unless it would not fit under max_bytes: the spare counts against the cap.
     if (!spare_requested_ && (segment_files_ + 1) * options_.segment_bytes <= options_.max_bytes) {
         spare_requested_ = true;
         std::lock_guard<std::mutex> lock(mu_);
@@ -496,7 +495,7 @@ void FileQueue::FlusherMain() {
         }
         if (creating) {
             spare_status = SegmentFile::Create(SegmentPath(spare_seq), spare_seq,
-                                               options_.segment_bytes, ZeroFill(), &spare);
+                                               options_.segment_bytes, &spare);
             if (!spare_status.ok()) {
                 spdlog::warn("queue: {}", spare_status.message());
             } else {

@@ -107,9 +107,6 @@ class FileQueue {
     void AdvanceCursor();
     void FlusherMain();
     std::string SegmentPath(uint64_t seq) const;
-    // fsync = always waits on fdatasync per batch: segments are created zero-filled so those
-    // syncs write data only (see SegmentFile::Create).
-    bool ZeroFill() const { return options_.fsync == FsyncPolicy::kAlways; }
 
     QueueOptions options_;
     int cursor_fd_ = -1;

@@ -8,11 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <vector>
 
 namespace mega {
 namespace {
@@ -23,26 +21,13 @@ std::string ErrnoText(const std::string& what, const std::string& path, int err)
     return what + " " + path + ": " + std::strerror(err);
 }
 
-// Writes `size` zero bytes from the start of `fd` and syncs them. Returns 0 or an errno.
-int WriteZeros(int fd, uint64_t size) {
-    static const std::vector<char> zeros(1 << 20);
-    for (uint64_t off = 0; off < size;) {
-        const size_t n = size_t(std::min<uint64_t>(zeros.size(), size - off));
-        const ssize_t w = ::pwrite(fd, zeros.data(), n, off_t(off));
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return w < 0 ? errno : EIO;
-        off += uint64_t(w);
-    }
-    return ::fdatasync(fd) == 0 ? 0 : errno;
-}
-
 }  // namespace
 
-Status SegmentFile::Create(const std::string& path, uint64_t seq, uint64_t size, bool zero_fill,
+Status SegmentFile::Create(const std::string& path, uint64_t seq, uint64_t size,
                            std::unique_ptr<SegmentFile>* out) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return Status::IoError(ErrnoText("cannot create", path, errno));
-    int rc = zero_fill ? WriteZeros(fd, size) : ::posix_fallocate(fd, 0, off_t(size));
+    int rc = ::posix_fallocate(fd, 0, off_t(size));
     if (rc != 0) {
         ::close(fd);
         ::unlink(path.c_str());

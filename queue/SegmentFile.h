@@ -16,10 +16,7 @@ class SegmentFile {
     static constexpr size_t kHeaderBytes = 64;
 
     // Creates (or overwrites) `path` at `size` bytes with a fresh header. Full on ENOSPC.
-    // `zero_fill` writes the zeros out and syncs them (slower to create) instead of
-    // reserving blocks with fallocate: a later fdatasync of records in the file then
-    // flushes data only, with no extent change to commit to the journal.
-    static Status Create(const std::string& path, uint64_t seq, uint64_t size, bool zero_fill,
+    static Status Create(const std::string& path, uint64_t seq, uint64_t size,
                          std::unique_ptr<SegmentFile>* out);
     // Opens and maps an existing segment, checking its header.
     static Status Open(const std::string& path, std::unique_ptr<SegmentFile>* out);

@@ -5,7 +5,6 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -758,7 +757,7 @@ TEST_CASE("a finished segment between live ones leaves a hole that recovery hand
     CHECK(SegmentFiles(o.dir).size() == 1);
 }
 
-TEST_CASE("fsync = always: segments are zero-filled on disk, and records survive a reopen") {
+TEST_CASE("fsync = always: records across segments survive a reopen") {
     TempDir dir;
     auto o = Options(dir);
     o.fsync = mega::FsyncPolicy::kAlways;
@@ -772,14 +771,7 @@ TEST_CASE("fsync = always: segments are zero-filled on disk, and records survive
         }
         REQUIRE(q->Close().ok());
     }
-    const auto files = SegmentFiles(o.dir);
-    REQUIRE(files.size() >= 2);
-    for (const auto& f : files) {
-        struct stat st {};
-        REQUIRE(::stat(f.c_str(), &st) == 0);
-        CHECK(uint64_t(st.st_blocks) * 512 >= kSegment);  // written out, not a sparse file
-    }
-    CHECK(Peek(files.back(), kSegment - 64, 64) == std::string(64, '\0'));  // newest: 1 record
+    REQUIRE(SegmentFiles(o.dir).size() >= 2);
     auto q = OpenQueue(o);
     const auto got = TakeAll(q.get());
     REQUIRE(got.size() == payloads.size());
