@@ -70,7 +70,7 @@ void PageWindow::ThreadMain() {
             }
             const uint64_t behind = end > behind_ ? down(end - behind_) : 0;
             if (behind > dropped) {
-                ::madvise(base + dropped, behind - dropped, MADV_DONTNEED);
+                file->DropPages(dropped, behind);
                 dropped = behind;
             }
         }
