@@ -108,6 +108,11 @@ Status FileQueue::Recover(RecoveryReport* report) {
     std::vector<uint64_t> seqs;
     for (const auto& e : fs::directory_iterator(options_.dir)) {
         const std::string name = e.path().filename().string();
+        if (name.size() == 24 + std::strlen(SegmentFile::kNewSuffix) &&
+            name.substr(20, 4) == ".seg" && name.substr(24) == SegmentFile::kNewSuffix) {
+            ::unlink(e.path().c_str());  // a segment whose creation a crash cut short
+            continue;
+        }
         if (name.size() != 24 || name.substr(20) != ".seg") continue;
         seqs.push_back(std::strtoull(name.c_str(), nullptr, 10));
     }

@@ -25,20 +25,25 @@ std::string ErrnoText(const std::string& what, const std::string& path, int err)
 
 Status SegmentFile::Create(const std::string& path, uint64_t seq, uint64_t size,
                            std::unique_ptr<SegmentFile>* out) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return Status::IoError(ErrnoText("cannot create", path, errno));
+    // Built under a temporary name and renamed once the header is in place, so a crash
+    // half-way never leaves a headerless segment under a real name (recovery deletes
+    // leftover *.new files).
+    const std::string tmp = path + kNewSuffix;
+    int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::IoError(ErrnoText("cannot create", tmp, errno));
     int rc = ::posix_fallocate(fd, 0, off_t(size));
     if (rc != 0) {
         ::close(fd);
-        ::unlink(path.c_str());
+        ::unlink(tmp.c_str());
         if (rc == ENOSPC || rc == EDQUOT) return Status::Full("disk full");
-        return Status::IoError(ErrnoText("cannot allocate", path, rc));
+        return Status::IoError(ErrnoText("cannot allocate", tmp, rc));
     }
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         int err = errno;
         ::close(fd);
-        return Status::IoError(ErrnoText("cannot map", path, err));
+        ::unlink(tmp.c_str());
+        return Status::IoError(ErrnoText("cannot map", tmp, err));
     }
     char* d = static_cast<char*>(p);
     std::memcpy(d, kMagic, 8);
@@ -48,6 +53,13 @@ Status SegmentFile::Create(const std::string& path, uint64_t seq, uint64_t size,
     std::memcpy(d + 8, &seq, 8);
     std::memcpy(d + 16, &now, 8);
     std::memcpy(d + 24, &size, 8);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        int err = errno;
+        ::munmap(p, size);
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return Status::IoError(ErrnoText("cannot rename", tmp, err));
+    }
     out->reset(new SegmentFile(path, fd, d, size, seq));
     return Status::Ok();
 }

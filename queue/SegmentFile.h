@@ -14,6 +14,7 @@ namespace mega {
 class SegmentFile {
   public:
     static constexpr size_t kHeaderBytes = 64;
+    static constexpr const char* kNewSuffix = ".new";  // name while being created
 
     // Creates (or overwrites) `path` at `size` bytes with a fresh header. Full on ENOSPC.
     static Status Create(const std::string& path, uint64_t seq, uint64_t size,

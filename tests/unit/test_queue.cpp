@@ -671,6 +671,31 @@ TEST_CASE("segments of another size: with data, Open refuses; empty, they are re
     CHECK(FileQueue::Open(huge, &q, &report).code() == Status::Code::kInvalid);
 }
 
+TEST_CASE("a segment whose creation a crash cut short (*.seg.new) is deleted, data kept") {
+    TempDir dir;
+    auto o = Options(dir);
+    {
+        auto q = OpenQueue(o);
+        AppendOk(q.get(), "kept");
+        REQUIRE(q->Close().ok());
+    }
+    const std::string leftover = o.dir + "/00000000000000000009.seg.new";
+    { std::ofstream(leftover) << "half made"; }  // no header: the crash came first
+    RecoveryReport report;
+    auto q = OpenQueue(o, &report);
+    CHECK_FALSE(fs::exists(leftover));
+    CHECK(report.problems.empty());
+    auto got = TakeAll(q.get());
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].payload == "kept");
+    // New segments never show up under a .new name once made.
+    for (int i = 0; i < 40; i++) AppendOk(q.get(), std::string(kSegment / 8, 'x'));
+    REQUIRE(q->Close().ok());  // the flusher may be making a spare until then
+    CHECK(SegmentFiles(o.dir).size() > 1);
+    for (const auto& e : fs::directory_iterator(o.dir))
+        CHECK(e.path().extension() != ".new");
+}
+
 TEST_CASE("fsync=always: RequestSync makes everything appended durable, on_durable tells") {
     TempDir dir;
     auto o = Options(dir);
