@@ -4,7 +4,7 @@
 #include "protocol/Frame.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <charconv>
 #include <cstring>
 
 namespace mega::protocol {
@@ -129,8 +129,8 @@ FrameDecoder::Result FrameDecoder::Next(Frame* f) {
 }
 
 void AppendResult(std::string* out, uint32_t code, uint32_t opaque, std::string_view message) {
-    char header[24];
-    int hlen = std::snprintf(header, sizeof header, "result %u", code);
+    char header[24] = "result ";
+    const int hlen = int(std::to_chars(header + 7, header + sizeof header, code).ptr - header);
     PutU32(out, uint32_t(4 + hlen + 4 + 4 + message.size()));
     PutU32(out, uint32_t(hlen));
     out->append(header, size_t(hlen));

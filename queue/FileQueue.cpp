@@ -424,6 +424,22 @@ void FileQueue::RequestSync() {
     cv_.notify_one();
 }
 
+void SyncTimes::Add(const SyncTimes& other) {
+    for (size_t i = 0; i < counts.size(); i++) counts[i] += other.counts[i];
+    sum_seconds += other.sum_seconds;
+    count += other.count;
+}
+
+SyncTimes FileQueue::sync_times() const {
+    SyncTimes t;
+    for (size_t i = 0; i < t.counts.size(); i++) {
+        t.counts[i] = sync_counts_[i].load(std::memory_order_relaxed);
+        t.count += t.counts[i];
+    }
+    t.sum_seconds = double(sync_ns_.load(std::memory_order_relaxed)) / 1e9;
+    return t;
+}
+
 uint64_t FileQueue::disk_bytes() const {
     return segment_files_ * options_.segment_bytes;
 }
@@ -462,12 +478,20 @@ void FileQueue::FlusherMain() {
 
         if (sync_now) {
             bool ok = true;
+            const auto sync_start = Clock::now();
             for (auto& f : to_sync) {
                 Status s = f->Sync();
                 if (!s.ok()) {
                     ok = false;
                     spdlog::error("queue: {}", s.message());
                 }
+            }
+            if (!to_sync.empty()) {
+                const double took = std::chrono::duration<double>(Clock::now() - sync_start).count();
+                size_t b = 0;
+                while (b < SyncTimes::kBounds.size() && took > SyncTimes::kBounds[b]) b++;
+                sync_counts_[b].fetch_add(1, std::memory_order_relaxed);
+                sync_ns_.fetch_add(uint64_t(took * 1e9), std::memory_order_relaxed);
             }
             for (auto& f : to_sync) tail_seq = std::max(tail_seq, f->seq());
             if (ok && target > durable_seq_.load(std::memory_order_relaxed)) {

@@ -6,6 +6,7 @@
 // handed out but not done when the process dies are handed out again after recovery.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -48,6 +49,17 @@ struct RecoveryReport {
     std::vector<std::string> problems;  // one line per torn or corrupt spot
 };
 
+// How long the flusher's syncs took (one sample per flush: the fdatasyncs that acknowledgements
+// under fsync = always wait on). Counts per bucket, not cumulative; the last is +Inf.
+struct SyncTimes {
+    static constexpr std::array<double, 11> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                       0.05,   0.1,   0.25,   0.5,   1};
+    std::array<uint64_t, kBounds.size() + 1> counts{};
+    double sum_seconds = 0;
+    uint64_t count = 0;
+    void Add(const SyncTimes& other);
+};
+
 class FileQueue {
   public:
     // Creates `dir` if needed and recovers what is in it.
@@ -87,6 +99,7 @@ class FileQueue {
     uint64_t live_records() const { return live_records_; }                  // not done
     uint64_t unread_records() const { return live_records_ - handed_out_; }  // waiting
     uint64_t disk_bytes() const;
+    SyncTimes sync_times() const;  // any thread
     bool writable() const { return last_error_.ok(); }
 
     // Syncs everything, stops the flusher. Idempotent.
@@ -138,6 +151,9 @@ class FileQueue {
     Status spare_status_;
     std::vector<std::shared_ptr<SegmentFile>> sync_set_;  // every open segment
     std::vector<std::shared_ptr<SegmentFile>> to_delete_;
+    // Written by the flusher, read by sync_times().
+    std::array<std::atomic<uint64_t>, SyncTimes::kBounds.size() + 1> sync_counts_{};
+    std::atomic<uint64_t> sync_ns_{0};
     std::thread flusher_;
     bool closed_ = false;
 };

@@ -319,6 +319,10 @@ HttpResponse AdminApi::Metrics() const {
     m.Gauge("mega_message_log_pending", "Message-log rows waiting to be written.", double(s.log_pending));
     std::string text = std::move(m.text());
     s.counters.latency.Render("mega_send_latency_seconds", "Duration of template/send calls.", &text);
+    RenderHistogram("mega_queue_sync_seconds",
+                    "Duration of the queue flusher's fdatasync rounds (what fsync = always "
+                    "acknowledgements wait on).",
+                    SyncTimes::kBounds, s.syncs.counts, s.syncs.sum_seconds, &text);
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = std::move(text);

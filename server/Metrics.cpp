@@ -14,20 +14,25 @@ std::string Number(double v) {
 
 }  // namespace
 
-void LatencyHistogram::Render(const std::string& name, const std::string& help,
-                              std::string* out) const {
+void RenderHistogram(const std::string& name, const std::string& help, std::span<const double> bounds,
+                     std::span<const uint64_t> counts, double sum, std::string* out) {
     *out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
     uint64_t cumulative = 0;
-    for (size_t i = 0; i < kBounds.size(); i++) {
-        cumulative += counts_[i];
+    for (size_t i = 0; i < bounds.size(); i++) {
+        cumulative += counts[i];
         char le[32];
-        std::snprintf(le, sizeof le, "%g", kBounds[i]);  // 0.005, not 0.0050000000000000001
+        std::snprintf(le, sizeof le, "%g", bounds[i]);  // 0.005, not 0.0050000000000000001
         *out += name + "_bucket{le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
     }
-    cumulative += counts_[kBounds.size()];
+    cumulative += counts[bounds.size()];
     *out += name + "_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
-    *out += name + "_sum " + Number(sum_) + "\n";
-    *out += name + "_count " + std::to_string(count_) + "\n";
+    *out += name + "_sum " + Number(sum) + "\n";
+    *out += name + "_count " + std::to_string(cumulative) + "\n";
+}
+
+void LatencyHistogram::Render(const std::string& name, const std::string& help,
+                              std::string* out) const {
+    RenderHistogram(name, help, kBounds, counts_, sum_, out);
 }
 
 void MetricsText::Line(const char* type, const char* name, const char* help, double value,

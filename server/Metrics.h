@@ -4,9 +4,15 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 
 namespace mega {
+
+// Appends a Prometheus histogram: `counts` per bucket (not cumulative), one more than
+// `bounds` (the last is +Inf).
+void RenderHistogram(const std::string& name, const std::string& help, std::span<const double> bounds,
+                     std::span<const uint64_t> counts, double sum, std::string* out);
 
 class LatencyHistogram {
 public:
@@ -17,7 +23,6 @@ public:
         while (i < kBounds.size() && seconds > kBounds[i]) i++;
         counts_[i]++;
         sum_ += seconds;
-        count_++;
     }
     // Appends the histogram's lines under `name`.
     void Render(const std::string& name, const std::string& help, std::string* out) const;
@@ -25,7 +30,6 @@ public:
 private:
     std::array<uint64_t, kBounds.size() + 1> counts_{};
     double sum_ = 0;
-    uint64_t count_ = 0;
 };
 
 // Builds the exposition text line by line.

@@ -464,6 +464,7 @@ Server::Snapshot Server::Stats() const {
     for (int l = 0; l < kPriorityLevels; l++) {
         s.depth[l] = queues_[l]->live_records();
         s.disk_bytes += queues_[l]->disk_bytes();
+        s.syncs.Add(queues_[l]->sync_times());
         s.queue_writable = s.queue_writable && queues_[l]->writable();
     }
     s.inflight = dispatcher_->inflight();

@@ -51,6 +51,7 @@ class Server : public FrameSink {
         uint64_t depth[kPriorityLevels] = {};
         uint64_t inflight = 0, waiting = 0, dead_letters = 0, connections = 0, templates = 0;
         uint64_t disk_bytes = 0, dedup_keys = 0, token_refreshes = 0, base_switches = 0;
+        SyncTimes syncs;  // the queues' flushes, all priorities
         uint64_t log_written = 0, log_dropped = 0, log_pending = 0;
         bool log_healthy = true;
         DispatchCounters counters;

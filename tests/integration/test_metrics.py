@@ -4,8 +4,8 @@ samples, every sample's metric family has a TYPE, families contiguous, no duplic
 histogram buckets cumulative and ending with le="+Inf" equal to _count. After N pushes (two
 of them hit a transient -1 first) are delivered: mega_messages_sent_total and
 mega_send_attempts_total{outcome="sent"} equal fake-wechat's delivered count, the attempts
-add up to fake-wechat's requests, the retries and the latency histogram count agree, and the
-queue depth gauges return to 0.
+add up to fake-wechat's requests, the retries and the latency histogram count agree, the
+queue's sync histogram has counted syncs, and the queue depth gauges return to 0.
 """
 
 import math
@@ -264,6 +264,7 @@ def test_metrics_parse_at_rest():
         "mega_messages_failed_total": "counter", "mega_retries_total": "counter",
         "mega_send_attempts_total": "counter", "mega_message_log_dropped_total": "counter",
         "mega_send_latency_seconds": "histogram", "mega_account_paused": "gauge",
+        "mega_queue_sync_seconds": "histogram",
     }
     for fam, t in expect.items():
         check(types.get(fam) == t, f"TYPE of {fam} is {types.get(fam)!r}, expected {t}")
@@ -307,6 +308,8 @@ def test_counters_match_fake_wechat():
     check(value(samples, "mega_send_latency_seconds_count") == attempts,
           f"latency histogram count {value(samples, 'mega_send_latency_seconds_count')} != attempts {attempts}")
     check(value(samples, "mega_messages_failed_total") == 0, "failed_total")
+    # the pushes were made durable by the flusher: its syncs are timed
+    check(value(samples, "mega_queue_sync_seconds_count") >= 1, "no queue sync was timed")
     for p in ("high", "normal", "low"):
         check(value(samples, "mega_queue_depth", priority=p) == 0, f"queue depth {p}")
     check(value(samples, "mega_message_log_dropped_total") == 0, "log drops")
