@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 
+#include "base/UniqueFd.h"
 #include "queue/Crc32c.h"
 
 namespace fs = std::filesystem;
@@ -198,6 +200,7 @@ Status FileQueue::Recover(RecoveryReport* report) {
         Status s =
             SegmentFile::Create(SegmentPath(first_seq_), first_seq_, options_.segment_bytes, &f);
         if (!s.ok()) return s;
+        dir_sync_needed_ = true;  // (no flusher yet)
         Segment seg;
         seg.file = std::move(f);
         seg.end = SegmentFile::kHeaderBytes;
@@ -243,6 +246,8 @@ Status FileQueue::Roll(uint64_t need) {
     if (!f) {
         Status s = SegmentFile::Create(SegmentPath(next), next, options_.segment_bytes, &f);
         if (!s.ok()) return s;
+        std::lock_guard<std::mutex> lock(mu_);
+        dir_sync_needed_ = true;  // the next flush makes the new name durable first
     }
     Segment seg;
     seg.file = std::move(f);
@@ -444,6 +449,13 @@ uint64_t FileQueue::disk_bytes() const {
     return segment_files_ * options_.segment_bytes;
 }
 
+bool FileQueue::SyncDir() const {
+    UniqueFd dir(::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.get() >= 0 && ::fsync(dir.get()) == 0) return true;
+    spdlog::error("queue: cannot sync directory {}: {}", options_.dir, std::strerror(errno));
+    return false;
+}
+
 void FileQueue::FlusherMain() {
     using Clock = std::chrono::steady_clock;
     const auto interval = std::chrono::milliseconds(options_.fsync_interval_ms);
@@ -471,14 +483,21 @@ void FileQueue::FlusherMain() {
             for (auto& f : sync_set_)
                 if (full || f->seq() >= tail_seq) to_sync.push_back(f);
         }
+        const bool sync_dir = sync_now && dir_sync_needed_;
+        if (sync_dir) dir_sync_needed_ = false;
         doomed.swap(to_delete_);
         const bool make_spare = want_spare_ && !spare_;
         const uint64_t spare_seq = spare_seq_;
         lock.unlock();
 
+        bool dir_failed = false;  // tried again at the next flush
         if (sync_now) {
             bool ok = true;
             const auto sync_start = Clock::now();
+            if (sync_dir && !SyncDir()) {
+                ok = false;
+                dir_failed = true;
+            }
             for (auto& f : to_sync) {
                 Status s = f->Sync();
                 if (!s.ok()) {
@@ -527,18 +546,18 @@ void FileQueue::FlusherMain() {
                                                options_.segment_bytes, &spare);
             if (!spare_status.ok()) {
                 spdlog::warn("queue: {}", spare_status.message());
-            } else {
-                // Make the new file's name durable too, not only its contents.
-                int dir = ::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dir >= 0) {
-                    ::fsync(dir);
-                    ::close(dir);
-                }
+            } else if (!SyncDir()) {
+                // Make the new file's name durable too, not only its contents; if that
+                // fails, the next flush tries again before it acknowledges anything.
+                lock.lock();
+                dir_sync_needed_ = true;
+                lock.unlock();
             }
         }
         if (periodic) next_periodic = Clock::now() + interval;
 
         lock.lock();
+        if (dir_failed) dir_sync_needed_ = true;
         if (spare) spare_ = std::move(spare);
         if (creating) {
             spare_busy_ = false;

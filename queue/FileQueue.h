@@ -119,6 +119,7 @@ class FileQueue {
     void MaybeDelete(uint64_t seq);
     void AdvanceCursor();
     void FlusherMain();
+    bool SyncDir() const;  // fsync of the directory (new file names); logs a failure
     std::string SegmentPath(uint64_t seq) const;
 
     QueueOptions options_;
@@ -144,6 +145,7 @@ class FileQueue {
     std::mutex mu_;
     std::condition_variable cv_;
     bool stop_ = false, sync_requested_ = false, want_spare_ = false;
+    bool dir_sync_needed_ = false;  // a segment was created outside the flusher's spare path
     uint64_t spare_seq_ = 0;
     std::unique_ptr<SegmentFile> spare_;
     bool spare_busy_ = false;           // the flusher is creating spare_seq_'s file
