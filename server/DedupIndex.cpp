@@ -8,7 +8,8 @@
 
 namespace mega {
 
-Status DedupIndex::Open(const Config& config, std::unique_ptr<DedupIndex>* out) {
+Status DedupIndex::Open(const Config& config, std::function<void()> on_durable,
+                        std::unique_ptr<DedupIndex>* out) {
     auto d = std::make_unique<DedupIndex>();
     d->window_ms_ = int64_t(config.dedup_window_s) * 1000;
     QueueOptions qo;
@@ -17,6 +18,7 @@ Status DedupIndex::Open(const Config& config, std::unique_ptr<DedupIndex>* out) 
     qo.max_bytes = config.queue_max_bytes;
     qo.fsync = config.fsync;
     qo.fsync_interval_ms = config.fsync_interval_ms;
+    qo.on_durable = std::move(on_durable);
     RecoveryReport report;
     Status s = FileQueue::Open(qo, &d->journal_, &report);
     if (!s.ok()) return s;
@@ -43,14 +45,15 @@ bool DedupIndex::Seen(std::string_view key, int64_t now_ms) const {
     return it != keys_.end() && now_ms - it->second < window_ms_;
 }
 
-Status DedupIndex::Add(std::string_view key, int64_t now_ms) {
+Status DedupIndex::Add(std::string_view key, int64_t now_ms, uint64_t* seq) {
     auto it = keys_.find(key);
     char at[8];
     std::memcpy(at, &now_ms, 8);
     RecordRef ref;
-    uint64_t seq;
-    Status s = journal_->Append({std::string_view(at, 8), key}, &ref, &seq);
+    uint64_t appended = 0;
+    Status s = journal_->Append({std::string_view(at, 8), key}, &ref, &appended);
     if (!s.ok()) return s;
+    if (seq) *seq = appended;
     std::string_view payload;
     journal_->Next(&ref, &payload);
     if (it != keys_.end()) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,13 +21,19 @@ namespace mega {
 
 class DedupIndex {
 public:
-    static Status Open(const Config& config, std::unique_ptr<DedupIndex>* out);
+    // on_durable: as QueueOptions::on_durable, for the journal (fsync = always waits on it).
+    static Status Open(const Config& config, std::function<void()> on_durable,
+                       std::unique_ptr<DedupIndex>* out);
 
     // True if `key` was added within the window.
     bool Seen(std::string_view key, int64_t now_ms) const;
     // Remembers `key` (after its message was queued, so a failed append never makes a
     // client's retry look like a duplicate).
-    Status Add(std::string_view key, int64_t now_ms);
+    // `*seq`: the journal record's sequence number; the key is durable once durable_seq()
+    // reaches it.
+    Status Add(std::string_view key, int64_t now_ms, uint64_t* seq = nullptr);
+    uint64_t durable_seq() const { return journal_->durable_seq(); }
+    void RequestSync() { journal_->RequestSync(); }  // no-op when nothing is pending
     void Expire(int64_t now_ms);  // forget keys older than the window (call now and then)
     size_t size() const { return keys_.size(); }
     Status Close() { return journal_->Close(); }

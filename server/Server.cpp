@@ -116,7 +116,7 @@ Status Server::Start() {
     spdlog::info("queue recovered: {} messages to deliver", live);
     s = DeadLetters::Open(config_, &dead_letters_);
     if (!s.ok()) return s;
-    s = DedupIndex::Open(config_, &dedup_);
+    s = DedupIndex::Open(config_, [this] { uv_async_send(&durable_async_); }, &dedup_);
     if (!s.ok()) return s;
     dedup_->Expire(NowMs());
     spdlog::info("{} dead letters, {} message keys remembered", dead_letters_->size(),
@@ -250,7 +250,7 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
     } else if (kind == MessageKind::kSend) {
         waiters_[a.id] = SendWaiter{conn.id(), f.opaque};
     } else if (config_.fsync == FsyncPolicy::kAlways) {
-        pending_acks_[a.level].push_back({conn.id(), f.opaque, a.seq});
+        pending_acks_[a.level].push_back({conn.id(), f.opaque, a.seq, a.key_seq});
         sync_wanted_ = true;
     } else {
         conn.Reply(200, f.opaque, {});
@@ -314,7 +314,7 @@ Status Server::Accept(MessageKind kind, std::string_view openid, std::string_vie
         log_->Add(std::move(e));
     }
     if (!opts.msgkey.empty()) {
-        s = dedup_->Add(opts.msgkey, now);
+        s = dedup_->Add(opts.msgkey, now, &out->key_seq);
         if (!s.ok())
             spdlog::error("msgkey journal: {} (key {} not remembered)", s.message(), opts.msgkey);
     }
@@ -382,11 +382,14 @@ void Server::OnFinal(const FinalOutcome& f) {
 }
 
 void Server::AckDurable() {
+    const uint64_t keys_durable = dedup_ ? dedup_->durable_seq() : 0;
     for (int l = 0; l < kPriorityLevels; l++) {
         if (!queues_[l]) continue;
         const uint64_t durable = queues_[l]->durable_seq();
         auto& acks = pending_acks_[l];
-        while (!acks.empty() && acks.front().seq <= durable) {
+        // In order: a push waits for its key too, and the ones after it wait with it.
+        while (!acks.empty() && acks.front().seq <= durable &&
+               acks.front().key_seq <= keys_durable) {
             if (Connection* c = FindConnection(acks.front().conn_id))
                 c->Reply(200, acks.front().opaque, {});
             acks.pop_front();
@@ -412,6 +415,7 @@ void Server::OnCheck(uv_check_t* h) {
         self->sync_wanted_ = false;
         for (int l = 0; l < kPriorityLevels; l++)
             if (!self->pending_acks_[l].empty()) self->queues_[l]->RequestSync();
+        if (self->dedup_) self->dedup_->RequestSync();  // keys of pushes awaiting their ack
     }
     if (!self->stopping_) self->dispatcher_->Pump();
     if (self->log_) self->log_->Flush();

@@ -65,6 +65,7 @@ class Server : public FrameSink {
     // tasks). Invalid → the 400 reply text; Full → 503; anything else → 500.
     struct Accepted {
         uint64_t id = 0, seq = 0;
+        uint64_t key_seq = 0;  // the msgkey journal record, 0 if none
         int level = 1;
         bool duplicate = false;  // a msgkey seen within the window: nothing was queued
     };
@@ -93,6 +94,7 @@ class Server : public FrameSink {
         uint64_t conn_id;
         uint32_t opaque;
         uint64_t seq;
+        uint64_t key_seq;  // its msgkey's journal record, 0 if none: durable too first
     };
     struct SendWaiter {  // a `send` answered when its delivery ends
         uint64_t conn_id;

@@ -645,6 +645,7 @@ class Mega:
         self.port = int(listen.rsplit(":", 1)[1])
         self.log_file = sections.get("log", {}).get("log_file", "")
         self.cwd = cwd or self.dir
+        self.wrapper = []  # e.g. ["strace", …]: the command mega runs under
         self.proc = None
         self.runs = 0
         on_exit(self.kill)
@@ -661,7 +662,8 @@ class Mega:
         """Starts `mega -c INI start` in the foreground (daemonize = 0)."""
         self.runs += 1
         self.proc = subprocess.Popen(
-            [mega_binary(), "-c", self.ini, "start"], cwd=self.cwd, stdin=subprocess.DEVNULL,
+            [*self.wrapper, mega_binary(), "-c", self.ini, "start"], cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
             stdout=open(self._out("stdout"), "wb"), stderr=open(self._out("stderr"), "wb"),
             preexec_fn=_die_with_parent)
         if wait:

@@ -3,9 +3,15 @@ the body WeChat receives; a second push (or send) with K is answered `result 200
 not queued, whatever its openid. The key is remembered across a clean restart and across a
 kill -9. With [retry] dedup_window = 2, the key is forgotten after the window and a push with
 it is queued again (to another openid: WeChat itself drops a repeated touser + client_msg_id).
+With fsync = always (and no periodic sync within the test), mega runs under strace: the
+`result 200` of a push with a msgkey is written only after an fdatasync of the message's
+segment and one of the key journal's segment have returned.
 """
 
 import os
+import re
+import shutil
+import signal
 import sys
 import time
 
@@ -109,6 +115,55 @@ def test_key_forgotten_after_dedup_window():
     d = ds.Deliveries(S["fake"])
     wait_until(lambda: {"oWin1", "oWin2"} <= set(d.tousers()), 10, "oWin1 and oWin2 delivered")
     settled(m2, 2)
+
+
+def completed_syncs_before(lines, end, path_part):
+    """Indexes (< end) where an fdatasync of a file whose path holds `path_part` returned 0."""
+    open_calls = {}  # pid -> the path of its fdatasync under way
+    done = []
+    for i, line in enumerate(lines[:end]):
+        pid = line.split(" ", 1)[0]
+        m = re.search(r"fdatasync\(\d+<([^>]*)>", line)
+        if m:
+            if line.rstrip().endswith("= 0") and path_part in m.group(1):
+                done.append(i)
+            elif "<unfinished" in line:
+                open_calls[pid] = m.group(1)
+        elif "<... fdatasync resumed>" in line and line.rstrip().endswith("= 0"):
+            if path_part in open_calls.pop(pid, ""):
+                done.append(i)
+    return done
+
+
+def test_always_key_durable_before_ack():
+    check(shutil.which("strace"), "strace is missing (tools/test installs it)")
+    m = env.mega("always", overrides={"server": {"fsync": "always", "fsync_interval_ms": 60000}},
+                 start=False)
+    trace = os.path.join(m.dir, "strace.out")
+    m.wrapper = ["strace", "-f", "-qq", "-yy", "-s", "64", "-e", "trace=fdatasync,write,writev",
+                 "-o", trace]
+    m.start()
+    r = call(m, "push", "oDurable1", "msgkey=durable-key-1")
+    check((r.code, r.message) == (200, b""), f"push with a msgkey under fsync = always: {r}")
+    # SIGTERM to mega itself (strace does not pass it on); strace ends when mega does
+    with open(m.pid_file) as f:
+        os.kill(int(f.read().split()[0]), signal.SIGTERM)
+    check(m.proc.wait(60) == 0, "mega under strace did not stop cleanly")
+    with open(trace, errors="replace") as f:
+        lines = f.read().splitlines()
+    check(not any("ptrace" in l and "Operation not permitted" in l for l in lines),
+          "strace cannot trace here:\n" + "\n".join(lines[:5]))
+    reply = next((i for i, l in enumerate(lines)
+                  if re.search(r"\bwritev?\(\d+<TCP:", l) and "result 200" in l), None)
+    check(reply is not None, f"no `result 200` written to a TCP socket in the trace "
+                             f"({len(lines)} lines): {lines[:20]}")
+    queue_syncs = completed_syncs_before(lines, reply, "/normal/")
+    key_syncs = completed_syncs_before(lines, reply, "/keys/")
+    check(queue_syncs, "the reply was written before the message's segment was synced:\n"
+          + "\n".join(lines[max(0, reply - 15):reply + 1]))
+    check(key_syncs, "the reply was written before the msgkey journal was synced:\n"
+          + "\n".join(lines[max(0, reply - 15):reply + 1]))
+
 
 
 if __name__ == "__main__":
