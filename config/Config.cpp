@@ -166,6 +166,8 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
             c.log_level = value;
         } else if (name == "log_prefix") c.log_prefix = value;
         else if (name == "message_log") return boolean(&c.message_log);
+        else if (name == "message_log_backlog")
+            return integer(&c.message_log_backlog, 10, 10000000);
     }
     return 1;
 }

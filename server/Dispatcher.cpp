@@ -338,6 +338,11 @@ void Dispatcher::LogStatusChange(const Message& m, LogStatus status, uint16_t at
     std::string bad;
     if (!m.options.empty() && ParseMessageOptions(m.options, m.created_ms, &opts, &bad))
         e.source = opts.source;
+    if (log_->Missed(m.id)) {  // no "queued" row: this event brings the body
+        e.tmpl = templates_->Find(m.key);
+        e.data = m.data;
+        e.msgkey = opts.msgkey;
+    }
     if (r) {
         e.errcode = r->errcode;
         e.msgid = r->msgid;

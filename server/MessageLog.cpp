@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <unordered_map>
 
@@ -15,6 +16,9 @@ namespace mega {
 namespace {
 
 constexpr size_t kRowsPerStatement = 500;
+// Status events arrive at delivery rate, and each one finishes a row: they are dropped only
+// beyond twice the backlog and never below this many waiting (memory: ~0.5 KiB each).
+constexpr size_t kMinHeld = 100000;
 
 struct Row {
     LogEvent latest;
@@ -42,8 +46,10 @@ const char* LogStatusName(LogStatus s) {
     return "queued";
 }
 
-MessageLog::MessageLog(const Config& config, size_t max_pending)
-    : config_(config), max_pending_(max_pending) {
+MessageLog::MessageLog(const Config& config)
+    : config_(config),
+      max_pending_(size_t(config.message_log_backlog)),
+      max_held_(std::max(2 * max_pending_, kMinHeld)) {
     writer_ = std::thread([this] { WriterMain(); });
 }
 
@@ -60,14 +66,21 @@ MessageLog::~MessageLog() {
 void MessageLog::Flush() {
     if (batch_.empty() && dropped_here_ == 0 && !behind_) return;
     std::lock_guard<std::mutex> lock(mu_);
-    const size_t room = handed_.size() < max_pending_ ? max_pending_ - handed_.size() : 0;
     uint64_t dropped = dropped_here_;
     dropped_here_ = 0;
-    if (batch_.size() > room) {
-        dropped += batch_.size() - room;
-        batch_.resize(room);
+    // "queued" events fit while fewer than max_pending_ wait; status events up to max_held_.
+    for (auto& e : batch_) {
+        const bool queued = e.status == LogStatus::kQueued;
+        if (handed_.size() < (queued ? max_pending_ : max_held_)) {
+            if (queued) missed_.Skip();
+            handed_.push_back(std::move(e));
+        } else {
+            dropped++;
+            if (queued) missed_.Mark(e.id);
+        }
     }
-    behind_ = batch_.size() == room;
+    batch_.clear();
+    behind_ = handed_.size() >= max_pending_;
     if (dropped > 0) {
         const uint64_t total = dropped_.fetch_add(dropped, std::memory_order_relaxed) + dropped;
         // One line per 10 s at most: a writer that stays behind must not flood the log.
@@ -76,14 +89,12 @@ void MessageLog::Flush() {
                                 .count();
         if (warned_at_ms_ == 0 || now - warned_at_ms_ >= 10000) {
             spdlog::warn("message log: writer behind by {} events, {} events dropped{}",
-                         handed_.size() + batch_.size(), total - dropped_warned_,
+                         handed_.size(), total - dropped_warned_,
                          warned_at_ms_ == 0 ? "" : " in the last 10 s");
             warned_at_ms_ = now;
             dropped_warned_ = total;
         }
     }
-    for (auto& e : batch_) handed_.push_back(std::move(e));
-    batch_.clear();
     pending_count_.store(handed_.size(), std::memory_order_relaxed);
     cv_.notify_one();
 }
@@ -199,8 +210,8 @@ void MessageLog::WriterMain() {
                 spdlog::warn("message log: {} rows not written at stop", rows.size());
             break;
         }
-        // Bound what a long outage can hold: beyond max_pending rows, the oldest go.
-        while (rows.size() > max_pending_) {
+        // Bound what a long outage can hold: beyond max_held_ rows, the oldest go.
+        while (rows.size() > max_held_) {
             rows.erase(order.front());
             order.erase(order.begin());
             dropped_.fetch_add(1, std::memory_order_relaxed);

@@ -1,9 +1,11 @@
 // The message log: one row per message in `{prefix}mega_message_log`, kept up to date as
 // the message is queued, retried, sent or failed. The loop thread only appends events to
 // a local batch; once per loop iteration Flush() hands the batch to the writer thread (one
-// lock), which merges the events of each message and writes multi-row upserts. If MySQL
-// is slow or down the writer keeps up to `max_pending` events, then drops new ones with a
-// counted warning: delivery never waits for the log.
+// lock), which merges the events of each message and writes multi-row upserts. Delivery
+// never waits for the log: beyond `[log] message_log_backlog` waiting events, "queued"
+// events are dropped (counted) and their ids remembered, so that the message's later status
+// events carry the template and data its row needs; status events are dropped only beyond
+// twice the backlog, at least 100,000 (MySQL down for long).
 #pragma once
 
 #include <atomic>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "config/Config.h"
+#include "server/IdRuns.h"
 #include "server/Template.h"
 
 namespace mega {
@@ -40,23 +43,30 @@ struct LogEvent {
 
 class MessageLog {
   public:
-    // About 0.5 KiB per pending event: the default bounds the backlog near 50 MB.
-    explicit MessageLog(const Config& config, size_t max_pending = 100000);
+    // About 0.5 KiB per pending event: the default backlog (100,000) is near 50 MB.
+    explicit MessageLog(const Config& config);
     ~MessageLog();  // writes what it has (bounded wait), then stops
     MessageLog(const MessageLog&) = delete;
     MessageLog& operator=(const MessageLog&) = delete;
 
-    // Loop thread. While the writer is a full backlog behind, events are only counted as
-    // dropped: callers on hot paths ask Behind() first and skip building the event.
+    // Loop thread. While the writer is a full backlog behind, "queued" events are only
+    // counted as dropped: the push path asks Behind() first and, if so, calls Drop(id)
+    // instead of building the event.
     void Add(LogEvent&& event) {
-        if (behind_) {
-            dropped_here_++;
+        if (event.status == LogStatus::kQueued && behind_) {
+            Drop(event.id);
         } else {
             batch_.push_back(std::move(event));
         }
     }
     bool Behind() const { return behind_; }
-    void Drop() { dropped_here_++; }
+    void Drop(uint64_t id) {
+        dropped_here_++;
+        missed_.Mark(id);
+    }
+    // True if the message's "queued" event was dropped (recently: the last few thousand
+    // runs of drops are kept): its status events should carry `tmpl` and `data`.
+    bool Missed(uint64_t id) const { return missed_.Contains(id); }
     void Flush();  // loop thread, once per loop iteration
 
     uint64_t written() const { return written_.load(std::memory_order_relaxed); }
@@ -68,11 +78,15 @@ class MessageLog {
     void WriterMain();
 
     const Config& config_;
-    const size_t max_pending_;
+    const size_t max_pending_;  // "queued" events wait up to this many
+    const size_t max_held_;     // any events (status ones, rows after failed writes)
     std::vector<LogEvent> batch_;  // loop thread only
     bool behind_ = false;          // loop thread: the last Flush() found no room
     uint64_t dropped_here_ = 0;    // loop thread: dropped since the last Flush()
     int64_t warned_at_ms_ = 0;     // loop thread: the last "dropping" warning
+    // Loop thread: ids whose "queued" event was dropped (message ids grow in the order
+    // messages are accepted, and their queued events are kept or dropped in that order).
+    IdRuns missed_{4096};
     uint64_t dropped_warned_ = 0;  // loop thread: dropped_ at that warning
     std::mutex mu_;
     std::condition_variable cv_;

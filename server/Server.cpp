@@ -298,7 +298,7 @@ Status Server::Accept(MessageKind kind, std::string_view openid, std::string_vie
     out->id = m.id;
     out->level = level;
     if (log_ && log_->Behind()) {
-        log_->Drop();
+        log_->Drop(m.id);
     } else if (log_) {
         LogEvent e;
         e.id = m.id;

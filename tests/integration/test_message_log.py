@@ -9,6 +9,8 @@
 - MariaDB stopped while messages flow: delivery goes on (fake-wechat's count grows),
   /api/stats message_log.healthy turns false; MariaDB started again: the log catches up,
   rows + dropped == messages pushed during the outage phase.
+- A burst beyond `[log] message_log_backlog` (10 here): queued events are dropped, and every
+  message still ends with one complete 'sent' row, body included.
 """
 
 import json
@@ -202,6 +204,39 @@ def test_mysql_outage_then_catch_up():
     if dropped == 0:
         check(sent == pushed, f"{pushed - sent} rows not 'sent' after the catch-up")
     check(S["mega"].proc.poll() is None, "mega exited")
+
+
+def test_burst_beyond_backlog_keeps_final_rows_whole():
+    """[log] message_log_backlog = 10 and a pipelined burst: "queued" events are dropped (the
+    writer cannot keep up), yet every message ends with one 'sent' row carrying its openid,
+    key, msgid and rendered body, which its final event brought."""
+    n = 3000
+    m = env.mega("burst", overrides={"log": {"message_log_backlog": 10}})
+    openids = [f"oBurst{i:05d}" for i in range(n)]
+    ops.push_all(m, openids, "order_paid", data=lambda o: {"product": "b" + o[6:], "price": "2"},
+                 window=1024, timeout=120)
+    api = ops.Admin(m)
+    wait_until(lambda: api.stats()["sent"] == n, 120, lambda: f"{n} sent: {api.stats()['sent']}")
+    ml = wait_until(lambda: (lambda x: x if x["pending"] == 0 else None)(api.stats()["message_log"]),
+                    60, lambda: f"the log writer to finish: {api.stats()['message_log']}")
+    check(ml["dropped"] > 0, f"the burst dropped no queued event (backlog 10): {ml}")
+    rows = db().sql("SELECT openid, tmpl_key, status, msgid, HEX(body) FROM mega_message_log "
+                    "WHERE openid LIKE 'oBurst%';")
+    by_openid = {r[0]: r for r in rows}
+    check(len(rows) == n and set(by_openid) == set(openids),
+          f"{len(rows)} rows, {len(set(openids) - set(by_openid))} openids without a row")
+    bad = []
+    for o, (openid, key, status, msgid, body_hex) in by_openid.items():
+        try:
+            body = json.loads(bytes.fromhex(body_hex or "").decode("utf-8"))
+            ok = (key == "order_paid" and status == "sent" and msgid not in ("0", "")
+                  and body.get("touser") == o and body["data"]["keyword1"]["value"] == "b" + o[6:])
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        if not ok:
+            bad.append((o, key, status, msgid, bytes.fromhex(body_hex or "")[:80]))
+    check(not bad, f"{len(bad)} incomplete rows, e.g. {bad[:3]}")
+    print(f"  {ml['dropped']} queued events dropped, {n} rows complete")
 
 
 def test_report_rate():
