@@ -110,8 +110,7 @@ Status FileQueue::Recover(RecoveryReport* report) {
     std::vector<uint64_t> seqs;
     for (const auto& e : fs::directory_iterator(options_.dir)) {
         const std::string name = e.path().filename().string();
-        if (name.size() == 24 + std::strlen(SegmentFile::kNewSuffix) &&
-            name.substr(20, 4) == ".seg" && name.substr(24) == SegmentFile::kNewSuffix) {
+        if (name.size() > 24 && name.substr(20) == std::string(".seg") + SegmentFile::kNewSuffix) {
             ::unlink(e.path().c_str());  // a segment whose creation a crash cut short
             continue;
         }
@@ -432,15 +431,12 @@ void FileQueue::RequestSync() {
 void SyncTimes::Add(const SyncTimes& other) {
     for (size_t i = 0; i < counts.size(); i++) counts[i] += other.counts[i];
     sum_seconds += other.sum_seconds;
-    count += other.count;
 }
 
 SyncTimes FileQueue::sync_times() const {
     SyncTimes t;
-    for (size_t i = 0; i < t.counts.size(); i++) {
+    for (size_t i = 0; i < t.counts.size(); i++)
         t.counts[i] = sync_counts_[i].load(std::memory_order_relaxed);
-        t.count += t.counts[i];
-    }
     t.sum_seconds = double(sync_ns_.load(std::memory_order_relaxed)) / 1e9;
     return t;
 }

@@ -56,7 +56,6 @@ struct SyncTimes {
                                                        0.05,   0.1,   0.25,   0.5,   1};
     std::array<uint64_t, kBounds.size() + 1> counts{};
     double sum_seconds = 0;
-    uint64_t count = 0;
     void Add(const SyncTimes& other);
 };
 
