@@ -59,6 +59,22 @@ Status LoadStatus(const std::string& text) {
 
 }  // namespace
 
+TEST_CASE("the sample config/wechat.ini loads, and says what the defaults are") {
+    Config c;
+    Status s = Config::Load(MEGA_TEST_DATA "/../config/wechat.ini", &c);
+    REQUIRE_MESSAGE(s.ok(), s.ToString());
+    const Config defaults;
+    CHECK(c.fsync == defaults.fsync);
+    CHECK(c.fsync_interval_ms == defaults.fsync_interval_ms);
+    CHECK(c.message_log == defaults.message_log);
+    CHECK(c.message_log_backlog == defaults.message_log_backlog);
+}
+
+TEST_CASE("message_log_backlog: read, and bounded") {
+    CHECK(LoadOk("[log]\nmessage_log_backlog = 500\n").message_log_backlog == 500);
+    CHECK_FALSE(LoadStatus("[log]\nmessage_log_backlog = 3\n").ok());
+}
+
 TEST_CASE("the original Mega-Wechat ini loads unchanged") {
     const std::string path = MEGA_TEST_DATA "/golden/original-wechat.ini";
     {
