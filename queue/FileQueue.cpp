@@ -233,6 +233,7 @@ Status FileQueue::Roll(uint64_t need) {
                                " bytes does not fit in a queue segment");
     if ((segment_files_ + 1) * options_.segment_bytes > options_.max_bytes)
         return Status::Full("queue full");
+    Publish();  // what is staged belongs to the segment being left
     std::unique_ptr<SegmentFile> f;
     {
         // A spare the flusher is creating right now is this very file: wait for it rather
@@ -282,9 +283,13 @@ Status FileQueue::Append(std::initializer_list<std::string_view> parts, RecordRe
         if (!s.ok()) return s;
         w = &segments_.back();
     }
-    char* h = w->file->data() + w->end;
+    // Staged whole (header, payload, zero padding); Publish() writes the batch in one go.
+    if (staged_.empty()) staged_off_ = w->end;
+    const size_t at = staged_.size();
+    staged_.resize(at + total);  // capacity is kept across batches: no allocation per record
+    char* h = staged_.data() + at;
     char* p = h + kRecordHeader;
-    std::memset(h + 8, 0, 8);
+    std::memset(h, 0, kRecordHeader);
     h[9] = char(kTypeMessage);
     uint32_t crc = Crc32c(h + 9, 1);
     for (auto part : parts) {
@@ -292,15 +297,16 @@ Status FileQueue::Append(std::initializer_list<std::string_view> parts, RecordRe
         crc = Crc32c(p, part.size(), crc);
         p += part.size();
     }
+    std::memset(p, 0, size_t(h + total - p));
     std::memcpy(h + 4, &crc, 4);
     const uint32_t len32 = uint32_t(len);
-    std::memcpy(h, &len32, 4);  // last: the length makes the record visible to recovery
+    std::memcpy(h, &len32, 4);
     const uint64_t wseq = first_seq_ + segments_.size() - 1;
     *ref = MakeRef(wseq, w->end);
     w->end += total;
     w->live++;
     live_records_++;
-    *seq = appended_seq_.fetch_add(1, std::memory_order_release) + 1;
+    *seq = ++staged_seq_;
     if (w->end >= window_next_) {
         if (!window_) window_ = std::make_unique<PageWindow>(kWindowAhead, kWindowBehind);
         window_->Advance(w->file, w->end);
@@ -318,7 +324,33 @@ Status FileQueue::Append(std::initializer_list<std::string_view> parts, RecordRe
     return Status::Ok();
 }
 
+void FileQueue::Publish() {
+    if (staged_.empty()) return;
+    SegmentFile& f = *segments_.back().file;  // staged bytes belong to the write segment
+    const char* p = staged_.data();
+    size_t n = staged_.size();
+    uint64_t off = staged_off_;
+    while (n > 0) {
+        const ssize_t k = ::pwrite(f.fd(), p, n, off_t(off));
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            // The blocks are allocated, so this is an I/O error: the mapping still takes the
+            // bytes into the page cache, as stores always did.
+            spdlog::error("queue: pwrite {}: {}; writing through the mapping",
+                          f.path(), k < 0 ? std::strerror(errno) : "no progress");
+            std::memcpy(f.data() + off, p, n);
+            break;
+        }
+        p += k;
+        n -= size_t(k);
+        off += uint64_t(k);
+    }
+    staged_.clear();
+    appended_seq_.store(staged_seq_, std::memory_order_release);
+}
+
 bool FileQueue::Next(RecordRef* ref, std::string_view* payload) {
+    Publish();
     while (true) {
         Segment* s = Find(read_seq_);
         const uint64_t write_seq = first_seq_ + segments_.size() - 1;
@@ -358,6 +390,7 @@ FileQueue::RecordState FileQueue::State(RecordRef ref) const {
 }
 
 void FileQueue::SetState(RecordRef ref, RecordState st) {
+    Publish();
     Segment* s = Find(RefSeq(ref));
     if (!s) return;
     char* h = s->file->data() + RefOff(ref);
@@ -366,6 +399,7 @@ void FileQueue::SetState(RecordRef ref, RecordState st) {
 }
 
 void FileQueue::Done(RecordRef ref) {
+    Publish();
     Segment* s = Find(RefSeq(ref));
     if (!s) return;
     char* h = s->file->data() + RefOff(ref);
@@ -422,6 +456,7 @@ void FileQueue::MaybeDelete(uint64_t seq) {
 }
 
 void FileQueue::RequestSync() {
+    Publish();
     if (durable_seq() >= appended_seq()) return;
     std::lock_guard<std::mutex> lock(mu_);
     sync_requested_ = true;
@@ -566,6 +601,7 @@ void FileQueue::FlusherMain() {
 
 Status FileQueue::Close() {
     if (closed_) return Status::Ok();
+    Publish();
     closed_ = true;
     {
         std::lock_guard<std::mutex> lock(mu_);

@@ -1,6 +1,10 @@
 // A durable FIFO of records in mmap'd, fixed-size segment files (format: FORMAT.md).
-// Single-threaded use from the event loop: Append, Next (hand a record out) and Done (its
-// delivery finished) are memory operations on the mapping; the blocking work (fdatasync,
+// Single-threaded use from the event loop: Append stages records in memory and Publish()
+// writes the staged batch into the file with one pwrite (the loop publishes once per
+// iteration, before any reply goes out); Next (hand a record out) and Done (its delivery
+// finished) work on the mapping. Writing with pwrite rather than stores into the mapping
+// spares every fdatasync write-protecting the written pages (a TLB shootdown per page) and
+// the loop the faults that follow. The blocking work (fdatasync,
 // creating the next segment ahead of need, deleting finished ones, the cursor file) runs on
 // one background flusher thread. A record leaves the queue only through Done(), so records
 // handed out but not done when the process dies are handed out again after recovery.
@@ -70,13 +74,17 @@ class FileQueue {
 
     // Appends one record: the concatenation of `parts`. Returns Full when the size cap or the
     // disk is reached, Invalid when the record cannot fit in a segment. `*seq` is the
-    // record's append sequence number: it is durable once durable_seq() >= *seq.
+    // record's append sequence number: it is durable once durable_seq() >= *seq. The record
+    // is staged: it reaches the file (and survives the process) at the next Publish().
     Status Append(std::initializer_list<std::string_view> parts, RecordRef* ref, uint64_t* seq);
+    // Writes the staged records into the file (one pwrite). Next, Done, SetState, RequestSync
+    // and Close publish first by themselves.
+    void Publish();
 
     // The next live record not handed out yet; false when there is none. The view stays
     // valid until Done(ref).
     bool Next(RecordRef* ref, std::string_view* payload);
-    // The payload of a record that was handed out and is not done yet.
+    // The payload of a record that was handed out (so published) and is not done yet.
     std::string_view Payload(RecordRef ref) const;
     // The record's delivery finished: it will not be handed out again, even after a restart.
     void Done(RecordRef ref);
@@ -92,7 +100,7 @@ class FileQueue {
 
     // Group commit: ask the flusher to sync now (fsync = always). Cheap to call per batch.
     void RequestSync();
-    uint64_t appended_seq() const { return appended_seq_.load(std::memory_order_relaxed); }
+    uint64_t appended_seq() const { return staged_seq_; }  // loop thread
     uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
 
     uint64_t live_records() const { return live_records_; }                  // not done
@@ -132,6 +140,10 @@ class FileQueue {
     uint64_t live_records_ = 0, handed_out_ = 0;
     uint64_t segment_files_ = 0;
     bool spare_requested_ = false;
+    // Records appended and not published yet: bytes for the write segment from staged_off_.
+    std::string staged_;
+    uint64_t staged_off_ = 0;
+    uint64_t staged_seq_ = 0;  // the last append sequence number handed out
     Status last_error_;
     // Pages around the write position (created on the first append: idle queues keep no
     // thread); Advance()d again once the writer passes window_next_.
@@ -139,7 +151,7 @@ class FileQueue {
     uint64_t window_next_ = 0;
 
     // Shared with the flusher thread.
-    std::atomic<uint64_t> appended_seq_{0}, durable_seq_{0};
+    std::atomic<uint64_t> appended_seq_{0}, durable_seq_{0};  // appended_seq_: published
     std::atomic<uint64_t> published_cursor_{0};  // seq << 32 | offset
     std::mutex mu_;
     std::condition_variable cv_;

@@ -1,15 +1,14 @@
-// PageWindow: MADV_POPULATE_WRITE (Linux 5.14+) faults the pages ahead in writable, so the
-// loop's stores find them mapped; MADV_DONTNEED behind the writer only unmaps (MAP_SHARED:
-// the data stays in the page cache, dirty or not, and a later read faults it back). On an
-// older kernel POPULATE_WRITE fails with EINVAL and the window falls back to WILLNEED,
-// which at least reads the pages into the page cache ahead of the writer.
+// PageWindow: readahead(2) puts the pages ahead of the writer into the page cache (zeroed:
+// the segment's blocks are fallocate'd and unwritten) without mapping them, so the loop's
+// pwrite finds them there and the process holds no page-table entries that writeback would
+// have to write-protect. MADV_DONTNEED behind the writer unmaps what readers mapped
+// (MAP_SHARED: the data stays in the page cache, and a later read faults it back).
 #include "queue/PageWindow.h"
 
-#include <sys/mman.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 
 namespace mega {
 
@@ -40,7 +39,6 @@ void PageWindow::Advance(std::shared_ptr<SegmentFile> file, uint64_t end) {
 void PageWindow::ThreadMain() {
     const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
     auto down = [page](uint64_t n) { return n / page * page; };
-    int populate = MADV_POPULATE_WRITE;
     std::shared_ptr<SegmentFile> file;
     uint64_t populated = 0, dropped = 0;  // [0, dropped) unmapped, mapped up to populated
     std::unique_lock<std::mutex> lock(mu_);
@@ -56,16 +54,11 @@ void PageWindow::ThreadMain() {
         lock.unlock();
 
         if (file) {
-            char* base = file->data();
             const uint64_t size = file->size();
             const uint64_t from = std::max(populated, down(end));
             const uint64_t to = std::min(size, down(end + ahead_ + page - 1));
             if (to > from) {
-                if (::madvise(base + from, to - from, populate) != 0 && errno == EINVAL &&
-                    populate != MADV_WILLNEED) {
-                    populate = MADV_WILLNEED;
-                    ::madvise(base + from, to - from, populate);
-                }
+                ::readahead(file->fd(), off64_t(from), size_t(to - from));
                 populated = to;
             }
             const uint64_t behind = end > behind_ ? down(end - behind_) : 0;

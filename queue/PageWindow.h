@@ -1,8 +1,8 @@
-// PageWindow keeps the pages around the queue's write position mapped, on its own thread:
-// pages just ahead of the writer are faulted in before the loop thread stores into them
-// (a first store into a fresh file page costs a fault plus zeroing the page), and pages
-// well behind it are dropped from the process (they stay in the page cache), so a segment
-// being written holds only `ahead + behind` bytes of RSS instead of all it has written.
+// PageWindow looks after the pages around the queue's write position, on its own thread:
+// pages just ahead of the writer are read into the page cache before the loop thread
+// writes them (a fresh file page costs an allocation plus zeroing), and pages well behind
+// it are dropped from the process (they stay in the page cache), so a segment being
+// written and read holds only about `behind` bytes of RSS instead of all it has.
 #pragma once
 
 #include <condition_variable>

@@ -27,6 +27,7 @@ class SegmentFile {
     SegmentFile& operator=(const SegmentFile&) = delete;
 
     char* data() const { return data_; }
+    int fd() const { return fd_; }
     uint64_t size() const { return size_; }
     uint64_t seq() const { return seq_; }
     const std::string& path() const { return path_; }

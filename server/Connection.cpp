@@ -93,6 +93,7 @@ void Connection::OnWrite(uv_write_t* req, int status) {
         c->Close();
         return;
     }
+    if (!c->out_.empty()) c->sink_->BeforeDirectFlush();  // replies queued meanwhile
     c->Flush();
 }
 

@@ -21,6 +21,9 @@ public:
     virtual ~FrameSink() = default;
     virtual void OnFrame(Connection& conn, const protocol::Frame& frame) = 0;
     virtual void OnReplyQueued(Connection& conn) = 0;  // schedule a Flush()
+    // Replies are about to be written outside the scheduled flush: whatever they
+    // acknowledge must be in the queue files first.
+    virtual void BeforeDirectFlush() = 0;
     virtual void OnClosed(Connection& conn) = 0;       // the handle is closed: free it
 };
 

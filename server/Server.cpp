@@ -409,8 +409,16 @@ void Server::OnClosed(Connection& conn) {
     connections_.erase(conn.id());
 }
 
+void Server::PublishQueues() {
+    for (auto& q : queues_)
+        if (q) q->Publish();
+}
+
 void Server::OnCheck(uv_check_t* h) {
     auto* self = static_cast<Server*>(h->data);
+    // This iteration's pushes go into the queue files (one pwrite per queue) before any
+    // reply below can acknowledge them.
+    self->PublishQueues();
     if (self->sync_wanted_) {
         self->sync_wanted_ = false;
         for (int l = 0; l < kPriorityLevels; l++)
@@ -508,6 +516,7 @@ Status Server::RetryDeadLetter(uint64_t id) {
     Status s = queues_[int(m.priority)]->Append(
         {std::string_view(header, sizeof header), m.openid, m.key, m.data, m.options}, &ref, &seq);
     if (!s.ok()) return s;
+    queues_[int(m.priority)]->Publish();  // in the file before its dead letter goes
     dead_letters_->Remove(id);
     spdlog::info("dead letter {} queued again", id);
     return Status::Ok();

@@ -87,9 +87,11 @@ class Server : public FrameSink {
     // FrameSink
     void OnFrame(Connection& conn, const protocol::Frame& frame) override;
     void OnReplyQueued(Connection& conn) override;
+    void BeforeDirectFlush() override { PublishQueues(); }
     void OnClosed(Connection& conn) override;
 
   private:
+    void PublishQueues();  // staged pushes into the queue files, before replies go out
     struct PendingAck {  // a push acknowledged once its record is durable (fsync = always)
         uint64_t conn_id;
         uint32_t opaque;

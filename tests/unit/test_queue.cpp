@@ -226,6 +226,34 @@ TEST_CASE("segment files: named by sequence, fixed size, with the documented hea
     CHECK(rec.substr(kRecordHeader) == "hello");
 }
 
+TEST_CASE("Append stages; Publish writes the batch into the file; Next publishes too") {
+    TempDir dir;
+    auto o = Options(dir);
+    auto q = OpenQueue(o);
+    auto read_at = [&](RecordRef ref, size_t n) {
+        std::string buf(n, '\0');
+        std::ifstream in(SegmentPathOf(o, ref), std::ios::binary);
+        in.seekg(std::streamoff(RefOff(ref)));
+        in.read(buf.data(), std::streamsize(n));
+        return buf;
+    };
+    uint64_t seq1 = 0, seq2 = 0;
+    const RecordRef a = AppendOk(q.get(), "first", &seq1);
+    const RecordRef b = AppendOk(q.get(), "second", &seq2);
+    CHECK(seq2 == seq1 + 1);
+    CHECK(q->appended_seq() == seq2);
+    CHECK(read_at(a, 8) == std::string(8, '\0'));  // not in the file yet
+    q->Publish();
+    CHECK(read_at(a, 16 + 5).substr(16) == "first");
+    CHECK(read_at(b, 16 + 6).substr(16) == "second");
+    const RecordRef c = AppendOk(q.get(), "third");
+    RecordRef ref;
+    std::string_view payload;
+    REQUIRE(q->Next(&ref, &payload));  // publishes what is staged first
+    CHECK(payload == "first");
+    CHECK(read_at(c, 16 + 5).substr(16) == "third");
+}
+
 TEST_CASE("append, next, done: FIFO") {
     TempDir dir;
     auto q = OpenQueue(Options(dir));
@@ -746,6 +774,7 @@ TEST_CASE("fsync=interval: the flusher makes appends durable by itself") {
     auto q = OpenQueue(o);
     uint64_t seq = 0;
     for (int i = 0; i < 50; i++) AppendOk(q.get(), PayloadOf(i), &seq);
+    q->Publish();  // what the loop does once per iteration; no sync is asked for
     std::unique_lock<std::mutex> lock(mu);
     CHECK(cv.wait_for(lock, std::chrono::seconds(30), [&] { return q->durable_seq() >= seq; }));
 }
