@@ -27,6 +27,7 @@ constexpr uint8_t kFlagDone = 1;
 constexpr uint8_t kTypeMessage = 1;
 // PageWindow sizes: at 250 MB/s of pushes 8 MiB ahead is 30 ms of work for the window's
 // thread to stay ahead; a written segment keeps 12 MiB of RSS rather than up to its size.
+constexpr size_t kStagedKeep = 4 << 20;  // staging capacity kept between batches
 constexpr uint64_t kWindowAhead = 8 << 20;
 constexpr uint64_t kWindowBehind = 4 << 20;
 constexpr char kCursorMagic[8] = {'M', 'E', 'G', 'A', 'C', 'U', 'R', '1'};
@@ -346,6 +347,7 @@ void FileQueue::Publish() {
         off += uint64_t(k);
     }
     staged_.clear();
+    if (staged_.capacity() > kStagedKeep) std::string().swap(staged_);  // after a huge batch
     appended_seq_.store(staged_seq_, std::memory_order_release);
 }
 

@@ -34,6 +34,7 @@ public:
     Status Add(std::string_view key, int64_t now_ms, uint64_t* seq = nullptr);
     uint64_t durable_seq() const { return journal_->durable_seq(); }
     void RequestSync() { journal_->RequestSync(); }  // no-op when nothing is pending
+    void Publish() { journal_->Publish(); }  // the keys added into the journal file
     void Expire(int64_t now_ms);  // forget keys older than the window (call now and then)
     size_t size() const { return keys_.size(); }
     Status Close() { return journal_->Close(); }

@@ -412,6 +412,7 @@ void Server::OnClosed(Connection& conn) {
 void Server::PublishQueues() {
     for (auto& q : queues_)
         if (q) q->Publish();
+    if (dedup_) dedup_->Publish();
 }
 
 void Server::OnCheck(uv_check_t* h) {
