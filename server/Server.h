@@ -69,6 +69,9 @@ class Server : public FrameSink {
         int level = 1;
         bool duplicate = false;  // a msgkey seen within the window: nothing was queued
     };
+    // Staged pushes into the queue files (FileQueue::Publish): before replies go out, and
+    // before anything else records a push as done (task progress).
+    void PublishQueues();
     Status Accept(MessageKind kind, std::string_view openid, std::string_view key,
                   std::string_view data, std::string_view options, Accepted* out);
     // Queues a dead letter again as a new attempt series; NotFound if there is no such id.
@@ -91,7 +94,6 @@ class Server : public FrameSink {
     void OnClosed(Connection& conn) override;
 
   private:
-    void PublishQueues();  // staged pushes into the queue files, before replies go out
     struct PendingAck {  // a push acknowledged once its record is durable (fsync = always)
         uint64_t conn_id;
         uint32_t opaque;

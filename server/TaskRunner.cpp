@@ -321,6 +321,7 @@ void TaskRunner::SaveAll() { Save(true); }
 // row whose stored updated_at is newer, so two saves that overlap cannot go back in time.
 void TaskRunner::Save(bool all) {
     if (saving_ && !all) return;
+    server_->PublishQueues();  // the lines counted as fed are in the queue files
     std::vector<TaskInfo> changed;
     for (auto& [id, t] : tasks_) {
         if (!t->dirty && !all) continue;
