@@ -26,8 +26,9 @@ constexpr size_t kRecordHeader = 16;
 constexpr uint8_t kFlagDone = 1;
 constexpr uint8_t kTypeMessage = 1;
 constexpr size_t kStagedKeep = 4 << 20;  // staging capacity kept between batches
-// PageWindow sizes: at 250 MB/s of pushes 8 MiB ahead is 30 ms of work for the window's
-// thread to stay ahead; a written segment keeps 12 MiB of RSS rather than up to its size.
+// PageWindow sizes: at 250 MB/s of pushes 8 MiB read ahead is 30 ms of work for the
+// window's thread to stay ahead; what readers mapped more than 4 MiB behind the writer
+// leaves the process's RSS.
 constexpr uint64_t kWindowAhead = 8 << 20;
 constexpr uint64_t kWindowBehind = 4 << 20;
 constexpr char kCursorMagic[8] = {'M', 'E', 'G', 'A', 'C', 'U', 'R', '1'};

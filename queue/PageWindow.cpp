@@ -40,7 +40,7 @@ void PageWindow::ThreadMain() {
     const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
     auto down = [page](uint64_t n) { return n / page * page; };
     std::shared_ptr<SegmentFile> file;
-    uint64_t populated = 0, dropped = 0;  // [0, dropped) unmapped, mapped up to populated
+    uint64_t cached = 0, dropped = 0;  // [0, dropped) unmapped; read ahead up to cached
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
         cv_.wait(lock, [&] { return stop_ || changed_; });
@@ -48,18 +48,18 @@ void PageWindow::ThreadMain() {
         changed_ = false;
         if (file != file_) {
             file = file_;
-            populated = dropped = 0;
+            cached = dropped = 0;
         }
         const uint64_t end = end_;
         lock.unlock();
 
         if (file) {
             const uint64_t size = file->size();
-            const uint64_t from = std::max(populated, down(end));
+            const uint64_t from = std::max(cached, down(end));
             const uint64_t to = std::min(size, down(end + ahead_ + page - 1));
             if (to > from) {
                 ::readahead(file->fd(), off64_t(from), size_t(to - from));
-                populated = to;
+                cached = to;
             }
             const uint64_t behind = end > behind_ ? down(end - behind_) : 0;
             if (behind > dropped) {
