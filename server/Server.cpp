@@ -259,7 +259,7 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
 
 Status Server::Accept(MessageKind kind, std::string_view openid, std::string_view key,
                       std::string_view data, std::string_view options, Accepted* out) {
-    const int64_t now = NowMs();
+    const int64_t now = IterationNowMs();
     MessageOptions opts;
     std::string error;
     if (!ParseMessageOptions(options, now, &opts, &error)) return Status::Invalid(error);
@@ -444,8 +444,17 @@ void Server::OnSignal(uv_signal_t* h, int signum) {
 
 uint64_t Server::NextMessageId() {
     // Unique across restarts without any state: the wall clock in ms, 20 bits of counter.
-    last_id_ = std::max(last_id_ + 1, uint64_t(NowMs()) << 20);
+    last_id_ = std::max(last_id_ + 1, uint64_t(IterationNowMs()) << 20);
     return last_id_;
+}
+
+int64_t Server::IterationNowMs() {
+    const uint64_t loop_ms = uv_now(loop_);
+    if (loop_ms != iteration_loop_ms_) {
+        iteration_loop_ms_ = loop_ms;
+        iteration_now_ms_ = NowMs();
+    }
+    return iteration_now_ms_;
 }
 
 void Server::WriteStatusFile() {

@@ -113,6 +113,9 @@ class Server : public FrameSink {
     void WriteStatusFile();
     void FinishShutdown();
     uint64_t NextMessageId();
+    // Wall-clock ms, read again only when libuv has updated its loop time (after each poll
+    // and each timer phase): pushes handled together share one clock read.
+    int64_t IterationNowMs();
     Connection* FindConnection(uint64_t id);
 
     static void OnConnection(uv_stream_t* server, int status);
@@ -147,6 +150,8 @@ class Server : public FrameSink {
     std::unordered_map<uint64_t, SendWaiter> waiters_;  // by message id
     Throughput throughput_;
     uint64_t last_id_ = 0;
+    int64_t iteration_now_ms_ = 0;
+    uint64_t iteration_loop_ms_ = ~0ull;  // uv_now() when iteration_now_ms_ was read
     bool sync_wanted_ = false;
     bool started_ = false, stopping_ = false, finished_ = false;
     int status_fd_ = -1;

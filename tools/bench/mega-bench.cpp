@@ -39,7 +39,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -307,14 +306,16 @@ class RequestEncoder {
     size_t body_size() const { return body_.size(); }
 
     void Append(std::string* out, uint64_t index, uint32_t opaque, int64_t unix_ms) {
-        char t[24];
-        std::snprintf(t, sizeof t, "%013" PRId64, unix_ms % 10000000000000);
-        body_.replace(6, 13, t, 13);
+        if (unix_ms != body_ms_) {  // a batch shares its millisecond: format it once
+            PutDigits(body_.data() + 6, 13, uint64_t(unix_ms));
+            body_ms_ = unix_ms;
+        }
         switch (o_.proto) {
             case Proto::kMega: {
-                char openid[24];
-                std::snprintf(openid, sizeof openid, "oBench%09" PRIu64, index);
-                mega::protocol::AppendRequest(out, o_.command, openid, o_.key, opaque, body_);
+                char openid[15] = {'o', 'B', 'e', 'n', 'c', 'h'};
+                PutDigits(openid + 6, 9, index);
+                mega::protocol::AppendRequest(out, o_.command, std::string_view(openid, 15), o_.key,
+                                              opaque, body_);
                 break;
             }
             case Proto::kBeanstalk:
@@ -327,8 +328,14 @@ class RequestEncoder {
     }
 
   private:
+    // The low `width` decimal digits of v, zero-padded (what %0*llu prints, minus overflow).
+    static void PutDigits(char* p, int width, uint64_t v) {
+        for (int i = width - 1; i >= 0; i--, v /= 10) p[i] = char('0' + v % 10);
+    }
+
     const Options& o_;
     std::string body_;
+    int64_t body_ms_ = -1;
     std::string redis_prefix_, beanstalk_prefix_;
 };
 
@@ -452,12 +459,66 @@ struct ThreadResult {
     bool protocol_error = false;
 };
 
+// Requests in flight on one connection: id → write time. Open addressing with linear
+// probing over a power-of-two array at least twice the window, so recording a request and
+// matching its reply touch one or two slots and never allocate.
+class InflightTable {
+  public:
+    explicit InflightTable(size_t window) {
+        size_t cap = 16;
+        while (cap < 2 * window) cap *= 2;
+        slots_.resize(cap);
+        mask_ = cap - 1;
+    }
+    size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    void clear() {
+        for (auto& s : slots_) s.used = false;
+        size_ = 0;
+    }
+    // The caller keeps size() below the window, so a free slot always exists.
+    void Insert(uint32_t id, int64_t t) {
+        size_t i = id & mask_;
+        while (slots_[i].used) i = (i + 1) & mask_;
+        slots_[i] = {id, true, t};
+        size_++;
+    }
+    // Removes `id` and gives its write time; false if it is not in flight.
+    bool Take(uint32_t id, int64_t* t) {
+        size_t i = id & mask_;
+        while (slots_[i].used && slots_[i].id != id) i = (i + 1) & mask_;
+        if (!slots_[i].used) return false;
+        *t = slots_[i].t;
+        // Backward-shift deletion: move later members of the probe run into the hole.
+        size_t hole = i;
+        for (size_t j = (i + 1) & mask_; slots_[j].used; j = (j + 1) & mask_) {
+            const size_t home = slots_[j].id & mask_;
+            if (((j - home) & mask_) >= ((j - hole) & mask_)) {
+                slots_[hole] = slots_[j];
+                hole = j;
+            }
+        }
+        slots_[hole].used = false;
+        size_--;
+        return true;
+    }
+
+  private:
+    struct Slot {
+        uint32_t id = 0;
+        bool used = false;
+        int64_t t = 0;
+    };
+    std::vector<Slot> slots_;
+    size_t mask_ = 0, size_ = 0;
+};
+
 struct Connection {
     UniqueFd fd;
     std::string out;
     size_t out_sent = 0;
     ReplyStream replies;
-    std::unordered_map<uint32_t, int64_t> inflight;  // request id → write time (ns)
+    InflightTable inflight;      // request id → write time (ns)
     uint32_t next_id = 0;        // mega: the opaque; others: the request's position
     uint32_t next_reply = 0;     // beanstalk/Redis: position of the next reply
     uint32_t setup_replies = 0;  // replies to skip (beanstalk `use`)
@@ -467,7 +528,8 @@ struct Connection {
     int64_t pace_offset_ns = 0;
     uint64_t pace_written = 0;  // requests written so far
 
-    explicit Connection(UniqueFd f, Proto p) : fd(std::move(f)), replies(p) {}
+    Connection(UniqueFd f, Proto p, int window)
+        : fd(std::move(f)), replies(p), inflight(size_t(window)) {}
 };
 
 // Resolves host:port and refuses anything but a loopback address.
@@ -552,7 +614,8 @@ class LoadLoop {
           epoll_(::epoll_create1(EPOLL_CLOEXEC)),
           pacing_(pacing) {
         for (auto& fd : fds)
-            conns_.push_back(std::make_unique<Connection>(std::move(fd), opts_.proto));
+            conns_.push_back(
+                std::make_unique<Connection>(std::move(fd), opts_.proto, opts_.window));
         for (size_t i = 0; i < conns_.size(); i++) {
             epoll_event ev{};
             ev.events = EPOLLIN;
@@ -683,7 +746,7 @@ class LoadLoop {
                 for (uint64_t k = 0; k < want; k++) {
                     const uint32_t id = c.next_id++;
                     encoder_.Append(&c.out, first + k, id, unix_ms);
-                    c.inflight.emplace(id, now);
+                    c.inflight.Insert(id, now);
                 }
                 result_.written += want;
                 if (paced()) {
@@ -748,14 +811,13 @@ class LoadLoop {
                 continue;
             }
             const uint32_t id = opts_.proto == Proto::kMega ? r.opaque : c.next_reply++;
-            auto it = c.inflight.find(id);
-            if (it == c.inflight.end()) {
+            int64_t written_at;
+            if (!c.inflight.Take(id, &written_at)) {
                 result_.errors["unmatched reply"]++;
                 result_.failed++;
                 continue;
             }
-            result_.latency.Record(uint64_t(std::max<int64_t>(0, now - it->second)));
-            c.inflight.erase(it);
+            result_.latency.Record(uint64_t(std::max<int64_t>(0, now - written_at)));
             if (r.ok) {
                 result_.ok++;
             } else {
