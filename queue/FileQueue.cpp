@@ -31,6 +31,7 @@ constexpr size_t kStagedKeep = 4 << 20;  // staging capacity kept between batche
 // leaves the process's RSS.
 constexpr uint64_t kWindowAhead = 8 << 20;
 constexpr uint64_t kWindowBehind = 4 << 20;
+constexpr uint64_t kScanDropStep = 8 << 20;  // a scan unmaps what it checked this often
 constexpr char kCursorMagic[8] = {'M', 'E', 'G', 'A', 'C', 'U', 'R', '1'};
 
 inline uint64_t Align8(uint64_t n) {
@@ -92,6 +93,12 @@ Status FileQueue::Open(const QueueOptions& options, std::unique_ptr<FileQueue>* 
     Status s = q->Recover(report ? report : &local);
     if (!s.ok()) return s;
     q->flusher_ = std::thread([raw = q.get()] { raw->FlusherMain(); });
+    if (!q->scan_jobs_.empty()) {
+        q->scan_over_ = false;
+        q->scanner_ = std::thread([raw = q.get(), jobs = std::move(q->scan_jobs_)]() mutable {
+            raw->ScannerMain(std::move(jobs));
+        });
+    }
     *out = std::move(q);
     return Status::Ok();
 }
@@ -150,48 +157,31 @@ Status FileQueue::Recover(RecoveryReport* report) {
     for (size_t i = 0; i < files.size(); i++) {
         auto& [seq, f] = files[i];
         const bool newest = i + 1 == files.size();
-        uint64_t off = SegmentFile::kHeaderBytes;
-        if (seq == cseq && coff >= off && coff < f->size()) off = coff;
+        uint64_t from = SegmentFile::kHeaderBytes;
+        if (seq == cseq && coff >= from && coff < f->size()) from = coff;
         Segment seg;
-        while (true) {
-            int64_t n = CheckRecord(f->data(), f->size(), off);
-            if (n == 0) break;
-            if (n < 0) {
-                // Find how far the garbage goes, for the report; then make it clean zeros
-                // (newest segment: appends continue there) or leave it (older segment).
-                uint64_t last = f->size();
-                while (last > off && f->data()[last - 1] == 0) last--;
-                report->dropped_bytes += last - off;
-                char line[256];
-                std::snprintf(line, sizeof line, "%s record at %s offset %llu: dropped %llu bytes",
-                              newest ? "torn" : "corrupt", f->path().c_str(),
-                              static_cast<unsigned long long>(off),
-                              static_cast<unsigned long long>(last - off));
-                report->problems.push_back(line);
-                if (newest) {
-                    std::memset(f->data() + off, 0, last - off);
-                    f->Sync();
-                }
-                break;
+        if (options_.scan_in_background && !newest) {
+            seg.scanned = false;
+            report->segments_scanning++;
+            unscanned_++;
+        } else {
+            const ScanResult r = ScanSegment(*f, from, newest);
+            if (!r.problem.empty()) report->problems.push_back(r.problem);
+            report->dropped_bytes += r.dropped;
+            report->done_records += r.done;
+            report->live_records += r.live;
+            live_records_ += r.live;
+            seg.end = r.end;
+            seg.live = r.live;
+            if (seg.live == 0 && !newest) {
+                ::unlink(f->path().c_str());
+                continue;
             }
-            if (f->data()[off + 8] & kFlagDone) {
-                report->done_records++;
-            } else {
-                seg.live++;
-            }
-            off += uint64_t(n);
         }
-        seg.end = off;
-        live_records_ += seg.live;
-        report->live_records += seg.live;
-        if (seg.live == 0 && !newest) {
-            ::unlink(f->path().c_str());
-            continue;
-        }
-        if (!newest) f->DropPages(0, f->size());  // scanned: keep it out of our RSS
         if (segments_.empty()) first_seq_ = seq;
         while (first_seq_ + segments_.size() < seq) segments_.push_back(Segment{});  // holes
         seg.file = std::move(f);
+        if (!seg.scanned) scan_jobs_.push_back({seq, seg.file, from});
         segments_.push_back(std::move(seg));
     }
 
@@ -215,11 +205,112 @@ Status FileQueue::Recover(RecoveryReport* report) {
     }
     read_seq_ = first_seq_;
     read_off_ = SegmentFile::kHeaderBytes;
-    if (cseq == first_seq_ && coff > read_off_ && coff <= segments_.front().end) read_off_ = coff;
+    // The scan of the cursor's segment started at the cursor (see `from` above).
+    const Segment& front = segments_.front();
+    if (cseq == first_seq_ && coff > read_off_ &&
+        (front.scanned ? coff <= front.end : coff < front.file->size()))
+        read_off_ = coff;
     cursor_seq_ = read_seq_;
     cursor_off_ = read_off_;
     published_cursor_.store(MakeRef(cursor_seq_, cursor_off_));
     return Status::Ok();
+}
+
+FileQueue::ScanResult FileQueue::ScanSegment(const SegmentFile& f, uint64_t from, bool newest) {
+    ScanResult r;
+    r.seq = f.seq();
+    uint64_t off = from, dropped = 0;
+    while (true) {
+        if (!newest && off - dropped >= kScanDropStep) {
+            f.DropPages(dropped, off);
+            dropped = off;
+        }
+        const int64_t n = CheckRecord(f.data(), f.size(), off);
+        if (n == 0) break;
+        if (n < 0) {
+            // Find how far the garbage goes, for the report; then make it clean zeros
+            // (newest segment: appends continue there) or leave it (older segment).
+            uint64_t last = f.size();
+            while (last > off && f.data()[last - 1] == 0) last--;
+            r.dropped = last - off;
+            char line[256];
+            std::snprintf(line, sizeof line, "%s record at %s offset %llu: dropped %llu bytes",
+                          newest ? "torn" : "corrupt", f.path().c_str(),
+                          static_cast<unsigned long long>(off),
+                          static_cast<unsigned long long>(last - off));
+            r.problem = line;
+            if (newest) {
+                std::memset(f.data() + off, 0, last - off);
+                f.Sync();
+            }
+            break;
+        }
+        if (f.data()[off + 8] & kFlagDone) {
+            r.done++;
+        } else {
+            r.live++;
+        }
+        off += uint64_t(n);
+    }
+    r.end = off;
+    if (!newest) f.DropPages(0, f.size());
+    return r;
+}
+
+void FileQueue::ScannerMain(std::vector<ScanJob> jobs) {
+    for (auto& job : jobs) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (scan_stop_) break;
+        }
+        ScanResult r = ScanSegment(*job.file, job.from, false);
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            scan_results_.push_back(std::move(r));
+        }
+        scan_ready_.store(true, std::memory_order_release);
+        if (options_.on_durable) options_.on_durable();  // wakes the loop
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    scan_over_ = true;
+    scan_cv_.notify_all();
+}
+
+void FileQueue::ApplyScans() {
+    if (!scan_ready_.load(std::memory_order_acquire)) return;
+    std::vector<ScanResult> results;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        scan_ready_.store(false, std::memory_order_relaxed);
+        results.swap(scan_results_);
+    }
+    for (const ScanResult& r : results) {
+        Segment* s = Find(r.seq);
+        if (!s || s->scanned) continue;
+        s->end = r.end;
+        s->live = r.live;
+        s->scanned = true;
+        unscanned_--;
+        live_records_ += r.live;
+        scan_report_.live_records += r.live;
+        scan_report_.done_records += r.done;
+        scan_report_.dropped_bytes += r.dropped;
+        if (!r.problem.empty()) {
+            spdlog::warn("queue {}: {}", options_.dir, r.problem);
+            scan_report_.problems.push_back(r.problem);
+        }
+    }
+    if (!results.empty() && unscanned_ == 0)
+        spdlog::info("queue {}: older segments checked: {} more records to deliver", options_.dir,
+                     scan_report_.live_records);
+}
+
+void FileQueue::WaitForScan() {
+    {
+        std::unique_lock<std::mutex> lock(mu_);
+        scan_cv_.wait(lock, [&] { return scan_over_; });
+    }
+    ApplyScans();
 }
 
 FileQueue::Segment* FileQueue::Find(uint64_t seq) {
@@ -327,6 +418,7 @@ Status FileQueue::Append(std::initializer_list<std::string_view> parts, RecordRe
 }
 
 void FileQueue::Publish() {
+    ApplyScans();
     if (staged_.empty()) return;
     SegmentFile& f = *segments_.back().file;  // staged bytes belong to the write segment
     const char* p = staged_.data();
@@ -338,8 +430,8 @@ void FileQueue::Publish() {
         if (k <= 0) {
             // The blocks are allocated, so this is an I/O error: the mapping still takes the
             // bytes into the page cache, as stores always did.
-            spdlog::error("queue: pwrite {}: {}; writing through the mapping",
-                          f.path(), k < 0 ? std::strerror(errno) : "no progress");
+            spdlog::error("queue: pwrite {}: {}; writing through the mapping", f.path(),
+                          k < 0 ? std::strerror(errno) : "no progress");
             std::memcpy(f.data() + off, p, n);
             break;
         }
@@ -357,6 +449,7 @@ bool FileQueue::Next(RecordRef* ref, std::string_view* payload) {
     while (true) {
         Segment* s = Find(read_seq_);
         const uint64_t write_seq = first_seq_ + segments_.size() - 1;
+        if (s && !s->scanned) return false;  // the background scan has not reached it yet
         if (s && read_off_ < s->end) {
             const char* h = s->file->data() + read_off_;
             const uint32_t len = LoadU32(h);
@@ -438,7 +531,7 @@ void FileQueue::AdvanceCursor() {
 void FileQueue::MaybeDelete(uint64_t seq) {
     Segment* s = Find(seq);
     const uint64_t write_seq = first_seq_ + segments_.size() - 1;
-    if (!s || seq >= write_seq || seq >= read_seq_ || s->live != 0) return;
+    if (!s || !s->scanned || seq >= write_seq || seq >= read_seq_ || s->live != 0) return;
     {
         std::lock_guard<std::mutex> lock(mu_);
         auto it = std::find(sync_set_.begin(), sync_set_.end(), s->file);
@@ -540,7 +633,8 @@ void FileQueue::FlusherMain() {
                 }
             }
             if (!to_sync.empty()) {
-                const double took = std::chrono::duration<double>(Clock::now() - sync_start).count();
+                const double took =
+                    std::chrono::duration<double>(Clock::now() - sync_start).count();
                 size_t b = 0;
                 while (b < SyncTimes::kBounds.size() && took > SyncTimes::kBounds[b]) b++;
                 sync_counts_[b].fetch_add(1, std::memory_order_relaxed);
@@ -606,6 +700,13 @@ Status FileQueue::Close() {
     if (closed_) return Status::Ok();
     Publish();
     closed_ = true;
+    if (scanner_.joinable()) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            scan_stop_ = true;
+        }
+        scanner_.join();
+    }
     {
         std::lock_guard<std::mutex> lock(mu_);
         stop_ = true;

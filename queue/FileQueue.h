@@ -43,6 +43,11 @@ struct QueueOptions {
     // Called on the flusher thread after a flush made more records durable (see
     // durable_seq()). Must be thread-safe and quick, e.g. uv_async_send.
     std::function<void()> on_durable;
+    // Open() checks only the newest segment (where appends continue) and leaves the older
+    // ones to a background thread, so a restart does not wait for a long backlog to be read.
+    // Records of an older segment are handed out once it is checked; on_durable is called
+    // after each, to wake the loop.
+    bool scan_in_background = false;
 };
 
 struct RecoveryReport {
@@ -51,6 +56,7 @@ struct RecoveryReport {
     uint64_t done_records = 0;          // records already finished, skipped
     uint64_t dropped_bytes = 0;         // torn tail or corruption, zeroed/skipped
     std::vector<std::string> problems;  // one line per torn or corrupt spot
+    uint64_t segments_scanning = 0;     // left to the background scan (not counted above)
 };
 
 // How long the flusher's syncs took (one sample per flush: the fdatasyncs that acknowledgements
@@ -103,6 +109,12 @@ class FileQueue {
     uint64_t appended_seq() const { return staged_seq_; }  // loop thread
     uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
 
+    // With scan_in_background: older segments still being checked (their records are not
+    // counted in live_records() yet), and what the background scan found so far.
+    uint64_t segments_scanning() const { return unscanned_; }
+    const RecoveryReport& background_report() const { return scan_report_; }
+    void WaitForScan();  // blocks until the background scan is over and applies it (tests)
+
     uint64_t live_records() const { return live_records_; }                  // not done
     uint64_t unread_records() const { return live_records_ - handed_out_; }  // waiting
     uint64_t disk_bytes() const;
@@ -117,6 +129,16 @@ class FileQueue {
         std::shared_ptr<SegmentFile> file;  // null once deleted
         uint64_t end = 0;                   // offset after the last record
         uint64_t live = 0;                  // records not done
+        bool scanned = true;                // false: end and live unknown (background scan)
+    };
+    struct ScanJob {
+        uint64_t seq;
+        std::shared_ptr<SegmentFile> file;
+        uint64_t from;  // first offset to check (the cursor's, in its segment)
+    };
+    struct ScanResult {
+        uint64_t seq = 0, end = 0, live = 0, done = 0, dropped = 0;
+        std::string problem;  // a torn or corrupt spot, if any
     };
 
     explicit FileQueue(const QueueOptions& options);
@@ -126,6 +148,12 @@ class FileQueue {
     void MaybeDelete(uint64_t seq);
     void AdvanceCursor();
     void FlusherMain();
+    // Checks the records of `f` from `from` on: where they end, how many are live or done.
+    // `newest`: a torn tail is zeroed (appends continue there). Otherwise what was checked
+    // leaves the RSS as the scan goes.
+    static ScanResult ScanSegment(const SegmentFile& f, uint64_t from, bool newest);
+    void ScannerMain(std::vector<ScanJob> jobs);
+    void ApplyScans();     // loop thread: takes what the scanner finished
     bool SyncDir() const;  // fsync of the directory (new file names); logs a failure
     std::string SegmentPath(uint64_t seq) const;
 
@@ -149,10 +177,13 @@ class FileQueue {
     // thread); Advance()d again once the writer passes window_next_.
     std::unique_ptr<PageWindow> window_;
     uint64_t window_next_ = 0;
+    uint64_t unscanned_ = 0;  // segments whose ScanResult is not applied yet
+    RecoveryReport scan_report_;
+    std::vector<ScanJob> scan_jobs_;  // from Recover() to the scanner thread
 
     // Shared with the flusher thread.
     std::atomic<uint64_t> appended_seq_{0}, durable_seq_{0};  // appended_seq_: published
-    std::atomic<uint64_t> published_cursor_{0};  // seq << 32 | offset
+    std::atomic<uint64_t> published_cursor_{0};               // seq << 32 | offset
     std::mutex mu_;
     std::condition_variable cv_;
     bool stop_ = false, sync_requested_ = false, want_spare_ = false;
@@ -164,10 +195,15 @@ class FileQueue {
     Status spare_status_;
     std::vector<std::shared_ptr<SegmentFile>> sync_set_;  // every open segment
     std::vector<std::shared_ptr<SegmentFile>> to_delete_;
+    // The background scan: results wait under mu_ until the loop applies them.
+    std::vector<ScanResult> scan_results_;
+    std::atomic<bool> scan_ready_{false};
+    bool scan_over_ = true, scan_stop_ = false;
+    std::condition_variable scan_cv_;
     // Written by the flusher, read by sync_times().
     std::array<std::atomic<uint64_t>, SyncTimes::kBounds.size() + 1> sync_counts_{};
     std::atomic<uint64_t> sync_ns_{0};
-    std::thread flusher_;
+    std::thread flusher_, scanner_;
     bool closed_ = false;
 };
 

@@ -70,7 +70,9 @@ HttpResponse Ok() {
     return r;
 }
 
-void Str(JsonWriter& w, std::string_view s) { w.String(s.data(), rapidjson::SizeType(s.size())); }
+void Str(JsonWriter& w, std::string_view s) {
+    w.String(s.data(), rapidjson::SizeType(s.size()));
+}
 
 bool ParseId(const rapidjson::Value& v, uint64_t* id) {
     if (v.IsUint64()) return *id = v.GetUint64(), true;
@@ -193,6 +195,10 @@ HttpResponse AdminApi::StatsResponse(const LogSummary& summary, const Status& db
     w.Uint64(total);
     w.Key("disk_bytes");
     w.Uint64(s.disk_bytes);
+    // After a restart the older segments are checked in the background: until this is 0,
+    // their messages are not counted above yet.
+    w.Key("scanning_segments");
+    w.Uint64(s.scanning_segments);
     w.EndObject();
     auto number = [&](const char* key, uint64_t v) {
         w.Key(key);
@@ -248,7 +254,8 @@ HttpResponse AdminApi::StatsResponse(const LogSummary& summary, const Status& db
     w.StartObject();
     for (const auto& [name, n] : summary.by_status) number(name.c_str(), n);
     w.EndObject();
-    auto groups = [&](const char* key, const char* field, const std::vector<LogSummary::Count>& list) {
+    auto groups = [&](const char* key, const char* field,
+                      const std::vector<LogSummary::Count>& list) {
         w.Key(key);
         w.StartArray();
         for (const auto& c : list) {
@@ -294,31 +301,42 @@ HttpResponse AdminApi::Metrics() const {
     const Server::Snapshot s = server_->Stats();
     MetricsText m;
     for (int l = 0; l < kPriorityLevels; l++)
-        m.Gauge("mega_queue_depth", "Messages queued and not finished, by priority.", double(s.depth[l]),
-                Labels("priority", kLevelNames[l]));
+        m.Gauge("mega_queue_depth", "Messages queued and not finished, by priority.",
+                double(s.depth[l]), Labels("priority", kLevelNames[l]));
     m.Gauge("mega_queue_disk_bytes", "Bytes of queue segment files.", double(s.disk_bytes));
+    m.Gauge("mega_queue_scanning_segments",
+            "Segments still being checked after a restart (their messages not yet counted).",
+            double(s.scanning_segments));
     m.Gauge("mega_inflight", "WeChat calls under way.", double(s.inflight));
     m.Gauge("mega_waiting", "Messages waiting for a delay or a retry.", double(s.waiting));
     m.Gauge("mega_dead_letters", "Messages in the failed store.", double(s.dead_letters));
     m.Gauge("mega_connections", "Open client connections.", double(s.connections));
     m.Gauge("mega_templates", "Templates cached.", double(s.templates));
-    m.Gauge("mega_account_paused", "1 while sending is paused (quota or operator).", s.pause.paused ? 1 : 0);
+    m.Gauge("mega_account_paused", "1 while sending is paused (quota or operator).",
+            s.pause.paused ? 1 : 0);
     m.Counter("mega_messages_sent_total", "Messages WeChat accepted.", double(s.counters.sent));
-    m.Counter("mega_messages_failed_total", "Messages that failed for good.", double(s.counters.failed));
-    m.Counter("mega_retries_total", "Attempts that failed and were scheduled again.", double(s.counters.retried));
+    m.Counter("mega_messages_failed_total", "Messages that failed for good.",
+              double(s.counters.failed));
+    m.Counter("mega_retries_total", "Attempts that failed and were scheduled again.",
+              double(s.counters.retried));
     static const char* kOutcomes[] = {"sent", "transient", "token", "quota", "permanent"};
     for (int i = 0; i < 5; i++)
-        m.Counter("mega_send_attempts_total", "template/send calls by outcome.", double(s.counters.by_outcome[i]),
-                  Labels("outcome", kOutcomes[i]));
-    m.Counter("mega_quota_hits_total", "45009 answers (daily quota reached).", double(s.counters.quota_hits));
+        m.Counter("mega_send_attempts_total", "template/send calls by outcome.",
+                  double(s.counters.by_outcome[i]), Labels("outcome", kOutcomes[i]));
+    m.Counter("mega_quota_hits_total", "45009 answers (daily quota reached).",
+              double(s.counters.quota_hits));
     m.Counter("mega_token_refreshes_total", "access_token fetches.", double(s.token_refreshes));
-    m.Counter("mega_api_base_switches_total", "Failovers between api_base URLs.", double(s.base_switches));
-    m.Counter("mega_message_log_rows_written_total", "Rows the message-log writer wrote.", double(s.log_written));
+    m.Counter("mega_api_base_switches_total", "Failovers between api_base URLs.",
+              double(s.base_switches));
+    m.Counter("mega_message_log_rows_written_total", "Rows the message-log writer wrote.",
+              double(s.log_written));
     m.Counter("mega_message_log_dropped_total", "Message-log events dropped (MySQL slow or down).",
               double(s.log_dropped));
-    m.Gauge("mega_message_log_pending", "Message-log rows waiting to be written.", double(s.log_pending));
+    m.Gauge("mega_message_log_pending", "Message-log rows waiting to be written.",
+            double(s.log_pending));
     std::string text = std::move(m.text());
-    s.counters.latency.Render("mega_send_latency_seconds", "Duration of template/send calls.", &text);
+    s.counters.latency.Render("mega_send_latency_seconds", "Duration of template/send calls.",
+                              &text);
     RenderHistogram("mega_queue_sync_seconds",
                     "Duration of the queue flusher's fdatasync rounds (what fsync = always "
                     "acknowledgements wait on).",
@@ -414,8 +432,11 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         auto status = std::make_shared<Status>();
         const Config& config = server_->config();
         OffLoop(
-            server_->loop(), [&config, summary, status] { *status = SummarizeLog(config, NowMs(), summary.get()); },
-            [this, summary, status, responder] { responder.Send(StatsResponse(*summary, *status)); });
+            server_->loop(),
+            [&config, summary, status] { *status = SummarizeLog(config, NowMs(), summary.get()); },
+            [this, summary, status, responder] {
+                responder.Send(StatsResponse(*summary, *status));
+            });
         return;
     }
     if (get && path == "/api/messages") {
@@ -428,10 +449,14 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         if (req.QueryParam("from", &v)) f.from_ms = std::strtoll(v.c_str(), nullptr, 10);
         if (req.QueryParam("to", &v)) f.to_ms = std::strtoll(v.c_str(), nullptr, 10);
         if (req.QueryParam("offset", &v)) f.offset = std::strtoull(v.c_str(), nullptr, 10);
-        if (req.QueryParam("limit", &v)) f.limit = std::clamp<uint64_t>(std::strtoull(v.c_str(), nullptr, 10), 1, 1000);
-        static const char* kStatuses[] = {"", "queued", "sending", "retrying", "sent", "failed", "cancelled"};
-        if (std::find(std::begin(kStatuses), std::end(kStatuses), f.status) == std::end(kStatuses)) {
-            responder.Send(Error(400, "status must be queued, sending, retrying, sent, failed or cancelled"));
+        if (req.QueryParam("limit", &v))
+            f.limit = std::clamp<uint64_t>(std::strtoull(v.c_str(), nullptr, 10), 1, 1000);
+        static const char* kStatuses[] = {"",     "queued", "sending",  "retrying",
+                                          "sent", "failed", "cancelled"};
+        if (std::find(std::begin(kStatuses), std::end(kStatuses), f.status) ==
+            std::end(kStatuses)) {
+            responder.Send(
+                Error(400, "status must be queued, sending, retrying, sent, failed or cancelled"));
             return;
         }
         struct Result {
@@ -443,9 +468,12 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         const Config& config = server_->config();
         OffLoop(
             server_->loop(),
-            [&config, f, result] { result->status = ListMessages(config, f, &result->total, &result->rows); },
+            [&config, f, result] {
+                result->status = ListMessages(config, f, &result->total, &result->rows);
+            },
             [result, responder] {
-                if (!result->status.ok()) return responder.Send(Error(503, result->status.message()));
+                if (!result->status.ok())
+                    return responder.Send(Error(503, result->status.message()));
                 rapidjson::StringBuffer sb;
                 JsonWriter w(sb);
                 w.StartObject();
@@ -473,7 +501,8 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         if (retry) {
             DeadLetter d;
             if (!server_->dead_letters().Find(id, &d)) {
-                responder.Send(Error(409, "message " + rest + " is not a failed message waiting for a retry"));
+                responder.Send(
+                    Error(409, "message " + rest + " is not a failed message waiting for a retry"));
                 return;
             }
             Status st = server_->RetryDeadLetter(id);
@@ -487,11 +516,13 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         auto result = std::make_shared<Result>();
         const Config& config = server_->config();
         OffLoop(
-            server_->loop(), [&config, id, result] { result->status = GetMessage(config, id, &result->row); },
+            server_->loop(),
+            [&config, id, result] { result->status = GetMessage(config, id, &result->row); },
             [result, responder] {
                 if (!result->status.ok())
-                    return responder.Send(Error(result->status.code() == Status::Code::kNotFound ? 404 : 503,
-                                                result->status.message()));
+                    return responder.Send(
+                        Error(result->status.code() == Status::Code::kNotFound ? 404 : 503,
+                              result->status.message()));
                 rapidjson::StringBuffer sb;
                 JsonWriter w(sb);
                 MessageJson(w, result->row, true);
@@ -549,8 +580,10 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
             body["data"].Accept(w);
             info.data.assign(sb.GetString(), sb.GetSize());
         }
-        if (body.HasMember("rate") && body["rate"].IsNumber()) info.rate = std::max(0.0, body["rate"].GetDouble());
-        if (body.HasMember("options") && body["options"].IsString()) info.options = body["options"].GetString();
+        if (body.HasMember("rate") && body["rate"].IsNumber())
+            info.rate = std::max(0.0, body["rate"].GetDouble());
+        if (body.HasMember("options") && body["options"].IsString())
+            info.options = body["options"].GetString();
         std::string text;
         if (body.HasMember("openids") && body["openids"].IsArray()) {
             for (const auto& v : body["openids"].GetArray())
@@ -558,17 +591,19 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         } else if (body.HasMember("openids_text") && body["openids_text"].IsString()) {
             text = body["openids_text"].GetString();
         }
-        const bool start = !body.HasMember("start") || !body["start"].IsBool() || body["start"].GetBool();
-        server_->tasks().Create(std::move(info), std::move(text), start, [responder](Status st, uint64_t id) {
-            if (!st.ok()) return responder.Send(Error(503, st.message()));
-            rapidjson::StringBuffer sb;
-            JsonWriter w(sb);
-            w.StartObject();
-            w.Key("id");
-            Str(w, std::to_string(id));
-            w.EndObject();
-            responder.Send(JsonResponse(200, sb));
-        });
+        const bool start =
+            !body.HasMember("start") || !body["start"].IsBool() || body["start"].GetBool();
+        server_->tasks().Create(std::move(info), std::move(text), start,
+                                [responder](Status st, uint64_t id) {
+                                    if (!st.ok()) return responder.Send(Error(503, st.message()));
+                                    rapidjson::StringBuffer sb;
+                                    JsonWriter w(sb);
+                                    w.StartObject();
+                                    w.Key("id");
+                                    Str(w, std::to_string(id));
+                                    w.EndObject();
+                                    responder.Send(JsonResponse(200, sb));
+                                });
         return;
     }
     if (post && path.rfind("/api/tasks/", 0) == 0) {
@@ -577,14 +612,15 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         const uint64_t id = std::strtoull(rest.c_str(), nullptr, 10);
         const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
         Status st = server_->tasks().Control(id, action);
-        responder.Send(st.ok() ? Ok()
-                               : Error(st.code() == Status::Code::kNotFound ? 404 : 409, st.message()));
+        responder.Send(
+            st.ok() ? Ok() : Error(st.code() == Status::Code::kNotFound ? 404 : 409, st.message()));
         return;
     }
     if (get && path == "/api/waiting") {
         std::string v;
         size_t limit = 100;
-        if (req.QueryParam("limit", &v)) limit = std::min<size_t>(1000, std::strtoull(v.c_str(), nullptr, 10));
+        if (req.QueryParam("limit", &v))
+            limit = std::min<size_t>(1000, std::strtoull(v.c_str(), nullptr, 10));
         const auto items = server_->dispatcher().Waiting(limit);
         rapidjson::StringBuffer sb;
         JsonWriter w(sb);
@@ -620,7 +656,9 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
             responder.Send(Error(400, "expected {\"id\":\"…\"}"));
             return;
         }
-        responder.Send(server_->dispatcher().Cancel(id) ? Ok() : Error(404, "no waiting message " + std::to_string(id)));
+        responder.Send(server_->dispatcher().Cancel(id)
+                           ? Ok()
+                           : Error(404, "no waiting message " + std::to_string(id)));
         return;
     }
     if (post && path == "/api/test-message") {
@@ -637,8 +675,8 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
             data.assign(sb.GetString(), sb.GetSize());
         }
         Server::Accepted a;
-        Status st = server_->Accept(MessageKind::kPush, body["openid"].GetString(), body["key"].GetString(),
-                                    data, "source=dashboard", &a);
+        Status st = server_->Accept(MessageKind::kPush, body["openid"].GetString(),
+                                    body["key"].GetString(), data, "source=dashboard", &a);
         if (!st.ok()) {
             responder.Send(Error(st.code() == Status::Code::kInvalid ? 400 : 503, st.message()));
             return;
@@ -656,7 +694,8 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         std::string v;
         size_t offset = 0, limit = 100;
         if (req.QueryParam("offset", &v)) offset = size_t(std::strtoull(v.c_str(), nullptr, 10));
-        if (req.QueryParam("limit", &v)) limit = std::min<size_t>(1000, std::strtoull(v.c_str(), nullptr, 10));
+        if (req.QueryParam("limit", &v))
+            limit = std::min<size_t>(1000, std::strtoull(v.c_str(), nullptr, 10));
         rapidjson::StringBuffer sb;
         JsonWriter w(sb);
         w.StartObject();
@@ -684,8 +723,9 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
             w.Key("class");
             w.String(d.errcode == -1 && d.error.find("cancel") != std::string_view::npos
                          ? "cancelled"
-                         : OutcomeName(Classify(d.errcode != -2, d.errcode >= 500 && d.errcode < 600 ? d.errcode : 200,
-                                                d.errcode)));
+                         : OutcomeName(Classify(
+                               d.errcode != -2,
+                               d.errcode >= 500 && d.errcode < 600 ? d.errcode : 200, d.errcode)));
             w.Key("error");
             Str(w, d.error);
             w.Key("attempts");
@@ -710,7 +750,8 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         } else {
             uint64_t id;
             if (!body.HasMember("id") || !ParseId(body["id"], &id)) {
-                responder.Send(Error(400, "expected {\"id\":\"…\"}" + std::string(retry ? " or {\"all\":true}" : "")));
+                responder.Send(Error(400, "expected {\"id\":\"…\"}" +
+                                              std::string(retry ? " or {\"all\":true}" : "")));
                 return;
             }
             ids.push_back(id);
@@ -776,7 +817,8 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
     }
     if (post && path == "/api/account/pause") {
         std::string reason = "paused by an operator";
-        if (body.HasMember("reason") && body["reason"].IsString() && body["reason"].GetStringLength())
+        if (body.HasMember("reason") && body["reason"].IsString() &&
+            body["reason"].GetStringLength())
             reason = body["reason"].GetString();
         server_->dispatcher().Pause(reason, true, 0);
         responder.Send(Ok());

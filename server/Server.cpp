@@ -95,7 +95,7 @@ Status Server::Start() {
     }
     spdlog::info("{} templates loaded", templates_.size());
 
-    uint64_t live = 0;
+    uint64_t live = 0, scanning = 0;
     for (int l = 0; l < kPriorityLevels; l++) {
         QueueOptions qo;
         qo.dir = config_.queue_file_path + "/" + kLevelNames[l];
@@ -104,6 +104,7 @@ Status Server::Start() {
         qo.fsync = config_.fsync;
         qo.fsync_interval_ms = config_.fsync_interval_ms;
         qo.on_durable = [this] { uv_async_send(&durable_async_); };
+        qo.scan_in_background = true;  // the port opens without reading the whole backlog
         RecoveryReport report;
         s = FileQueue::Open(qo, &queues_[l], &report);
         if (!s.ok()) return s;
@@ -112,11 +113,19 @@ Status Server::Start() {
             spdlog::warn("queue {}: recovery dropped {} bytes", kLevelNames[l],
                          report.dropped_bytes);
         live += report.live_records;
+        scanning += report.segments_scanning;
     }
-    spdlog::info("queue recovered: {} messages to deliver", live);
+    if (scanning > 0)
+        spdlog::info(
+            "queue recovered: {} messages to deliver, {} older segments being checked "
+            "in the background",
+            live, scanning);
+    else
+        spdlog::info("queue recovered: {} messages to deliver", live);
     s = DeadLetters::Open(config_, &dead_letters_);
     if (!s.ok()) return s;
-    s = DedupIndex::Open(config_, [this] { uv_async_send(&durable_async_); }, &dedup_);
+    s = DedupIndex::Open(
+        config_, [this] { uv_async_send(&durable_async_); }, &dedup_);
     if (!s.ok()) return s;
     dedup_->Expire(NowMs());
     spdlog::info("{} dead letters, {} message keys remembered", dead_letters_->size(),
@@ -259,7 +268,7 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
 
 Status Server::Accept(MessageKind kind, std::string_view openid, std::string_view key,
                       std::string_view data, std::string_view options, Accepted* out) {
-    const int64_t now = IterationNowMs();
+    const int64_t now = NowMs();
     MessageOptions opts;
     std::string error;
     if (!ParseMessageOptions(options, now, &opts, &error)) return Status::Invalid(error);
@@ -444,17 +453,8 @@ void Server::OnSignal(uv_signal_t* h, int signum) {
 
 uint64_t Server::NextMessageId() {
     // Unique across restarts without any state: the wall clock in ms, 20 bits of counter.
-    last_id_ = std::max(last_id_ + 1, uint64_t(IterationNowMs()) << 20);
+    last_id_ = std::max(last_id_ + 1, uint64_t(NowMs()) << 20);
     return last_id_;
-}
-
-int64_t Server::IterationNowMs() {
-    const uint64_t loop_ms = uv_now(loop_);
-    if (loop_ms != iteration_loop_ms_) {
-        iteration_loop_ms_ = loop_ms;
-        iteration_now_ms_ = NowMs();
-    }
-    return iteration_now_ms_;
 }
 
 void Server::WriteStatusFile() {
@@ -486,6 +486,7 @@ Server::Snapshot Server::Stats() const {
     for (int l = 0; l < kPriorityLevels; l++) {
         s.depth[l] = queues_[l]->live_records();
         s.disk_bytes += queues_[l]->disk_bytes();
+        s.scanning_segments += queues_[l]->segments_scanning();
         s.syncs.Add(queues_[l]->sync_times());
         s.queue_writable = s.queue_writable && queues_[l]->writable();
     }

@@ -51,6 +51,7 @@ class Server : public FrameSink {
         uint64_t depth[kPriorityLevels] = {};
         uint64_t inflight = 0, waiting = 0, dead_letters = 0, connections = 0, templates = 0;
         uint64_t disk_bytes = 0, dedup_keys = 0, token_refreshes = 0, base_switches = 0;
+        uint64_t scanning_segments = 0;  // after a restart: older segments not checked yet
         SyncTimes syncs;  // the queues' flushes, all priorities
         uint64_t log_written = 0, log_dropped = 0, log_pending = 0;
         bool log_healthy = true;
@@ -113,9 +114,6 @@ class Server : public FrameSink {
     void WriteStatusFile();
     void FinishShutdown();
     uint64_t NextMessageId();
-    // Wall-clock ms, read again only when libuv has updated its loop time (after each poll
-    // and each timer phase): pushes handled together share one clock read.
-    int64_t IterationNowMs();
     Connection* FindConnection(uint64_t id);
 
     static void OnConnection(uv_stream_t* server, int status);
@@ -150,8 +148,6 @@ class Server : public FrameSink {
     std::unordered_map<uint64_t, SendWaiter> waiters_;  // by message id
     Throughput throughput_;
     uint64_t last_id_ = 0;
-    int64_t iteration_now_ms_ = 0;
-    uint64_t iteration_loop_ms_ = ~0ull;  // uv_now() when iteration_now_ms_ was read
     bool sync_wanted_ = false;
     bool started_ = false, stopping_ = false, finished_ = false;
     int status_fd_ = -1;

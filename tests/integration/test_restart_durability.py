@@ -5,6 +5,10 @@ after each restart the queue still holds every unfinished message, retrying mess
 their attempt counts, and the dead letters are still listed. Once the faults are cleared,
 every retrying and delayed message arrives exactly once; the dead letters stay listed
 (attempts 1) and are not sent.
+
+Then a second server with 64 KiB segments and one sender slot: a backlog spread over many
+segments is restarted. The port opens before the older segments are checked (they are
+checked in the background), and every message still arrives once, in the order pushed.
 """
 
 import os
@@ -130,6 +134,36 @@ def test_everything_arrives_once_faults_clear():
     items = ds.failed_items(mega)
     check(sorted(it["openid"] for it in items) == sorted(DEAD) and
           all(it["attempts"] == 1 for it in items), f"dead letters at the end: {items}")
+
+
+def test_restart_with_a_backlog_over_many_segments_delivers_all_in_order():
+    fake = S["fake"]
+    mega = env.mega(name="backlog", overrides={
+        "server": {"queue_segment_bytes": 65536},
+        "setting": {"package_max_length": 8192, "task_worker_num": 1, "max_inflight": 1}})
+    ds.admin_post(mega, "/api/account/pause", {"reason": "test"})
+    pushed = ds.openids("oBacklog", 3000)
+    ds.push_many(mega, pushed, "order_paid", {"product": "backlog " + "x" * 200})
+    check(ds.stats(mega)["queue"]["total"] == len(pushed), f"queued: {ds.stats(mega)['queue']}")
+    rc = mega.stop()
+    check(rc == 0, f"mega exited {rc} on SIGTERM\n{mega.diagnostics()}")
+    segments = [f for f in os.listdir(os.path.join(mega.sections["server"]["queue_file_path"], "normal")) if f.endswith(".seg")]
+    check(len(segments) >= 10, f"the backlog spans only {len(segments)} segments")
+    d = ds.Deliveries(fake)
+    d.all()  # skip what earlier tests delivered
+    before = len(d.items)
+    mega.start()  # the pause is not kept: delivery starts with the oldest message
+    wait_until(lambda: ds.grep(ds.log_text(mega), r"older segments being checked in the background"),
+               10, lambda: "the log line saying the older segments are checked in the background:\n"
+               + "\n".join(ds.grep(ds.log_text(mega), r"queue")[-5:]))
+    check("scanning_segments" in ds.stats(mega)["queue"], f"{ds.stats(mega)['queue']}")
+    wait_until(lambda: len(d.all()) - before >= len(pushed), 60,
+               lambda: f"{len(pushed)} deliveries (got {len(d.items) - before})")
+    got = [m["touser"] for m in d.items[before:]]
+    check(got == pushed, "not delivered once each in push order: first difference at "
+          f"{next((i for i, (a, b) in enumerate(zip(got, pushed)) if a != b), len(got))}")
+    wait_until(lambda: ds.stats(mega)["queue"]["total"] == 0 and
+               ds.stats(mega)["queue"]["scanning_segments"] == 0, 20, "the queue to drain")
 
 
 if __name__ == "__main__":

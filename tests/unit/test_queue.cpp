@@ -720,8 +720,7 @@ TEST_CASE("a segment whose creation a crash cut short (*.seg.new) is deleted, da
     for (int i = 0; i < 40; i++) AppendOk(q.get(), std::string(kSegment / 8, 'x'));
     REQUIRE(q->Close().ok());  // the flusher may be making a spare until then
     CHECK(SegmentFiles(o.dir).size() > 1);
-    for (const auto& e : fs::directory_iterator(o.dir))
-        CHECK(e.path().extension() != ".new");
+    for (const auto& e : fs::directory_iterator(o.dir)) CHECK(e.path().extension() != ".new");
 }
 
 TEST_CASE("fsync=always: RequestSync makes everything appended durable, on_durable tells") {
@@ -830,4 +829,105 @@ TEST_CASE("fsync = always: records across segments survive a reopen") {
     const auto got = TakeAll(q.get());
     REQUIRE(got.size() == payloads.size());
     for (size_t i = 0; i < got.size(); i++) CHECK(got[i].payload == payloads[i]);
+}
+
+TEST_CASE("scan_in_background: Open checks only the newest segment; the rest follows in order") {
+    TempDir dir;
+    auto o = Options(dir);
+    const int n = 300;
+    std::vector<RecordRef> refs;
+    {
+        auto q = OpenQueue(o);
+        for (int i = 0; i < n; i++) refs.push_back(AppendOk(q.get(), PayloadOf(i)));
+        // Hand out 150; finish the first 100 and every third of the next 50 (the cursor moves
+        // past the first 100).
+        auto got = TakeAll(q.get());
+        for (int i = 0; i < 150; i++)
+            if (i < 100 || i % 3 == 0) q->Done(got[size_t(i)].ref);
+        REQUIRE(q->Close().ok());
+    }
+    std::map<uint64_t, std::vector<int>> by_seg;
+    for (int i = 0; i < n; i++) by_seg[RefSeq(refs[size_t(i)])].push_back(i);
+    REQUIRE(by_seg.size() >= 5);
+    // A record of the second-newest segment goes bad: its rest is skipped.
+    const std::vector<int>& older = std::prev(by_seg.end(), 2)->second;
+    REQUIRE(older.size() > 4);
+    const int bad = older[2];
+    REQUIRE(bad >= 150);
+    const std::string path = SegmentPathOf(o, refs[size_t(bad)]);
+    const uint64_t at = RefOff(refs[size_t(bad)]) + kRecordHeader + 2;
+    std::string byte = Peek(path, at, 1);
+    byte[0] ^= 0x20;
+    Poke(path, at, byte);
+    std::vector<std::string> want;
+    for (int i = 100; i < n; i++) {
+        if (i < 150 && i % 3 == 0) continue;
+        if (RefSeq(refs[size_t(i)]) == RefSeq(refs[size_t(bad)]) && i >= bad) continue;
+        want.push_back(PayloadOf(i));
+    }
+    const uint64_t newest_live = by_seg.rbegin()->second.size();
+    // Segments before the cursor's (record 100, the first not done) are deleted at Open.
+    const size_t older_kept =
+        size_t(std::distance(by_seg.find(RefSeq(refs[100])), by_seg.end())) - 1;
+    REQUIRE(older_kept >= 2);
+
+    std::mutex mu;
+    int wakeups = 0;
+    o.scan_in_background = true;
+    o.on_durable = [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        wakeups++;
+    };
+    RecoveryReport report;
+    auto q = OpenQueue(o, &report);
+    CHECK(report.segments_scanning == older_kept);
+    CHECK(report.live_records == newest_live);  // only the newest segment so far
+    CHECK(report.problems.empty());
+    // Appends go on at once, after everything already queued.
+    AppendOk(q.get(), "after-restart");
+    want.push_back("after-restart");
+
+    // Whatever comes out before the scan is over is a prefix, in order; the rest follows.
+    auto got = TakeAll(q.get());
+    q->WaitForScan();
+    CHECK(q->segments_scanning() == 0);
+    for (auto& g : TakeAll(q.get())) got.push_back(std::move(g));
+    REQUIRE(got.size() == want.size());
+    for (size_t k = 0; k < want.size(); k++) CHECK(got[k].payload == want[k]);
+    const RecoveryReport& bg = q->background_report();
+    CHECK(report.live_records + bg.live_records + 1 == want.size());
+    REQUIRE(bg.problems.size() == 1);
+    CHECK(bg.problems[0].find("corrupt") != std::string::npos);
+    CHECK(bg.dropped_bytes > 0);
+    {
+        std::lock_guard<std::mutex> lock(mu);
+        CHECK(wakeups >= int(older_kept));  // one per segment checked
+    }
+    for (auto& g : got) q->Done(g.ref);
+    CHECK(q->live_records() == 0);
+    REQUIRE(q->Close().ok());
+    CHECK(SegmentFiles(o.dir).size() == 1);
+}
+
+TEST_CASE("scan_in_background: closing while the scan runs loses nothing") {
+    TempDir dir;
+    auto o = Options(dir);
+    const int n = 400;
+    {
+        auto q = OpenQueue(o);
+        for (int i = 0; i < n; i++) AppendOk(q.get(), PayloadOf(i));
+        REQUIRE(q->Close().ok());
+    }
+    for (int round = 0; round < 3; round++) {
+        o.scan_in_background = true;
+        auto q = OpenQueue(o);
+        REQUIRE(q->Close().ok());  // at once: the scanner may not have started
+    }
+    o.scan_in_background = false;
+    RecoveryReport report;
+    auto q = OpenQueue(o, &report);
+    CHECK(report.live_records == uint64_t(n));
+    auto got = TakeAll(q.get());
+    REQUIRE(got.size() == size_t(n));
+    for (int i = 0; i < n; i++) CHECK(got[size_t(i)].payload == PayloadOf(i));
 }
