@@ -64,9 +64,13 @@ class MessageLog {
         dropped_here_++;
         missed_.Mark(id);
     }
-    // True if the message's "queued" event was dropped (recently: the last few thousand
-    // runs of drops are kept): its status events should carry `tmpl` and `data`.
-    bool Missed(uint64_t id) const { return missed_.Contains(id); }
+    // Message ids below this were given before this start (ids grow with the clock).
+    void SetRunStart(uint64_t first_id) { run_start_id_ = first_id; }
+    // True if the message may have no "queued" row: its queued event was dropped (recently:
+    // the last few thousand runs of drops are kept), or it was queued before this start (the
+    // drops of the earlier run are not known). Its status events should carry `tmpl` and
+    // `data`, so that its row gets the body anyway.
+    bool Missed(uint64_t id) const { return id < run_start_id_ || missed_.Contains(id); }
     void Flush();  // loop thread, once per loop iteration
 
     uint64_t written() const { return written_.load(std::memory_order_relaxed); }
@@ -78,8 +82,8 @@ class MessageLog {
     void WriterMain();
 
     const Config& config_;
-    const size_t max_pending_;  // "queued" events wait up to this many
-    const size_t max_held_;     // any events (status ones, rows after failed writes)
+    const size_t max_pending_;     // "queued" events wait up to this many
+    const size_t max_held_;        // any events (status ones, rows after failed writes)
     std::vector<LogEvent> batch_;  // loop thread only
     bool behind_ = false;          // loop thread: the last Flush() found no room
     uint64_t dropped_here_ = 0;    // loop thread: dropped since the last Flush()
@@ -87,6 +91,7 @@ class MessageLog {
     // Loop thread: ids whose "queued" event was dropped (message ids grow in the order
     // messages are accepted, and their queued events are kept or dropped in that order).
     IdRuns missed_{4096};
+    uint64_t run_start_id_ = 0;
     uint64_t dropped_warned_ = 0;  // loop thread: dropped_ at that warning
     std::mutex mu_;
     std::condition_variable cv_;

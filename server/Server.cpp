@@ -133,7 +133,10 @@ Status Server::Start() {
     const std::string status_path = config_.queue_file_path + "/status";
     status_fd_ = ::open(status_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 
-    if (config_.message_log) log_ = std::make_unique<MessageLog>(config_);
+    if (config_.message_log) {
+        log_ = std::make_unique<MessageLog>(config_);
+        log_->SetRunStart(uint64_t(NowMs()) << 20);  // NextMessageId() gives nothing lower
+    }
     tokens_ = std::make_unique<TokenCache>(config_);
     senders_ = std::make_unique<SenderPool>(
         loop_, config_, tokens_.get(),
