@@ -11,4 +11,8 @@ namespace mega::protocol {
 // `scratch` is working space, kept by the caller between calls.
 bool IsJsonText(std::string_view body, std::string* scratch);
 
+// True when `s` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
+// above U+10FFFF). ASCII goes 8 bytes per step.
+bool IsValidUtf8(std::string_view s);
+
 }  // namespace mega::protocol

@@ -105,6 +105,7 @@ void MessageLog::WriterMain() {
     std::unordered_map<uint64_t, Row> rows;
     std::vector<uint64_t> order;
     std::string sql, body;
+    Template::Scratch render_scratch;
     int64_t retry_at = 0;
     const std::string table = "`" + config_.table_prefix + "mega_message_log`";
     auto now_ms = [] {
@@ -129,7 +130,7 @@ void MessageLog::WriterMain() {
             if (fresh) order.push_back(e.id);
             if (e.tmpl) {
                 body.clear();
-                if (e.tmpl->Render(e.openid, e.data, e.msgkey, &body).ok()) {
+                if (e.tmpl->Render(e.openid, e.data, e.msgkey, &body, &render_scratch).ok()) {
                     r.body = body;
                     r.has_body = true;
                 }

@@ -10,15 +10,17 @@
 
 #include <string>
 
+#include "protocol/JsonCheck.h"
+
 namespace mega {
 namespace {
 
 constexpr uint32_t kOpenidSlot = UINT32_MAX;
 constexpr std::string_view kOpenidName = "OPENID";
 constexpr size_t kMaxNameSize = 128;
-// Numbers as their original text (39.80 stays 39.80); invalid UTF-8 is refused.
-constexpr unsigned kDataFlags =
-    rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag;
+// Numbers as their original text (39.80 stays 39.80). Invalid UTF-8 is refused before the
+// parse (protocol::IsValidUtf8, a word at a time), not by RapidJSON's byte-wise check.
+constexpr unsigned kDataFlags = rapidjson::kParseNumbersAsStringsFlag;
 
 bool IsJsonSpace(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -43,13 +45,27 @@ void AppendEscaped(std::string* out, std::string_view s) {
         out->append(s.data() + run, i - run);
         run = i + 1;
         switch (c) {
-            case '"': out->append("\\\""); break;
-            case '\\': out->append("\\\\"); break;
-            case '\n': out->append("\\n"); break;
-            case '\r': out->append("\\r"); break;
-            case '\t': out->append("\\t"); break;
-            case '\b': out->append("\\b"); break;
-            case '\f': out->append("\\f"); break;
+            case '"':
+                out->append("\\\"");
+                break;
+            case '\\':
+                out->append("\\\\");
+                break;
+            case '\n':
+                out->append("\\n");
+                break;
+            case '\r':
+                out->append("\\r");
+                break;
+            case '\t':
+                out->append("\\t");
+                break;
+            case '\b':
+                out->append("\\b");
+                break;
+            case '\f':
+                out->append("\\f");
+                break;
             default: {
                 const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
                 out->append(u, 6);
@@ -79,7 +95,7 @@ struct ValueSlot {
 // records its value in `values_` (strings escaped, other values as JSON text). Members the
 // template does not use are skipped without copying.
 class DataCollector : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, DataCollector> {
-public:
+  public:
     void Reset(const std::vector<std::string>* names) {
         names_ = names;
         slots_.assign(names->size(), ValueSlot{});
@@ -120,7 +136,7 @@ public:
         return true;
     }
 
-private:
+  private:
     enum class ScalarKind { kNull, kString, kRaw };
 
     bool Fail(const char* why) {
@@ -214,7 +230,7 @@ private:
 // SAX handler checking a template's shape: the root is an object; notes whether it has a
 // top-level client_msg_id member.
 class ShapeCheck : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ShapeCheck> {
-public:
+  public:
     bool Default() { return depth_ > 0; }
     bool StartObject() {
         if (depth_ == 0) root_object = true;
@@ -230,7 +246,7 @@ public:
     }
     bool root_object = false, has_client_msg_id = false;
 
-private:
+  private:
     bool Close() {
         --depth_;
         return true;
@@ -243,7 +259,7 @@ private:
 struct Template::Scratch::State {
     DataCollector data;
     rapidjson::Reader reader;
-    rapidjson::BaseReaderHandler<> any;  // for the output check
+    std::string check;  // the output check's NUL-terminated copy
 };
 
 Template::Scratch::Scratch() : state_(std::make_unique<State>()) {}
@@ -337,6 +353,7 @@ Status Template::Render(std::string_view openid, std::string_view data_json,
     size_t first = 0;
     while (first < data_json.size() && IsJsonSpace(data_json[first])) ++first;
     if (first < data_json.size()) {  // empty or blank: no data
+        if (!protocol::IsValidUtf8(data_json)) return Status::Invalid("data is not valid UTF-8");
         rapidjson::MemoryStream in(data_json.data(), data_json.size());
         const rapidjson::ParseResult r = st.reader.Parse<kDataFlags>(in, data);
         if (data.error() != nullptr) return Status::Invalid(data.error());
@@ -390,12 +407,11 @@ Status Template::Render(std::string_view openid, std::string_view data_json,
     }
 
     // Belt and braces: the result must be one JSON value (a value used as a key would not).
-    rapidjson::MemoryStream check(out->data() + start, out->size() - start);
-    const rapidjson::ParseResult r = st.reader.Parse<0>(check, st.any);
-    if (!r || check.Tell() != out->size() - start) {
+    // The push path's SSE2 check, as the shape is known good and only this is in question.
+    const std::string_view rendered(out->data() + start, out->size() - start);
+    if (rendered.empty() || !protocol::IsJsonText(rendered, &st.check)) {
         out->resize(start);
-        return Status::Invalid("rendered template " + key_ + " is not valid JSON" +
-                               (r ? std::string() : ": " + ParseErrorText(r)));
+        return Status::Invalid("rendered template " + key_ + " is not valid JSON");
     }
     return Status::Ok();
 }

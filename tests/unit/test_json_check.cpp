@@ -1,16 +1,31 @@
-// protocol::IsJsonText: the check every pushed body goes through (SIMD RapidJSON pass).
+// protocol::IsJsonText: the check every pushed body goes through (SIMD RapidJSON pass), and
+// protocol::IsValidUtf8 (the rendering path's encoding check) against RapidJSON's validator.
 #include <doctest/doctest.h>
+#include <rapidjson/encodings.h>
+#include <rapidjson/memorystream.h>
 
 #include <string>
 
 #include "protocol/JsonCheck.h"
 
 using mega::protocol::IsJsonText;
+using mega::protocol::IsValidUtf8;
 
 namespace {
 bool Check(std::string_view body) {
     std::string scratch;
     return IsJsonText(body, &scratch);
+}
+
+// The reference: RapidJSON's UTF-8 validator (what rendering used before), over all of `s`.
+bool RapidJsonValidUtf8(std::string_view s) {
+    struct Sink {
+        void Put(char) {}
+    } sink;
+    rapidjson::MemoryStream in(s.data(), s.size());
+    while (in.Tell() < s.size())
+        if (!rapidjson::UTF8<>::Validate(in, sink)) return false;
+    return true;
 }
 }  // namespace
 
@@ -49,4 +64,34 @@ TEST_CASE("JsonCheck: refuses what is not exactly one JSON value") {
             CHECK_FALSE_MESSAGE(Check(s), "byte ", c, " at ", pad);
         }
     }
+}
+
+TEST_CASE("IsValidUtf8 agrees with RapidJSON's validator on every short sequence") {
+    // After 0 to 9 ASCII bytes, so that sequences sit at every place in the 8-byte steps.
+    auto agree = [](const std::string& seq) {
+        for (size_t pad = 0; pad < 10; pad++) {
+            const std::string s = std::string(pad, 'a') + seq + std::string(pad % 3, 'b');
+            if (IsValidUtf8(s) != RapidJsonValidUtf8(s)) return false;
+        }
+        return true;
+    };
+    int bad = 0;
+    for (int a = 0; a < 256; a++) {
+        bad += !agree(std::string(1, char(a)));
+        for (int b = 0; b < 256; b++) bad += !agree({char(a), char(b)});
+    }
+    const int edges[] = {0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xFF};
+    for (int a = 0xE0; a <= 0xFF; a++)
+        for (int b = 0; b < 256; b++)
+            for (int c : edges) bad += !agree({char(a), char(b), char(c)});
+    for (int a = 0xF0; a <= 0xF7; a++)
+        for (int b = 0; b < 256; b++)
+            for (int c : edges)
+                for (int d : edges) bad += !agree({char(a), char(b), char(c), char(d)});
+    CHECK(bad == 0);
+    CHECK(IsValidUtf8("订单已支付 \xF0\x9F\x98\x80 plain ascii long enough for words"));
+    CHECK(!IsValidUtf8("\xED\xA0\x80"));      // a surrogate
+    CHECK(!IsValidUtf8("\xC0\xAF"));          // overlong '/'
+    CHECK(!IsValidUtf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+    CHECK(!IsValidUtf8("abcdefgh\xE4\xB8"));  // cut short at the end
 }
