@@ -267,8 +267,8 @@ void FileQueue::ScannerMain(std::vector<ScanJob> jobs) {
         {
             std::lock_guard<std::mutex> lock(mu_);
             scan_results_.push_back(std::move(r));
+            scan_ready_.store(true, std::memory_order_release);
         }
-        scan_ready_.store(true, std::memory_order_release);
         if (options_.on_durable) options_.on_durable();  // wakes the loop
     }
     std::lock_guard<std::mutex> lock(mu_);
