@@ -145,6 +145,16 @@ std::string Peek(const std::string& path, uint64_t offset, size_t n) {
     return out;
 }
 
+// Flips a bit inside the payload of the record at `ref` of a closed queue, so that its CRC no
+// longer matches.
+void CorruptRecord(const QueueOptions& o, RecordRef ref) {
+    const std::string path = SegmentPathOf(o, ref);
+    const uint64_t at = RefOff(ref) + kRecordHeader + 2;  // inside "rec-"
+    std::string byte = Peek(path, at, 1);
+    byte[0] ^= 0x20;
+    Poke(path, at, byte);
+}
+
 // The textbook bit-at-a-time CRC-32C, to check the fast paths against.
 uint32_t ReferenceCrc32c(const void* data, size_t n) {
     const auto* p = static_cast<const uint8_t*>(data);
@@ -560,11 +570,7 @@ TEST_CASE("a corrupt record in an older segment: the rest of it is skipped, late
     const std::vector<int>& second = by_seg[first + 1];
     REQUIRE(second.size() > 6);
     const int bad = second[3];
-    const std::string path = SegmentPathOf(o, refs[size_t(bad)]);
-    const uint64_t at = RefOff(refs[size_t(bad)]) + kRecordHeader + 2;  // inside "rec-"
-    std::string byte = Peek(path, at, 1);
-    byte[0] ^= 0x20;
-    Poke(path, at, byte);
+    CorruptRecord(o, refs[size_t(bad)]);
 
     RecoveryReport report;
     auto q = OpenQueue(o, &report);
@@ -854,11 +860,7 @@ TEST_CASE("scan_in_background: Open checks only the newest segment; the rest fol
     REQUIRE(older.size() > 4);
     const int bad = older[2];
     REQUIRE(bad >= 150);
-    const std::string path = SegmentPathOf(o, refs[size_t(bad)]);
-    const uint64_t at = RefOff(refs[size_t(bad)]) + kRecordHeader + 2;
-    std::string byte = Peek(path, at, 1);
-    byte[0] ^= 0x20;
-    Poke(path, at, byte);
+    CorruptRecord(o, refs[size_t(bad)]);
     std::vector<std::string> want;
     for (int i = 100; i < n; i++) {
         if (i < 150 && i % 3 == 0) continue;
