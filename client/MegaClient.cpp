@@ -22,7 +22,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kMaxReadsPerPoll = 64;  // then let the caller write and run its loop
 
 // Milliseconds left until `deadline`, rounded up, never negative.
@@ -280,7 +279,7 @@ Status MegaClient::WriteSome(size_t* replies) {
 Status MegaClient::ReadAvailable(size_t* replies) {
     for (int round = 0; round < kMaxReadsPerPoll && fd_; ++round) {
         size_t len = 0;
-        char* space = decoder_.Writable(kReadChunk, &len);
+        char* space = decoder_.Writable(&len);
         ssize_t n = ::recv(fd_.get(), space, len, 0);
         if (n > 0) {
             decoder_.Commit(size_t(n));

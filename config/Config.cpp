@@ -106,6 +106,9 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
             return integer(&c.queue_segment_bytes, 64 << 10, (1ll << 32) - 1);  // 32-bit offsets
         else if (name == "pid_file") c.pid_file = value;
         else if (name == "shutdown_timeout_ms") return integer(&c.shutdown_timeout_ms, 0, 3600000);
+        else if (name == "max_connections") return integer(&c.max_connections, 1, 1 << 24);
+        else if (name == "idle_timeout_s") return integer(&c.idle_timeout_s, 0, 30 * 86400);
+        else if (name == "frame_timeout_s") return integer(&c.frame_timeout_s, 0, 86400);
     } else if (section == "setting") {
         if (name == "task_worker_num") return integer(&c.task_worker_num, 1, 256);
         else if (name == "max_inflight") return integer(&c.max_inflight, 1, 65536);

@@ -25,6 +25,9 @@ struct Config {
     uint64_t queue_segment_bytes = 64ull << 20;  // one segment file
     std::string pid_file;                        // default: <queue_file_path>/mega.pid
     int shutdown_timeout_ms = 10000;             // stop: wait this long for in-flight sends
+    int max_connections = 65536;  // client connections; lowered to fit the descriptor limit
+    int idle_timeout_s = 0;       // close a client silent this long (0: never, as the original)
+    int frame_timeout_s = 30;     // close a client whose frame is not complete this long after
 
     // [setting]
     int task_worker_num = 8;         // sender threads

@@ -1,6 +1,8 @@
 // Frame decoding and encoding. The decoder validates lengths before trusting them: a frame
-// larger than package_max_length is refused as soon as its length word arrives, before its
-// bytes are buffered, so a hostile length cannot make the server allocate.
+// larger than package_max_length is refused as soon as its length word arrives, and a
+// smaller one is buffered only as its bytes come in. The buffer starts at one read chunk
+// and at most doubles with each read of a partial frame, so memory stays within twice what
+// the client actually sent; a buffer grown by a large frame is freed once it is consumed.
 #include "protocol/Frame.h"
 
 #include <algorithm>
@@ -10,7 +12,7 @@
 namespace mega::protocol {
 namespace {
 
-constexpr size_t kMinBuffer = 64 * 1024;
+constexpr size_t kReadChunk = 64 * 1024;  // one read; pipelined frames arrive in batches
 
 uint32_t LoadU32(const char* p) {
     const auto* u = reinterpret_cast<const unsigned char*>(p);
@@ -43,38 +45,61 @@ const char* CommandWord(Command c) {
 
 }  // namespace
 
-char* FrameDecoder::Writable(size_t hint, size_t* len) {
+char* FrameDecoder::Writable(size_t* len) {
     if (begin_ == end_) begin_ = end_ = 0;
-    // A partly received frame whose length is known: make room for all of it at once.
-    if (end_ - begin_ >= 4) {
-        size_t total = 4 + size_t(LoadU32(buf_.data() + begin_));
-        if (total <= max_frame_bytes_ && total > end_ - begin_ && total - (end_ - begin_) > hint)
-            hint = total - (end_ - begin_);
+    const size_t have = end_ - begin_;
+    size_t want = kReadChunk;
+    if (have >= 4) {  // a partial frame of known size: room for at most as much again
+        const size_t total = 4 + size_t(LoadU32(buf_.get() + begin_));
+        if (total <= max_frame_bytes_ && total > have)
+            want = std::max(kReadChunk, std::min(total - have, have));
     }
-    if (hint < 4096) hint = 4096;
-    if (buf_.size() - end_ < hint) {
-        if (begin_ > 0) {
-            std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
-            end_ -= begin_;
+    const size_t needed = have + want;
+    if (capacity_ > std::max(kReadChunk, 2 * needed)) {
+        Reallocate(std::max(kReadChunk, needed));  // shrink after a large frame
+    } else if (capacity_ - end_ < want && capacity_ - end_ < kReadChunk / 2) {
+        if (begin_ > 0) {  // the consumed prefix goes first
+            std::memmove(buf_.get(), buf_.get() + begin_, have);
             begin_ = 0;
+            end_ = have;
         }
-        if (buf_.size() - end_ < hint) buf_.resize(std::max(kMinBuffer, end_ + hint));
+        if (capacity_ - end_ < want) Reallocate(std::max(kReadChunk, needed));
     }
-    *len = buf_.size() - end_;
-    return buf_.data() + end_;
+    *len = capacity_ - end_;
+    return buf_.get() + end_;
+}
+
+void FrameDecoder::Reallocate(size_t capacity) {
+    const size_t have = end_ - begin_;
+    auto fresh = std::make_unique_for_overwrite<char[]>(capacity);
+    if (have > 0) std::memcpy(fresh.get(), buf_.get() + begin_, have);
+    buf_ = std::move(fresh);
+    capacity_ = capacity;
+    begin_ = 0;
+    end_ = have;
+}
+
+void FrameDecoder::ReleaseIfEmpty() {
+    if (begin_ != end_) return;
+    buf_.reset();
+    capacity_ = begin_ = end_ = 0;
 }
 
 void FrameDecoder::Append(std::string_view bytes) {
-    size_t len;
-    char* p = Writable(bytes.size(), &len);
-    std::memcpy(p, bytes.data(), bytes.size());
-    Commit(bytes.size());
+    while (!bytes.empty()) {
+        size_t len;
+        char* p = Writable(&len);
+        const size_t n = std::min(len, bytes.size());
+        std::memcpy(p, bytes.data(), n);
+        Commit(n);
+        bytes.remove_prefix(n);
+    }
 }
 
 FrameDecoder::Result FrameDecoder::Next(Frame* f) {
     const size_t avail = end_ - begin_;
     if (avail < 4) return Result::kNeedMore;
-    const char* p = buf_.data() + begin_;
+    const char* p = buf_.get() + begin_;
     const size_t pack = LoadU32(p);
     if (4 + pack > max_frame_bytes_) {
         error_ = "Package too big";

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,10 +34,15 @@ public:
 
     explicit FrameDecoder(size_t max_frame_bytes = 2465792) : max_frame_bytes_(max_frame_bytes) {}
 
-    // Space to read into: at least `hint` bytes. Call Commit(n) with what was read.
-    char* Writable(size_t hint, size_t* len);
+    // Space to read into (at least one byte). It grows with what has arrived, never with
+    // what a length word announces: a client must send bytes to make the decoder allocate.
+    // Call Commit(n) with what was read.
+    char* Writable(size_t* len);
     void Commit(size_t n) { end_ += n; }
     void Append(std::string_view bytes);  // for callers that do not read in place
+    // Frees the buffer when nothing is buffered (an idle connection holds no memory).
+    void ReleaseIfEmpty();
+    size_t capacity() const { return capacity_; }
 
     // Decodes the next complete frame. kError sets error() to the reply text the original
     // sends ("Unknown command", "Package too big"); the connection must then be closed.
@@ -46,8 +52,11 @@ public:
     size_t buffered() const { return end_ - begin_; }
 
 private:
+    void Reallocate(size_t capacity);  // keeps the unread bytes, at the front
+
     size_t max_frame_bytes_;
-    std::vector<char> buf_;
+    std::unique_ptr<char[]> buf_;  // uninitialised: the kernel writes it
+    size_t capacity_ = 0;
     size_t begin_ = 0, end_ = 0;
     const char* error_ = "";
 };

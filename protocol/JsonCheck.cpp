@@ -4,7 +4,9 @@
 // namespace (RapidJSON's RAPIDJSON_NAMESPACE hook): the rest of the build keeps the plain
 // version and no definition is shared. RapidJSON 1.1.0's SSE2 scan lets the raw control
 // bytes 0x1A-0x1F through inside strings; they are never valid JSON, so they are refused
-// here before parsing.
+// here before parsing. The SSE2 scan reads whole 16-byte blocks, so the copy it parses is
+// given 16 bytes of slack past its end. Nesting is capped (kMaxJsonDepth) by the handler,
+// which bounds the parser's recursion; decoded strings are checked to be valid UTF-8.
 #if defined(__SSE2__)
 #define RAPIDJSON_SSE2
 #endif
@@ -43,7 +45,44 @@ bool HasRawControlByte(std::string_view body) {
     return false;
 }
 
+// Accepts any value nested at most kMaxJsonDepth deep whose strings and keys are valid
+// UTF-8 once their escapes are decoded (RapidJSON 1.1.0 decodes a lone low surrogate).
+class CheckingHandler
+    : public mega_rapidjson_sse::BaseReaderHandler<mega_rapidjson_sse::UTF8<>, CheckingHandler> {
+  public:
+    bool StartObject() { return ++depth_ <= kMaxJsonDepth; }
+    bool StartArray() { return ++depth_ <= kMaxJsonDepth; }
+    bool EndObject(unsigned) { return --depth_, true; }
+    bool EndArray(unsigned) { return --depth_, true; }
+    bool String(const char* s, unsigned n, bool) { return IsValidUtf8({s, n}); }
+    bool Key(const char* s, unsigned n, bool) { return IsValidUtf8({s, n}); }
+
+  private:
+    int depth_ = 0;
+};
+
+constexpr size_t kSimdSlack = 16;
+
 }  // namespace
+
+bool JsonDepthWithin(std::string_view text, int max_depth) {
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < text.size(); i++) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth) return false;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return true;
+}
 
 bool IsValidUtf8(std::string_view s) {
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -93,9 +132,10 @@ bool IsJsonText(std::string_view body, std::string* scratch) {
     namespace rj = mega_rapidjson_sse;
     if (body.empty()) return true;
     if (HasRawControlByte(body)) return false;
+    scratch->reserve(body.size() + kSimdSlack);
     scratch->assign(body);  // the terminating NUL comes with it
     rj::Reader reader;
-    rj::BaseReaderHandler<> handler;
+    CheckingHandler handler;
     rj::InsituStringStream in(scratch->data());
     if (reader.Parse<rj::kParseInsituFlag | rj::kParseStopWhenDoneFlag>(in, handler).IsError())
         return false;

@@ -34,6 +34,7 @@
 #include <charconv>
 
 #include "base/EmbeddedFile.h"
+#include "protocol/JsonCheck.h"
 #include "server/ErrorClass.h"
 #include "server/MessageQueries.h"
 #include "server/OffLoop.h"
@@ -213,6 +214,8 @@ HttpResponse AdminApi::StatsResponse(const LogSummary& summary, const Status& db
     number("quota_hits", s.counters.quota_hits);
     number("dead_letters", s.dead_letters);
     number("connections", s.connections);
+    number("connections_refused", s.connections_refused);
+    number("connections_timed_out", s.connections_timed_out);
     number("templates", s.templates);
     number("msgkeys", s.dedup_keys);
     number("token_refreshes", s.token_refreshes);
@@ -311,6 +314,10 @@ HttpResponse AdminApi::Metrics() const {
     m.Gauge("mega_waiting", "Messages waiting for a delay or a retry.", double(s.waiting));
     m.Gauge("mega_dead_letters", "Messages in the failed store.", double(s.dead_letters));
     m.Gauge("mega_connections", "Open client connections.", double(s.connections));
+    m.Counter("mega_connections_refused_total", "Clients refused over max_connections.",
+              double(s.connections_refused));
+    m.Counter("mega_connections_timed_out_total",
+              "Clients closed by the frame or the idle timeout.", double(s.connections_timed_out));
     m.Gauge("mega_templates", "Templates cached.", double(s.templates));
     m.Gauge("mega_account_paused", "1 while sending is paused (quota or operator).",
             s.pause.paused ? 1 : 0);
@@ -414,7 +421,7 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
     }
     rapidjson::Document body;
     if (post && !req.body.empty()) {
-        body.Parse(req.body.data(), req.body.size());
+        if (protocol::JsonDepthWithin(req.body)) body.Parse(req.body.data(), req.body.size());
         if (body.HasParseError() || !body.IsObject()) {
             responder.Send(Error(400, "body must be a JSON object"));
             return;

@@ -15,21 +15,23 @@ Connection::Connection(uv_loop_t* loop, uint64_t id, size_t max_frame_bytes, Fra
 }
 
 void Connection::StartReading() {
+    last_active_ms_ = uv_now(tcp_.loop);
     uv_tcp_nodelay(&tcp_, 1);
     reading_ = true;
     uv_read_start(stream(), OnAlloc, OnRead);
 }
 
-void Connection::OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
+void Connection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     auto* c = static_cast<Connection*>(h->data);
     size_t len = 0;
-    char* p = c->decoder_.Writable(suggested, &len);
+    char* p = c->decoder_.Writable(&len);
     *buf = uv_buf_init(p, unsigned(len));
 }
 
 void Connection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     auto* c = static_cast<Connection*>(s->data);
     if (nread > 0) {
+        c->last_active_ms_ = uv_now(s->loop);
         c->decoder_.Commit(size_t(nread));
         c->HandleFrames();
     } else if (nread < 0) {
@@ -40,6 +42,7 @@ void Connection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
 
 void Connection::HandleFrames() {
     protocol::Frame frame;
+    bool progress = false;
     while (!close_after_flush_ && !closing_) {
         auto r = decoder_.Next(&frame);
         if (r == protocol::FrameDecoder::Result::kNeedMore) break;
@@ -48,8 +51,12 @@ void Connection::HandleFrames() {
             CloseAfterFlush();
             break;
         }
+        progress = true;
         sink_->OnFrame(*this, frame);
     }
+    // The frame timeout runs from the first byte of a frame that is still incomplete.
+    if (decoder_.buffered() == 0) partial_since_ms_ = 0;
+    else if (progress || partial_since_ms_ == 0) partial_since_ms_ = last_active_ms_;
 }
 
 void Connection::Reply(uint32_t code, uint32_t opaque, std::string_view message) {
@@ -88,6 +95,7 @@ void Connection::Flush() {
 void Connection::OnWrite(uv_write_t* req, int status) {
     auto* c = static_cast<Connection*>(req->data);
     c->write_pending_ = false;
+    c->last_active_ms_ = uv_now(req->handle->loop);
     c->writing_.clear();
     if (status < 0) {
         c->Close();

@@ -38,6 +38,15 @@ public:
     bool open() const { return !closing_; }
 
     void StartReading();
+    // What the server's once-a-second sweep reads: when bytes last moved either way, and
+    // since when an incomplete frame has been waiting (0: none). Times are uv_now() ms.
+    uint64_t last_active_ms() const { return last_active_ms_; }
+    uint64_t partial_since_ms() const { return partial_since_ms_; }
+    bool reading_paused() const { return paused_; }
+    // `send` frames of this connection still waiting for their delivery's outcome.
+    uint32_t awaiting_outcomes = 0;
+    // Frees the read buffer while no frame is partly received.
+    void ReleaseIdleBuffer() { decoder_.ReleaseIfEmpty(); }
     void Reply(uint32_t code, uint32_t opaque, std::string_view message);
     void Flush();
     // Stops reading; closes once every queued reply is written.
@@ -63,6 +72,7 @@ private:
     bool reading_ = false, paused_ = false;
     bool close_after_flush_ = false, closing_ = false;
     bool flush_scheduled_ = false;
+    uint64_t last_active_ms_ = 0, partial_since_ms_ = 0;
     friend class Server;
 };
 

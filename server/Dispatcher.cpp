@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "base/LogText.h"
 #include "server/MessageOptions.h"
 
 namespace mega {
@@ -232,7 +233,8 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         counters_.retried++;
         LogStatusChange(m, LogStatus::kRetrying, st.attempts, &r, {}, now);
         spdlog::info("message {} to {} ({}{}{}) attempt {}/{} failed ({} {}): retry in {} s", m.id,
-                     m.openid, m.key, opts.source.empty() ? "" : ", source ", opts.source,
+                     LogText(m.openid), LogText(m.key), opts.source.empty() ? "" : ", source ",
+                     LogText(opts.source),
                      st.attempts, tries, OutcomeName(r.outcome), r.errcode,
                      (int64_t(st.retry_at) * 1000 - now + 999) / 1000);
     }
@@ -295,12 +297,13 @@ void Dispatcher::Settle(uint64_t tag, Ending ending, const DeliveryResult* r,
     if (ending == Ending::kSent) {
         counters_.sent++;
     } else if (ending == Ending::kCancelled) {
-        spdlog::info("message {} to {} ({}) cancelled by an operator", m.id, m.openid, m.key);
+        spdlog::info("message {} to {} ({}) cancelled by an operator", m.id, LogText(m.openid),
+                     LogText(m.key));
     } else {
         counters_.failed++;
         const std::string_view error = r ? std::string_view(r->reply) : local_error;
-        spdlog::warn("message {} to {} ({}) failed after {} attempts: {}", m.id, m.openid, m.key,
-                     attempts, error);
+        spdlog::warn("message {} to {} ({}) failed after {} attempts: {}", m.id,
+                     LogText(m.openid), LogText(m.key), attempts, LogText(error));
         if (dead_letters_) {
             Status s = dead_letters_->Add(r ? r->errcode : -1, attempts, error, payload);
             if (!s.ok()) spdlog::error("failed store: cannot keep message {}: {}", m.id, s.message());

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstdint>
 
+#include "protocol/JsonCheck.h"
+
 namespace mega {
 namespace {
 
@@ -15,8 +17,10 @@ bool ParseInt(std::string_view v, int64_t lo, int64_t hi, int64_t* out) {
     return true;
 }
 
+// A word of printable text: UTF-8 (so the message log's utf8mb4 columns take it), no
+// space, control character, quote or backslash.
 bool IsToken(std::string_view v, size_t max) {
-    if (v.empty() || v.size() > max) return false;
+    if (v.empty() || v.size() > max || !protocol::IsValidUtf8(v)) return false;
     for (unsigned char c : v)
         if (c <= ' ' || c == 0x7f || c == '"' || c == '\\') return false;
     return true;

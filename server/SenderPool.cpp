@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "base/UniqueFd.h"
+#include "protocol/JsonCheck.h"
 
 namespace mega {
 namespace {
@@ -86,13 +87,9 @@ class ReplyFields : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Reply
     bool Default() { return true; }
     bool StartObject() {
         if (depth_ == 0) root_object = true;
-        ++depth_;
-        return true;
+        return ++depth_ <= protocol::kMaxJsonDepth;  // bounds the parser's recursion
     }
-    bool StartArray() {
-        ++depth_;
-        return true;
-    }
+    bool StartArray() { return ++depth_ <= protocol::kMaxJsonDepth; }
     bool EndObject(rapidjson::SizeType) { return EndArray(0); }
     bool EndArray(rapidjson::SizeType) {
         --depth_;

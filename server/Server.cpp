@@ -9,11 +9,13 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
 
+#include "base/LogText.h"
 #include "protocol/JsonCheck.h"
 #include "server/AdminApi.h"
 #include "server/MessageOptions.h"
@@ -27,6 +29,15 @@ namespace {
 constexpr const char* kLevelNames[kPriorityLevels] = {"high", "normal", "low"};
 constexpr size_t kMaxOpenid = 128;
 
+// A recipient as every channel writes one: printable ASCII, no space or control character
+// (WeChat openids are [A-Za-z0-9_-], WeCom user ids similar, lists joined by '|').
+bool IsRecipient(std::string_view openid) {
+    if (openid.empty() || openid.size() > kMaxOpenid) return false;
+    for (char c : openid)
+        if (c <= ' ' || c >= 0x7F) return false;
+    return true;
+}
+
 int64_t NowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -36,8 +47,9 @@ int64_t NowMs() {
 // WeChat's error JSON with the recipient added, as the original answered a failed send.
 std::string FailureJson(const FinalOutcome& f) {
     rapidjson::Document d;
-    if (f.result) d.Parse(f.result->reply.data(), f.result->reply.size());
-    if (!f.result || d.HasParseError() || !d.IsObject()) {
+    if (f.result && protocol::JsonDepthWithin(f.result->reply))
+        d.Parse(f.result->reply.data(), f.result->reply.size());
+    if (!f.result || !d.IsObject()) {
         d.SetObject();
         d.AddMember("errcode", f.result ? f.result->errcode : -1, d.GetAllocator());
         std::string_view msg = f.result ? std::string_view(f.result->reply) : f.local_error;
@@ -190,6 +202,7 @@ Status Server::Start() {
         listeners_.push_back(std::move(tcp));
     }
 
+    max_connections_ = ConnectionLimit();
     uv_check_start(&check_, OnCheck);
     started_ = true;
     uv_signal_start(&sigterm_, OnSignal, SIGTERM);
@@ -198,18 +211,42 @@ Status Server::Start() {
     return Status::Ok();
 }
 
+// Connections allowed at once: [server] max_connections, within what the descriptor limit
+// leaves after the queue files, MySQL, the admin API and every sender's HTTP connections.
+size_t Server::ConnectionLimit() const {
+    rlimit rl{};
+    size_t limit = size_t(config_.max_connections);
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        const size_t reserved = 2048 + size_t(config_.task_worker_num) * config_.max_inflight;
+        const size_t room = rl.rlim_cur > reserved + 64 ? size_t(rl.rlim_cur) - reserved : 64;
+        if (room < limit) {
+            spdlog::info("max_connections {} lowered to {}: the open-file limit is {}",
+                         config_.max_connections, room, rl.rlim_cur);
+            limit = room;
+        }
+    }
+    return limit;
+}
+
 void Server::OnConnection(uv_stream_t* listener, int status) {
     auto* self = static_cast<Server*>(listener->data);
     if (status < 0) {
         // EMFILE/ENFILE: libuv keeps a spare descriptor to accept and close the waiting
         // client, so the listener does not spin; say why clients are being turned away.
-        if (self->accept_errors_++ % 1000 == 0) {
+        self->accept_errors_++;
+        const uint64_t now = uv_now(self->loop_);
+        if (self->limit_logged_ms_ == 0 || now - self->limit_logged_ms_ >= 10000) {
+            self->limit_logged_ms_ = now;
             spdlog::warn("accept failed: {} ({} so far)", uv_strerror(status),
                          self->accept_errors_);
         }
         return;
     }
     if (self->stopping_) return;
+    if (self->connections_.size() >= self->max_connections_) {
+        self->RefuseConnection(listener);
+        return;
+    }
     const uint64_t id = self->next_conn_id_++;
     auto conn =
         std::make_unique<Connection>(self->loop_, id, self->config_.package_max_length, self);
@@ -220,6 +257,50 @@ void Server::OnConnection(uv_stream_t* listener, int status) {
     }
     conn->StartReading();
     self->connections_.emplace(id, std::move(conn));
+}
+
+// Over the limit: the client is accepted only to be told why, then closed.
+void Server::RefuseConnection(uv_stream_t* listener) {
+    const uint64_t id = next_conn_id_++;
+    auto conn = std::make_unique<Connection>(loop_, id, config_.package_max_length, this);
+    if (uv_accept(listener, conn->stream()) == 0) {
+        conn->Reply(503, 0, "too many connections");
+        conn->CloseAfterFlush();
+    } else {
+        conn->Close();
+    }
+    connections_.emplace(id, std::move(conn));  // freed in OnClosed
+    connections_refused_++;
+    const uint64_t now = uv_now(loop_);
+    if (limit_logged_ms_ == 0 || now - limit_logged_ms_ >= 10000) {
+        limit_logged_ms_ = now;
+        spdlog::warn("connection limit {} reached: {} clients refused so far", max_connections_,
+                     connections_refused_);
+    }
+}
+
+// Once a second: closes clients past the frame or idle timeout, and frees the read buffers
+// of connections that have nothing partly received.
+void Server::SweepConnections() {
+    const uint64_t now = uv_now(loop_);
+    const uint64_t frame_ms = uint64_t(config_.frame_timeout_s) * 1000;
+    const uint64_t idle_ms = uint64_t(config_.idle_timeout_s) * 1000;
+    for (auto& [id, c] : connections_) {
+        if (!c->open()) continue;
+        const uint64_t since = c->partial_since_ms();
+        if (frame_ms && since && !c->reading_paused() && now - since >= frame_ms) {
+            spdlog::info("connection {}: frame incomplete after {} s, closing", id,
+                         config_.frame_timeout_s);
+            connections_timed_out_++;
+            c->Close();
+        } else if (idle_ms && c->awaiting_outcomes == 0 && now - c->last_active_ms() >= idle_ms) {
+            spdlog::debug("connection {}: idle for {} s, closing", id, config_.idle_timeout_s);
+            connections_timed_out_++;
+            c->Close();
+        } else if (now - c->last_active_ms() >= 1000) {
+            c->ReleaseIdleBuffer();
+        }
+    }
 }
 
 Connection* Server::FindConnection(uint64_t id) {
@@ -261,6 +342,7 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
         conn.Reply(200, f.opaque, "duplicate");
     } else if (kind == MessageKind::kSend) {
         waiters_[a.id] = SendWaiter{conn.id(), f.opaque};
+        conn.awaiting_outcomes++;
     } else if (config_.fsync == FsyncPolicy::kAlways) {
         pending_acks_[a.level].push_back({conn.id(), f.opaque, a.seq, a.key_seq});
         sync_wanted_ = true;
@@ -275,7 +357,7 @@ Status Server::Accept(MessageKind kind, std::string_view openid, std::string_vie
     MessageOptions opts;
     std::string error;
     if (!ParseMessageOptions(options, now, &opts, &error)) return Status::Invalid(error);
-    if (openid.size() > kMaxOpenid) return Status::Invalid("invalid openid");
+    if (!IsRecipient(openid)) return Status::Invalid("invalid openid");
     auto tmpl = templates_.Find(key);
     if (!tmpl) return Status::Invalid("template key not exists");
     if (!protocol::IsJsonText(data, &json_scratch_))
@@ -328,7 +410,8 @@ Status Server::Accept(MessageKind kind, std::string_view openid, std::string_vie
     if (!opts.msgkey.empty()) {
         s = dedup_->Add(opts.msgkey, now, &out->key_seq);
         if (!s.ok())
-            spdlog::error("msgkey journal: {} (key {} not remembered)", s.message(), opts.msgkey);
+            spdlog::error("msgkey journal: {} (key {} not remembered)", s.message(),
+                          LogText(opts.msgkey));
     }
     return Status::Ok();
 }
@@ -386,6 +469,7 @@ void Server::OnFinal(const FinalOutcome& f) {
     const uint32_t opaque = it->second.opaque;
     waiters_.erase(it);
     if (!conn) return;
+    if (conn->awaiting_outcomes > 0) conn->awaiting_outcomes--;
     if (f.sent) {
         conn->Reply(200, opaque, {});
     } else {  // failed or cancelled: WeChat's error (or ours) with the openid
@@ -481,6 +565,7 @@ void Server::WriteStatusFile() {
 void Server::OnStatusTimer(uv_timer_t* h) {
     auto* self = static_cast<Server*>(h->data);
     if (self->dedup_) self->dedup_->Expire(NowMs());
+    self->SweepConnections();
     self->WriteStatusFile();
 }
 
@@ -497,6 +582,8 @@ Server::Snapshot Server::Stats() const {
     s.waiting = dispatcher_->waiting();
     s.dead_letters = dead_letters_->size();
     s.connections = connections_.size();
+    s.connections_refused = connections_refused_;
+    s.connections_timed_out = connections_timed_out_;
     s.templates = templates_.size();
     s.dedup_keys = dedup_->size();
     s.token_refreshes = tokens_->refreshes();

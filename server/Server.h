@@ -52,6 +52,8 @@ class Server : public FrameSink {
         uint64_t inflight = 0, waiting = 0, dead_letters = 0, connections = 0, templates = 0;
         uint64_t disk_bytes = 0, dedup_keys = 0, token_refreshes = 0, base_switches = 0;
         uint64_t scanning_segments = 0;  // after a restart: older segments not checked yet
+        uint64_t connections_refused = 0;   // over max_connections
+        uint64_t connections_timed_out = 0;  // frame or idle timeout
         SyncTimes syncs;  // the queues' flushes, all priorities
         uint64_t log_written = 0, log_dropped = 0, log_pending = 0;
         bool log_healthy = true;
@@ -115,6 +117,9 @@ class Server : public FrameSink {
     void FinishShutdown();
     uint64_t NextMessageId();
     Connection* FindConnection(uint64_t id);
+    size_t ConnectionLimit() const;
+    void RefuseConnection(uv_stream_t* listener);
+    void SweepConnections();
 
     static void OnConnection(uv_stream_t* server, int status);
     static void OnCheck(uv_check_t* h);
@@ -141,9 +146,10 @@ class Server : public FrameSink {
     std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
     std::vector<uint64_t> to_flush_;  // connections with replies queued this iteration
     uint64_t next_conn_id_ = 1;
-    uint64_t accept_errors_ = 0;
-    std::string json_scratch_;  // Accept(): the body being checked, NUL-terminated  // failed
-                                // accepts (descriptor limit), for the log
+    size_t max_connections_ = 0;  // [server] max_connections within the descriptor limit
+    uint64_t accept_errors_ = 0, connections_refused_ = 0, connections_timed_out_ = 0;
+    uint64_t limit_logged_ms_ = 0;  // the last "limit reached" line: at most one per 10 s
+    std::string json_scratch_;      // Accept(): the body being checked, NUL-terminated
     std::array<std::deque<PendingAck>, kPriorityLevels> pending_acks_;
     std::unordered_map<uint64_t, SendWaiter> waiters_;  // by message id
     Throughput throughput_;

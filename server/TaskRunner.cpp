@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/LogText.h"
 #include "server/MysqlSession.h"
 #include "server/OffLoop.h"
 #include "server/Server.h"
@@ -261,7 +262,7 @@ void TaskRunner::Feed(Running& t, int64_t now) {
         Status s = server_->Accept(MessageKind::kPush, openid, i.key, i.data, options, &a);
         if (s.code() == Status::Code::kFull) break;  // the queue is full: try again next tick
         if (!s.ok()) {
-            spdlog::warn("task {}: {} refused: {}", i.id, openid, s.message());
+            spdlog::warn("task {}: {} refused: {}", i.id, LogText(openid), s.message());
             i.failed++;
         } else if (!a.duplicate) {  // a duplicate was fed before a restart: not again
             t.outstanding++;

@@ -117,6 +117,7 @@ class DataCollector : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Dat
         return Scalar(ScalarKind::kRaw, {s, n});
     }
     bool String(const char* s, rapidjson::SizeType n, bool) {
+        if (!protocol::IsValidUtf8({s, n})) return Fail(kBadEscape);
         return Scalar(ScalarKind::kString, {s, n});
     }
     bool StartObject() { return Open('{'); }
@@ -124,6 +125,7 @@ class DataCollector : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Dat
     bool EndObject(rapidjson::SizeType) { return Close('}'); }
     bool EndArray(rapidjson::SizeType) { return Close(']'); }
     bool Key(const char* s, rapidjson::SizeType n, bool) {
+        if (!protocol::IsValidUtf8({s, n})) return Fail(kBadEscape);
         if (depth_ == 1) {
             member_ = Find({s, n});
         } else if (capturing_) {
@@ -138,6 +140,8 @@ class DataCollector : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Dat
 
   private:
     enum class ScalarKind { kNull, kString, kRaw };
+    static constexpr const char* kBadEscape = "data holds an escape that is not UTF-8 "
+                                              "(a lone surrogate)";
 
     bool Fail(const char* why) {
         error_ = why;
@@ -184,6 +188,7 @@ class DataCollector : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Dat
         return true;
     }
     bool Open(char c) {
+        if (depth_ >= protocol::kMaxJsonDepth) return Fail("data nests too deep");
         if (depth_ == 0) {
             root_array_ = c == '[';  // PHP's json_encode([]) is `[]`: no data
             depth_ = 1;
@@ -234,10 +239,9 @@ class ShapeCheck : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ShapeC
     bool Default() { return depth_ > 0; }
     bool StartObject() {
         if (depth_ == 0) root_object = true;
-        ++depth_;
-        return true;
+        return ++depth_ <= protocol::kMaxJsonDepth;
     }
-    bool StartArray() { return depth_++ > 0; }
+    bool StartArray() { return depth_++ > 0 && depth_ <= protocol::kMaxJsonDepth; }
     bool EndObject(rapidjson::SizeType) { return Close(); }
     bool EndArray(rapidjson::SizeType) { return Close(); }
     bool Key(const char* s, rapidjson::SizeType n, bool) {

@@ -18,6 +18,8 @@
 #include <memory>
 #include <thread>
 
+#include "protocol/JsonCheck.h"
+
 namespace mega {
 namespace {
 
@@ -244,7 +246,7 @@ Status TokenCache::Fetch(bool force_refresh, std::string* token, int* expires_in
     }
 
     rapidjson::Document doc;
-    doc.Parse(body.data(), body.size());
+    if (protocol::JsonDepthWithin(body)) doc.Parse(body.data(), body.size());
     if (doc.HasParseError() || !doc.IsObject()) {
         return Status::Unavailable("access_token reply from " + base + " is not JSON");
     }

@@ -60,7 +60,7 @@ class ServerConn {
             pollfd p{fd_, POLLIN, 0};
             if (::poll(&p, 1, 5000) <= 0) break;
             size_t len = 0;
-            char* space = decoder_.Writable(4096, &len);
+            char* space = decoder_.Writable(&len);
             ssize_t n = ::recv(fd_, space, len, 0);
             if (n <= 0) break;
             decoder_.Commit(size_t(n));

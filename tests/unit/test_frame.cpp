@@ -88,8 +88,8 @@ bool Drain(FrameDecoder* d, std::vector<Owned>* out) {
 void FeedInPlace(FrameDecoder* d, std::string_view bytes, size_t chunk) {
     while (!bytes.empty()) {
         size_t len = 0;
-        char* p = d->Writable(chunk, &len);
-        REQUIRE(len >= std::min(chunk, size_t(4096)));
+        char* p = d->Writable(&len);
+        REQUIRE(len > 0);
         size_t n = std::min({len, chunk, bytes.size()});
         std::memcpy(p, bytes.data(), n);
         d->Commit(n);
@@ -491,5 +491,43 @@ TEST_CASE("extension words land in options and ParseOptions splits them") {
         mega::protocol::AppendRequest(&out, Command::kPush, "o", "k", 5, "null",
                                       "priority=high msgkey=a");
         CHECK(out == RawFrame("push o k priority=high msgkey=a", 5, "null"));
+    }
+}
+
+TEST_CASE("FrameDecoder: memory follows the bytes received, not the length announced") {
+    constexpr size_t kChunk = 64 * 1024;
+    SUBCASE("a length word and one byte reserve one read chunk, not the frame") {
+        FrameDecoder d;
+        d.Append(U32(2465792 - 4) + "p");
+        size_t len = 0;
+        d.Writable(&len);
+        CHECK(d.capacity() <= kChunk);
+    }
+    SUBCASE("a large frame grows the buffer at most to twice what arrived, then it shrinks") {
+        const std::string body(2'000'000, 'x');
+        std::string frame;
+        mega::protocol::AppendRequest(&frame, Command::kPush, "o", "k", 7, body);
+        FrameDecoder d;
+        size_t fed = 0;
+        while (fed < frame.size()) {
+            size_t len = 0;
+            char* p = d.Writable(&len);
+            CHECK(d.capacity() <= std::max(kChunk, 2 * fed) + kChunk);
+            const size_t n = std::min({len, size_t(4096), frame.size() - fed});
+            std::memcpy(p, frame.data() + fed, n);
+            d.Commit(n);
+            fed += n;
+        }
+        Frame f;
+        REQUIRE(d.Next(&f) == FrameDecoder::Result::kFrame);
+        CHECK(f.body.size() == body.size());
+        std::string next;
+        mega::protocol::AppendRequest(&next, Command::kPush, "o", "k", 8, "{}");
+        d.Append(next.substr(0, 10));  // a partial frame keeps a buffer, a small one
+        CHECK(d.capacity() == kChunk);
+        d.Append(next.substr(10));
+        REQUIRE(d.Next(&f) == FrameDecoder::Result::kFrame);
+        d.ReleaseIfEmpty();
+        CHECK(d.capacity() == 0);
     }
 }

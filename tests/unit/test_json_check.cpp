@@ -95,3 +95,28 @@ TEST_CASE("IsValidUtf8 agrees with RapidJSON's validator on every short sequence
     CHECK(!IsValidUtf8("\xF4\x90\x80\x80"));  // above U+10FFFF
     CHECK(!IsValidUtf8("abcdefgh\xE4\xB8"));  // cut short at the end
 }
+
+TEST_CASE("JsonCheck: nesting is capped, however deep the input") {
+    using mega::protocol::JsonDepthWithin;
+    using mega::protocol::kMaxJsonDepth;
+    const auto nested = [](int depth) {
+        return std::string(size_t(depth), '[') + std::string(size_t(depth), ']');
+    };
+    CHECK(Check(nested(kMaxJsonDepth)));
+    CHECK_FALSE(Check(nested(kMaxJsonDepth + 1)));
+    CHECK_FALSE(Check(std::string(1'000'000, '[')));  // crashed the server: stack overflow
+    CHECK_FALSE(Check(std::string(500'000, '{') + "\"a\":1"));
+    CHECK(JsonDepthWithin(nested(kMaxJsonDepth)));
+    CHECK_FALSE(JsonDepthWithin(nested(kMaxJsonDepth + 1)));
+    CHECK_FALSE(JsonDepthWithin(std::string(3'000'000, '[')));
+    // Brackets inside strings, escaped quotes included, do not count.
+    CHECK(JsonDepthWithin("[\"" + std::string(100, '[') + "\\\"" + std::string(100, '{') + "\"]"));
+}
+
+TEST_CASE("JsonCheck: a string escape that decodes to a lone surrogate is refused") {
+    CHECK_FALSE(Check(R"({"a":"\udc00"})"));
+    CHECK_FALSE(Check(R"({"a":"x\udfffy"})"));
+    CHECK_FALSE(Check(R"({"\udc00":1})"));
+    CHECK_FALSE(Check(R"({"a":"\ud800"})"));       // high without low: RapidJSON refuses too
+    CHECK(Check(R"({"a":"\ud83d\ude00 \u00e9"})"));  // a pair, and a BMP character
+}

@@ -284,3 +284,16 @@ TEST_CASE("Template: random string values always render to JSON that round-trips
         if (!value.empty()) CHECK(Str(d["client_msg_id"]) == value);
     }
 }
+
+TEST_CASE("Template: deep data and lone surrogate escapes are refused, not rendered") {
+    const auto t = MustParse(R"({"touser":"${OPENID}","v":"${a}"})");
+    std::string out;
+    CHECK_FALSE(t->Render("o", R"({"a":"\udc00"})", {}, &out).ok());
+    CHECK(out.empty());
+    const std::string deep = "{\"a\":" + std::string(1'000'000, '[');
+    const Status s = t->Render("o", deep, {}, &out);
+    CHECK_FALSE(s.ok());
+    CHECK(s.message() == "data nests too deep");
+    std::shared_ptr<const Template> shape;
+    CHECK_FALSE(Template::Parse("k", "{\"a\":" + std::string(100'000, '[') + "}", &shape).ok());
+}

@@ -356,7 +356,7 @@ class ReplyStream {
     ssize_t ReadFrom(int fd) {
         size_t len = 0;
         if (proto_ == Proto::kMega) {
-            char* p = frames_.Writable(64 * 1024, &len);
+            char* p = frames_.Writable(&len);
             ssize_t n = ::read(fd, p, len);
             if (n > 0) frames_.Commit(size_t(n));
             return n;

@@ -1,0 +1,13 @@
+# The fuzz targets and what each compiles and links: shared by the libFuzzer build
+# (tests/fuzz/CMakeLists.txt) and the corpus replay tests of the normal build.
+set(MEGA_FUZZ_TARGETS frame_decoder json_render)
+set(MEGA_FUZZ_SOURCES_frame_decoder ${CMAKE_SOURCE_DIR}/protocol/Frame.cpp)
+set(MEGA_FUZZ_SOURCES_json_render ${CMAKE_SOURCE_DIR}/protocol/JsonCheck.cpp
+    ${CMAKE_SOURCE_DIR}/server/Template.cpp)
+if(EXISTS ${CMAKE_SOURCE_DIR}/http/HttpRequestParser.cpp)
+  list(APPEND MEGA_FUZZ_TARGETS http_request)
+  find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h REQUIRED)
+  find_library(HTTP_PARSER_LIBRARY http_parser REQUIRED)
+  set(MEGA_FUZZ_SOURCES_http_request ${CMAKE_SOURCE_DIR}/http/HttpRequestParser.cpp)
+  set(MEGA_FUZZ_LIBS_http_request ${HTTP_PARSER_LIBRARY})
+endif()
