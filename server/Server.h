@@ -52,6 +52,8 @@ class Server : public FrameSink {
         uint64_t inflight = 0, waiting = 0, dead_letters = 0, connections = 0, templates = 0;
         uint64_t disk_bytes = 0, dedup_keys = 0, token_refreshes = 0, base_switches = 0;
         uint64_t scanning_segments = 0;  // after a restart: older segments not checked yet
+        // What queue recovery skipped: corrupt records, segments moved aside (all queue files).
+        FileQueue::RecoveryCounts recovery;
         SyncTimes syncs;  // the queues' flushes, all priorities
         uint64_t log_written = 0, log_dropped = 0, log_pending = 0;
         bool log_healthy = true;
