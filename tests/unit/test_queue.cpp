@@ -1,8 +1,8 @@
 // Tests of the durable queue (queue/FileQueue, queue/SegmentFile, queue/Crc32c): FIFO order,
 // segments rolling and being deleted, recovery after a clean close, a torn tail, corrupt
 // records (skipped, the rest kept) and damaged headers (moved aside), the size cap (one
-// DiskBudget for several queues), group commit, the cursor file. Every queue lives in its own temporary
-// directory with 64 KiB segments, so that a few hundred records span many segments.
+// DiskBudget for several queues), group commit, the cursor file. Every queue lives in its own
+// temporary directory with 64 KiB segments, so that a few hundred records span many segments.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <stdlib.h>
