@@ -26,6 +26,9 @@
 #include "queue/DiskBudget.h"
 #include "queue/FileQueue.h"
 #include "queue/SegmentFile.h"
+#include "server/DeadLetters.h"
+#include "server/DedupIndex.h"
+#include "server/Message.h"
 
 namespace fs = std::filesystem;
 using mega::FileQueue;
@@ -1231,4 +1234,76 @@ TEST_CASE("one DiskBudget caps the segment files of several queues together") {
     const uint64_t records = uint64_t(appended[0] + appended[1] + appended[2] + failed);
     CHECK(records * (kRecordHeader + 1000) <= cap);
     CHECK(records >= (cap / kSegment - 8) * per_segment);  // the cap is used, not a third of it
+}
+
+namespace {
+
+// Offsets of the records of a closed segment file, walking the length words.
+std::vector<uint64_t> RecordOffsets(const std::string& path) {
+    std::vector<uint64_t> out;
+    const uint64_t size = fs::file_size(path);
+    for (uint64_t off = 64; off + kRecordHeader <= size;) {
+        uint32_t len;
+        std::memcpy(&len, Peek(path, off, 4).data(), 4);
+        if (len == 0) break;
+        out.push_back(off);
+        off += (kRecordHeader + len + 7) / 8 * 8;
+    }
+    return out;
+}
+
+std::string MessagePayload(uint64_t id) {
+    mega::Message m;
+    m.id = id;
+    m.created_ms = 1;
+    m.openid = "oDead";
+    m.key = "order_paid";
+    m.data = "{}";
+    char header[mega::kMessageHeaderBytes];
+    mega::EncodeMessageHeader(m, header);
+    return std::string(header, sizeof header) + "oDeadorder_paid{}";
+}
+
+}  // namespace
+
+TEST_CASE("the dead letters and the msgkey journal skip a corrupt record and keep the rest") {
+    TempDir dir;
+    mega::Config c;
+    c.queue_file_path = dir.path();
+    c.queue_segment_bytes = kSegment;
+    c.fsync = mega::FsyncPolicy::kAlways;
+    auto budget = std::make_shared<mega::DiskBudget>(1ull << 30);
+    {
+        std::unique_ptr<mega::DeadLetters> dl;
+        REQUIRE(mega::DeadLetters::Open(c, budget, &dl).ok());
+        for (uint64_t id = 1; id <= 20; id++)
+            REQUIRE(dl->Add(40003, 1, "invalid openid", MessagePayload(id)).ok());
+        REQUIRE(dl->Close().ok());
+        std::unique_ptr<mega::DedupIndex> keys;
+        REQUIRE(mega::DedupIndex::Open(c, budget, nullptr, &keys).ok());
+        for (int i = 1; i <= 20; i++) REQUIRE(keys->Add("key-" + std::to_string(i), 1000).ok());
+        REQUIRE(keys->Close().ok());
+    }
+    for (const char* sub : {"failed", "keys"}) {
+        const auto files = SegmentFiles(dir.path() + "/" + sub);
+        REQUIRE(files.size() == 1);
+        const auto offs = RecordOffsets(files[0]);
+        REQUIRE(offs.size() == 20);
+        FlipBit(files[0], offs[4] + kRecordHeader + 12, 0x08);  // record 5 (id/key 5)
+    }
+    std::unique_ptr<mega::DeadLetters> dl;
+    REQUIRE(mega::DeadLetters::Open(c, budget, &dl).ok());
+    CHECK(dl->size() == 19);
+    CHECK(dl->recovery_counts().corrupt_records == 1);
+    mega::DeadLetter d;
+    CHECK_FALSE(dl->Find(5, &d));
+    CHECK(dl->Find(6, &d));
+    CHECK(dl->Find(20, &d));
+    std::unique_ptr<mega::DedupIndex> keys;
+    REQUIRE(mega::DedupIndex::Open(c, budget, nullptr, &keys).ok());
+    CHECK(keys->size() == 19);
+    CHECK(keys->recovery_counts().corrupt_records == 1);
+    CHECK_FALSE(keys->Seen("key-5", 2000));
+    CHECK(keys->Seen("key-6", 2000));
+    CHECK(keys->Seen("key-20", 2000));
 }
