@@ -32,6 +32,8 @@ constexpr size_t kStagedKeep = 4 << 20;  // staging capacity kept between batche
 constexpr uint64_t kWindowAhead = 8 << 20;
 constexpr uint64_t kWindowBehind = 4 << 20;
 constexpr uint64_t kScanDropStep = 8 << 20;  // a scan unmaps what it checked this often
+// A scan's search for valid records after bad spots CRCs at most this many segment sizes.
+constexpr uint64_t kResyncBudget = 4;
 constexpr char kCursorMagic[8] = {'M', 'E', 'G', 'A', 'C', 'U', 'R', '1'};
 
 inline uint64_t Align8(uint64_t n) {
@@ -67,9 +69,90 @@ int64_t CheckRecord(const char* base, uint64_t size, uint64_t off) {
     return int64_t(Align8(kRecordHeader + len));
 }
 
+// The offset just past the last non-zero byte of d[b, e), or b if they are all zero.
+uint64_t LastNonZero(const char* d, uint64_t b, uint64_t e) {
+    for (; e > b && e % 8 != 0; e--)
+        if (d[e - 1] != 0) return e;
+    for (uint64_t w = 0; e >= b + 8; e -= 8) {
+        std::memcpy(&w, d + e - 8, 8);
+        if (w != 0) break;
+    }
+    while (e > b && d[e - 1] == 0) e--;
+    return e;
+}
+
+// The offset just past the last non-zero byte in [from, size) of `f`, or `from` if there is
+// none. Ranges the file system reports as holes (allocated, never written) are not read.
+uint64_t DataEnd(const SegmentFile& f, uint64_t from) {
+    uint64_t last = from, pos = from;
+    while (pos < f.size()) {
+        uint64_t begin = pos, stop = f.size();
+        const off_t data = ::lseek(f.fd(), off_t(pos), SEEK_DATA);
+        if (data < 0 && errno == ENXIO) break;  // only holes from here on
+        if (data >= 0) {                        // (otherwise not supported: read it all)
+            begin = std::max(pos, uint64_t(data));
+            const off_t hole = ::lseek(f.fd(), data, SEEK_HOLE);
+            if (hole >= 0) stop = std::min(stop, uint64_t(hole));
+        }
+        if (begin >= stop) break;
+        const uint64_t e = LastNonZero(f.data(), begin, stop);
+        if (e > begin) last = std::max(last, e);
+        pos = stop;
+    }
+    return last;
+}
+
+// A record may start at `c` as far as the cheap checks go: a length that fits the segment,
+// only known flag bits, the message type, zero padding. The CRC is checked apart.
+bool Plausible(const char* d, uint64_t size, uint64_t c) {
+    if (c + kRecordHeader > size) return false;
+    const uint32_t len = LoadU32(d + c);
+    if (len == 0 || len > size - c - kRecordHeader) return false;
+    if ((uint8_t(d[c + 8]) & ~kFlagDone) != 0 || d[c + 9] != kTypeMessage) return false;
+    for (uint64_t p = c + kRecordHeader + len; p < c + Align8(kRecordHeader + len); p++)
+        if (d[p] != 0) return false;
+    return true;
+}
+
+constexpr uint64_t kNoRecord = 0, kGaveUp = ~0ull;
+
+// After a bad spot at `off`: the offset of the next valid record before `data_end`, kNoRecord
+// if there is none, kGaveUp if finding it would cost more CRC bytes than `*budget` has left.
+// A record is only accepted when its CRC checks, so garbage is never taken for a record.
+uint64_t Resync(const SegmentFile& f, uint64_t off, uint64_t data_end, uint64_t* budget) {
+    const char* d = f.data();
+    auto valid = [&](uint64_t c) {  // 1: a record, 0: not one, -1: out of budget
+        if (!Plausible(d, f.size(), c)) return 0;
+        const uint32_t len = LoadU32(d + c);
+        if (len > *budget) return -1;
+        *budget -= len;
+        return CheckRecord(d, f.size(), c) > 0 ? 1 : 0;
+    };
+    // Most often only the payload or the CRC went bad and the length word still holds: the
+    // next record then starts right after, and this one's payload needs no search.
+    const uint32_t len = LoadU32(d + off);
+    if (len > 0 && len <= f.size() - off - kRecordHeader) {
+        const uint64_t next = off + Align8(kRecordHeader + len);
+        if (next < data_end) {
+            const int v = valid(next);
+            if (v < 0) return kGaveUp;
+            if (v > 0) return next;
+        }
+    }
+    // Records start on 8-byte boundaries: try each one, in order, so no record is passed over.
+    for (uint64_t c = off + 8; c < data_end; c += 8) {
+        const int v = valid(c);
+        if (v < 0) return kGaveUp;
+        if (v > 0) return c;
+    }
+    return kNoRecord;
+}
+
 }  // namespace
 
-FileQueue::FileQueue(const QueueOptions& options) : options_(options) {}
+FileQueue::FileQueue(const QueueOptions& options)
+    : options_(options),
+      budget_(options.budget ? options.budget : std::make_shared<DiskBudget>(options.max_bytes)) {}
 
 std::string FileQueue::SegmentPath(uint64_t seq) const {
     char name[32];
@@ -117,14 +200,17 @@ Status FileQueue::Recover(RecoveryReport* report) {
     }
 
     std::vector<uint64_t> seqs;
+    uint64_t max_seq = 0;  // of every segment name, those moved aside included
     for (const auto& e : fs::directory_iterator(options_.dir)) {
         const std::string name = e.path().filename().string();
-        if (name.size() > 24 && name.substr(20) == std::string(".seg") + SegmentFile::kNewSuffix) {
+        if (name.size() < 24 || name.compare(20, 4, ".seg") != 0) continue;
+        if (name.substr(24) == SegmentFile::kNewSuffix) {
             ::unlink(e.path().c_str());  // a segment whose creation a crash cut short
             continue;
         }
-        if (name.size() != 24 || name.substr(20) != ".seg") continue;
-        seqs.push_back(std::strtoull(name.c_str(), nullptr, 10));
+        const uint64_t seq = std::strtoull(name.c_str(), nullptr, 10);
+        max_seq = std::max(max_seq, seq);
+        if (name.size() == 24) seqs.push_back(seq);
     }
     std::sort(seqs.begin(), seqs.end());
     report->segments = seqs.size();
@@ -138,16 +224,23 @@ Status FileQueue::Recover(RecoveryReport* report) {
         }
         std::unique_ptr<SegmentFile> f;
         Status s = SegmentFile::Open(path, &f);
-        if (!s.ok() || f->seq() != seq || f->size() != options_.segment_bytes) {
-            // A half-created spare, or a segment from another segment size: only an empty
-            // one may go; one with data is a configuration error the operator must see.
-            if (s.ok() && f->size() != options_.segment_bytes &&
-                CheckRecord(f->data(), f->size(), SegmentFile::kHeaderBytes) != 0)
+        if (s.ok() && f->seq() != seq)
+            s = Status::Invalid("segment " + path + " has a bad header (it names segment " +
+                                std::to_string(f->seq()) + ")");
+        if (s.code() == Status::Code::kIoError) return s;  // the file is not at fault
+        if (!s.ok()) {
+            f.reset();
+            MoveAside(path, s.message(), report);
+            continue;
+        }
+        if (f->size() != options_.segment_bytes) {
+            // A segment from another segment size: only an empty one may go; one with data
+            // is a configuration error the operator must see.
+            if (DataEnd(*f, SegmentFile::kHeaderBytes) > SegmentFile::kHeaderBytes)
                 return Status::Invalid("segment " + path + " has size " +
                                        std::to_string(f->size()) + " but queue_segment_bytes is " +
                                        std::to_string(options_.segment_bytes));
-            report->problems.push_back("removed unusable segment " + path + ": " +
-                                       (s.ok() ? "empty, other size" : s.message()));
+            report->problems.push_back("removed unusable segment " + path + ": empty, other size");
             ::unlink(path.c_str());
             continue;
         }
@@ -165,14 +258,17 @@ Status FileQueue::Recover(RecoveryReport* report) {
             report->segments_scanning++;
             unscanned_++;
         } else {
-            const ScanResult r = ScanSegment(*f, from, newest);
-            if (!r.problem.empty()) report->problems.push_back(r.problem);
+            ScanResult r = ScanSegment(*f, from, newest);
+            report->problems.insert(report->problems.end(), r.problems.begin(), r.problems.end());
             report->dropped_bytes += r.dropped;
             report->done_records += r.done;
             report->live_records += r.live;
+            report->corrupt_records += r.corrupt;
+            counts_.corrupt_records += r.corrupt;
             live_records_ += r.live;
             seg.end = r.end;
             seg.live = r.live;
+            seg.bad = std::move(r.bad);
             if (seg.live == 0 && !newest) {
                 ::unlink(f->path().c_str());
                 continue;
@@ -185,8 +281,9 @@ Status FileQueue::Recover(RecoveryReport* report) {
         segments_.push_back(std::move(seg));
     }
 
+    next_seq_floor_ = max_seq + 1;
     if (segments_.empty()) {
-        first_seq_ = std::max<uint64_t>({cseq, seqs.empty() ? 0 : seqs.back(), 0}) + 1;
+        first_seq_ = std::max<uint64_t>(cseq, max_seq) + 1;
         std::unique_ptr<SegmentFile> f;
         Status s =
             SegmentFile::Create(SegmentPath(first_seq_), first_seq_, options_.segment_bytes, &f);
@@ -201,6 +298,9 @@ Status FileQueue::Recover(RecoveryReport* report) {
         if (seg.file) {
             sync_set_.push_back(seg.file);
             segment_files_++;
+            // Files already there count in full, even beyond the cap.
+            budget_->Reserve(seg.file->size());
+            reserved_ += seg.file->size();
         }
     }
     read_seq_ = first_seq_;
@@ -216,45 +316,117 @@ Status FileQueue::Recover(RecoveryReport* report) {
     return Status::Ok();
 }
 
+namespace {
+
+std::string SpotLine(const char* what, const SegmentFile& f, uint64_t off, uint64_t bytes,
+                     const char* then) {
+    char line[512];
+    std::snprintf(line, sizeof line, "%s at %s offset %llu: %s %llu bytes%s", what,
+                  f.path().c_str(), static_cast<unsigned long long>(off),
+                  *then ? "skipped" : "dropped", static_cast<unsigned long long>(bytes), then);
+    return line;
+}
+
+}  // namespace
+
 FileQueue::ScanResult FileQueue::ScanSegment(const SegmentFile& f, uint64_t from, bool newest) {
     ScanResult r;
     r.seq = f.seq();
     uint64_t off = from, dropped = 0;
+    uint64_t data_end = 0;  // found at the first spot that is not a record
+    bool know_end = false;
+    uint64_t budget = kResyncBudget * f.size();
     while (true) {
         if (!newest && off - dropped >= kScanDropStep) {
             f.DropPages(dropped, off);
             dropped = off;
         }
         const int64_t n = CheckRecord(f.data(), f.size(), off);
-        if (n == 0) break;
-        if (n < 0) {
-            // Find how far the garbage goes, for the report; then make it clean zeros
-            // (newest segment: appends continue there) or leave it (older segment).
-            uint64_t last = f.size();
-            while (last > off && f.data()[last - 1] == 0) last--;
-            r.dropped = last - off;
-            char line[256];
-            std::snprintf(line, sizeof line, "%s record at %s offset %llu: dropped %llu bytes",
-                          newest ? "torn" : "corrupt", f.path().c_str(),
-                          static_cast<unsigned long long>(off),
-                          static_cast<unsigned long long>(last - off));
-            r.problem = line;
+        if (n > 0) {
+            if (f.data()[off + 8] & kFlagDone) {
+                r.done++;
+            } else {
+                r.live++;
+            }
+            off += uint64_t(n);
+            continue;
+        }
+        if (!know_end) {
+            data_end = DataEnd(f, off);
+            know_end = true;
+            if (newest && data_end < f.size()) f.DropPages(Align8(data_end), f.size());
+        }
+        if (off >= data_end) break;  // zeros to the end of the segment: the end of the records
+        const uint64_t next = Resync(f, off, data_end, &budget);
+        if (next == kNoRecord) {
+            // Nothing valid follows: a torn tail in the newest segment (a write cut short by
+            // a crash; appends continue here, over clean zeros), corruption in an older one.
+            r.dropped += data_end - off;
             if (newest) {
-                std::memset(f.data() + off, 0, last - off);
+                r.problems.push_back(SpotLine("torn record", f, off, data_end - off, ""));
+                std::memset(f.data() + off, 0, data_end - off);
                 f.Sync();
+            } else {
+                r.corrupt++;
+                r.problems.push_back(SpotLine("corrupt record", f, off, data_end - off,
+                                              " (nothing valid after it in the segment)"));
             }
             break;
         }
-        if (f.data()[off + 8] & kFlagDone) {
-            r.done++;
-        } else {
-            r.live++;
+        r.corrupt++;
+        if (next == kGaveUp) {
+            // Too much garbage that looks like records: keep the bytes, read nothing more
+            // here, and let appends go to a new segment rather than over them.
+            r.dropped += f.size() - off;
+            r.bad.push_back({off, f.size()});
+            r.problems.push_back(SpotLine("corrupt records", f, off, f.size() - off,
+                                          " (search for the next valid record gave up)"));
+            off = f.size();
+            break;
         }
-        off += uint64_t(n);
+        r.dropped += next - off;
+        r.bad.push_back({off, next});
+        char then[64];
+        std::snprintf(then, sizeof then, ", reading on at offset %llu",
+                      static_cast<unsigned long long>(next));
+        r.problems.push_back(SpotLine("corrupt record", f, off, next - off, then));
+        off = next;
     }
     r.end = off;
     if (!newest) f.DropPages(0, f.size());
     return r;
+}
+
+uint64_t FileQueue::Segment::PastBad(uint64_t off) const {
+    for (const BadSpan& b : bad)
+        if (b.from == off) return b.to;
+    return off;
+}
+
+void FileQueue::MoveAside(const std::string& path, const std::string& why, RecoveryReport* report) {
+    std::string to = path + ".damaged";
+    for (int i = 1; ::access(to.c_str(), F_OK) == 0; i++)
+        to = path + ".damaged." + std::to_string(i);
+    report->damaged_segments++;
+    counts_.damaged_segments++;
+    if (::rename(path.c_str(), to.c_str()) != 0) {
+        spdlog::error("queue {}: {}; cannot move it aside: {}", options_.dir, why,
+                      std::strerror(errno));
+        return;
+    }
+    spdlog::error("queue {}: {}; moved aside to {}, its records are not read", options_.dir, why,
+                  to);
+}
+
+bool FileQueue::TakeBudget() {
+    if (!budget_->TryReserve(options_.segment_bytes, options_.budget_keep_free)) return false;
+    reserved_ += options_.segment_bytes;
+    return true;
+}
+
+void FileQueue::GiveBack(uint64_t bytes) {
+    budget_->Release(bytes);
+    reserved_ -= bytes;
 }
 
 void FileQueue::ScannerMain(std::vector<ScanJob> jobs) {
@@ -289,15 +461,18 @@ void FileQueue::ApplyScans() {
         if (!s || s->scanned) continue;
         s->end = r.end;
         s->live = r.live;
+        s->bad = r.bad;
         s->scanned = true;
         unscanned_--;
         live_records_ += r.live;
         scan_report_.live_records += r.live;
         scan_report_.done_records += r.done;
         scan_report_.dropped_bytes += r.dropped;
-        if (!r.problem.empty()) {
-            spdlog::warn("queue {}: {}", options_.dir, r.problem);
-            scan_report_.problems.push_back(r.problem);
+        scan_report_.corrupt_records += r.corrupt;
+        counts_.corrupt_records += r.corrupt;
+        for (const std::string& p : r.problems) {
+            spdlog::warn("queue {}: {}", options_.dir, p);
+            scan_report_.problems.push_back(p);
         }
     }
     if (!results.empty() && unscanned_ == 0)
@@ -320,13 +495,14 @@ FileQueue::Segment* FileQueue::Find(uint64_t seq) {
 }
 
 Status FileQueue::Roll(uint64_t need) {
-    const uint64_t next = first_seq_ + segments_.size();
+    const uint64_t prev = first_seq_ + segments_.size() - 1;  // the write segment till now
+    const uint64_t next = NextSeq();
     if (need + kRecordHeader + SegmentFile::kHeaderBytes > options_.segment_bytes)
         return Status::Invalid("record of " + std::to_string(need) +
                                " bytes does not fit in a queue segment");
-    if ((segment_files_ + 1) * options_.segment_bytes > options_.max_bytes)
-        return Status::Full("queue full");
-    Publish();  // what is staged belongs to the segment being left
+    if (!spare_reserved_ && !TakeBudget()) return Status::Full("queue full");
+    spare_reserved_ = false;  // the new segment's from here on
+    Publish();                // what is staged belongs to the segment being left
     std::unique_ptr<SegmentFile> f;
     {
         // A spare the flusher is creating right now is this very file: wait for it rather
@@ -338,7 +514,10 @@ Status FileQueue::Roll(uint64_t need) {
     }
     if (!f) {
         Status s = SegmentFile::Create(SegmentPath(next), next, options_.segment_bytes, &f);
-        if (!s.ok()) return s;
+        if (!s.ok()) {
+            GiveBack(options_.segment_bytes);
+            return s;
+        }
         std::lock_guard<std::mutex> lock(mu_);
         dir_sync_needed_ = true;  // the next flush makes the new name durable first
     }
@@ -349,15 +528,16 @@ Status FileQueue::Roll(uint64_t need) {
         std::lock_guard<std::mutex> lock(mu_);
         sync_set_.push_back(seg.file);
     }
+    while (first_seq_ + segments_.size() < next)
+        segments_.push_back(Segment{});  // names not reused
     segments_.push_back(std::move(seg));
     segment_files_++;
     spare_requested_ = false;
     window_next_ = 0;  // the next append moves the window to the new segment
     // The previous write segment may now be finished; if not, its pages need not stay in our
     // RSS (they stay in the page cache) until the reader gets there.
-    MaybeDelete(next - 1);
-    if (Segment* prev = Find(next - 1); prev && read_seq_ != next - 1)
-        prev->file->DropPages(0, prev->file->size());
+    MaybeDelete(prev);
+    if (Segment* p = Find(prev); p && read_seq_ != prev) p->file->DropPages(0, p->file->size());
     return Status::Ok();
 }
 
@@ -406,12 +586,13 @@ Status FileQueue::Append(std::initializer_list<std::string_view> parts, RecordRe
         window_next_ = w->end + window_->step();
     }
     // The next segment is asked for at once, so it is ready long before it is needed,
-    // unless it would not fit under max_bytes: the spare counts against the cap.
-    if (!spare_requested_ && (segment_files_ + 1) * options_.segment_bytes <= options_.max_bytes) {
+    // unless it would not fit in the disk budget: the spare counts against the cap.
+    if (!spare_requested_ && (spare_reserved_ || TakeBudget())) {
         spare_requested_ = true;
+        spare_reserved_ = true;
         std::lock_guard<std::mutex> lock(mu_);
         want_spare_ = true;
-        spare_seq_ = wseq + 1;
+        spare_seq_ = NextSeq();
         cv_.notify_one();
     }
     return Status::Ok();
@@ -450,6 +631,7 @@ bool FileQueue::Next(RecordRef* ref, std::string_view* payload) {
         Segment* s = Find(read_seq_);
         const uint64_t write_seq = first_seq_ + segments_.size() - 1;
         if (s && !s->scanned) return false;  // the background scan has not reached it yet
+        if (s && !s->bad.empty()) read_off_ = s->PastBad(read_off_);
         if (s && read_off_ < s->end) {
             const char* h = s->file->data() + read_off_;
             const uint32_t len = LoadU32(h);
@@ -514,6 +696,10 @@ void FileQueue::AdvanceCursor() {
         if (cursor_seq_ > read_seq_ || (cursor_seq_ == read_seq_ && cursor_off_ >= read_off_))
             break;
         Segment* s = Find(cursor_seq_);
+        if (s && !s->bad.empty() && s->PastBad(cursor_off_) != cursor_off_) {
+            cursor_off_ = s->PastBad(cursor_off_);  // bad bytes recovery skipped
+            continue;
+        }
         if (s && cursor_off_ < s->end) {
             const char* h = s->file->data() + cursor_off_;
             if (!(h[8] & kFlagDone)) break;
@@ -540,6 +726,7 @@ void FileQueue::MaybeDelete(uint64_t seq) {
         cv_.notify_one();
     }
     segment_files_--;
+    GiveBack(options_.segment_bytes);  // as segment_files_: the unlink follows in a moment
     while (!segments_.empty() && !segments_.front().file && segments_.size() > 1) {
         segments_.pop_front();
         first_seq_++;
@@ -718,6 +905,10 @@ Status FileQueue::Close() {
         ::unlink(spare_->path().c_str());
         spare_.reset();
     }
+    // The files stay, but no longer draw on a budget other queues may go on using.
+    budget_->Release(reserved_);
+    reserved_ = 0;
+    spare_reserved_ = false;
     if (cursor_fd_ >= 0) {
         ::fdatasync(cursor_fd_);
         ::close(cursor_fd_);

@@ -10,6 +10,7 @@
 // handed out but not done when the process dies are handed out again after recovery.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -26,6 +27,7 @@
 
 #include "base/Status.h"
 #include "config/Config.h"
+#include "queue/DiskBudget.h"
 #include "queue/PageWindow.h"
 #include "queue/SegmentFile.h"
 
@@ -37,7 +39,11 @@ using RecordRef = uint64_t;
 struct QueueOptions {
     std::string dir;
     uint64_t segment_bytes = 64ull << 20;
-    uint64_t max_bytes = 8ull << 30;  // segment files on disk, at most
+    uint64_t max_bytes = 8ull << 30;  // segment files on disk, at most (when no budget is given)
+    // Shared by several queues: the cap on their segment files together (max_bytes unused).
+    std::shared_ptr<DiskBudget> budget;
+    // Bytes of the budget this queue's new segments must leave unused (room for others).
+    uint64_t budget_keep_free = 0;
     FsyncPolicy fsync = FsyncPolicy::kInterval;
     int fsync_interval_ms = 100;
     // Called on the flusher thread after a flush made more records durable (see
@@ -56,6 +62,8 @@ struct RecoveryReport {
     uint64_t done_records = 0;          // records already finished, skipped
     uint64_t dropped_bytes = 0;         // torn tail or corruption, zeroed/skipped
     std::vector<std::string> problems;  // one line per torn or corrupt spot
+    uint64_t corrupt_records = 0;       // bad spots skipped, reading on after them (FORMAT.md)
+    uint64_t damaged_segments = 0;      // unreadable headers: moved aside as *.damaged
     uint64_t segments_scanning = 0;     // left to the background scan (not counted above)
 };
 
@@ -115,6 +123,16 @@ class FileQueue {
     const RecoveryReport& background_report() const { return scan_report_; }
     void WaitForScan();  // blocks until the background scan is over and applies it (tests)
 
+    // What recovery skipped (at Open and in the background scan so far).
+    struct RecoveryCounts {
+        uint64_t corrupt_records = 0, damaged_segments = 0;
+        void Add(const RecoveryCounts& o) {
+            corrupt_records += o.corrupt_records;
+            damaged_segments += o.damaged_segments;
+        }
+    };
+    RecoveryCounts recovery_counts() const { return counts_; }
+
     uint64_t live_records() const { return live_records_; }                  // not done
     uint64_t unread_records() const { return live_records_ - handed_out_; }  // waiting
     uint64_t disk_bytes() const;
@@ -125,11 +143,17 @@ class FileQueue {
     Status Close();
 
   private:
+    struct BadSpan {  // bytes recovery found bad and skips: [from, to)
+        uint64_t from, to;
+    };
     struct Segment {
         std::shared_ptr<SegmentFile> file;  // null once deleted
         uint64_t end = 0;                   // offset after the last record
         uint64_t live = 0;                  // records not done
         bool scanned = true;                // false: end and live unknown (background scan)
+        std::vector<BadSpan> bad;           // in offset order; readers jump over them
+        // `off` itself, or where reading goes on if a bad span starts there.
+        uint64_t PastBad(uint64_t off) const;
     };
     struct ScanJob {
         uint64_t seq;
@@ -137,21 +161,31 @@ class FileQueue {
         uint64_t from;  // first offset to check (the cursor's, in its segment)
     };
     struct ScanResult {
-        uint64_t seq = 0, end = 0, live = 0, done = 0, dropped = 0;
-        std::string problem;  // a torn or corrupt spot, if any
+        uint64_t seq = 0, end = 0, live = 0, done = 0, dropped = 0, corrupt = 0;
+        std::vector<BadSpan> bad;
+        std::vector<std::string> problems;  // one line per torn or corrupt spot
     };
 
     explicit FileQueue(const QueueOptions& options);
     Status Recover(RecoveryReport* report);
     Status Roll(uint64_t need);
     Segment* Find(uint64_t seq);
+    // The sequence number of the next segment: after every segment name found at start
+    // (those moved aside too), so that no name is used twice.
+    uint64_t NextSeq() const {
+        return std::max<uint64_t>(first_seq_ + segments_.size(), next_seq_floor_);
+    }
     void MaybeDelete(uint64_t seq);
     void AdvanceCursor();
     void FlusherMain();
-    // Checks the records of `f` from `from` on: where they end, how many are live or done.
-    // `newest`: a torn tail is zeroed (appends continue there). Otherwise what was checked
-    // leaves the RSS as the scan goes.
+    // Checks the records of `f` from `from` on: where they end, how many are live or done,
+    // which bad spots to skip (FORMAT.md, Recovery). `newest`: a torn tail is zeroed (appends
+    // continue there). Otherwise what was checked leaves the RSS as the scan goes.
     static ScanResult ScanSegment(const SegmentFile& f, uint64_t from, bool newest);
+    // A segment whose header does not check: renamed to *.damaged, logged, counted.
+    void MoveAside(const std::string& path, const std::string& why, RecoveryReport* report);
+    bool TakeBudget();  // a segment's worth of the disk budget, if there is room
+    void GiveBack(uint64_t bytes);
     void ScannerMain(std::vector<ScanJob> jobs);
     void ApplyScans();     // loop thread: takes what the scanner finished
     bool SyncDir() const;  // fsync of the directory (new file names); logs a failure
@@ -163,6 +197,7 @@ class FileQueue {
     // Loop-thread state.
     std::deque<Segment> segments_;  // segments_[i] has seq first_seq_ + i
     uint64_t first_seq_ = 1;
+    uint64_t next_seq_floor_ = 0;
     uint64_t read_seq_ = 0, read_off_ = 0;      // next record to hand out
     uint64_t cursor_seq_ = 0, cursor_off_ = 0;  // everything before is done
     uint64_t live_records_ = 0, handed_out_ = 0;
@@ -180,6 +215,11 @@ class FileQueue {
     uint64_t unscanned_ = 0;  // segments whose ScanResult is not applied yet
     RecoveryReport scan_report_;
     std::vector<ScanJob> scan_jobs_;  // from Recover() to the scanner thread
+    RecoveryCounts counts_;
+    std::shared_ptr<DiskBudget> budget_;
+    // The budget holds a segment for the next one to be made (the spare or Roll()'s own).
+    bool spare_reserved_ = false;
+    uint64_t reserved_ = 0;  // this queue's share of the budget
 
     // Shared with the flusher thread.
     std::atomic<uint64_t> appended_seq_{0}, durable_seq_{0};  // appended_seq_: published

@@ -200,6 +200,11 @@ HttpResponse AdminApi::StatsResponse(const LogSummary& summary, const Status& db
     // their messages are not counted above yet.
     w.Key("scanning_segments");
     w.Uint64(s.scanning_segments);
+    // What recovery skipped since the start (every queue file: FORMAT.md, Recovery).
+    w.Key("corrupt_records");
+    w.Uint64(s.recovery.corrupt_records);
+    w.Key("damaged_segments");
+    w.Uint64(s.recovery.damaged_segments);
     w.EndObject();
     auto number = [&](const char* key, uint64_t v) {
         w.Key(key);
@@ -310,6 +315,12 @@ HttpResponse AdminApi::Metrics() const {
     m.Gauge("mega_queue_scanning_segments",
             "Segments still being checked after a restart (their messages not yet counted).",
             double(s.scanning_segments));
+    m.Counter("mega_queue_corrupt_records_total",
+              "Corrupt queue records recovery skipped since the start (logged one by one).",
+              double(s.recovery.corrupt_records));
+    m.Counter("mega_queue_damaged_segments_total",
+              "Queue segments with an unreadable header, moved aside as *.damaged.",
+              double(s.recovery.damaged_segments));
     m.Gauge("mega_inflight", "WeChat calls under way.", double(s.inflight));
     m.Gauge("mega_waiting", "Messages waiting for a delay or a retry.", double(s.waiting));
     m.Gauge("mega_dead_letters", "Messages in the failed store.", double(s.dead_letters));

@@ -14,12 +14,13 @@ namespace {
 constexpr size_t kFixed = 16;
 }
 
-Status DeadLetters::Open(const Config& config, std::unique_ptr<DeadLetters>* out) {
+Status DeadLetters::Open(const Config& config, std::shared_ptr<DiskBudget> budget,
+                         std::unique_ptr<DeadLetters>* out) {
     auto d = std::make_unique<DeadLetters>();
     QueueOptions qo;
     qo.dir = config.queue_file_path + "/failed";
     qo.segment_bytes = config.queue_segment_bytes;
-    qo.max_bytes = config.queue_max_bytes;
+    qo.budget = std::move(budget);
     qo.fsync = config.fsync == FsyncPolicy::kNone ? FsyncPolicy::kNone : FsyncPolicy::kInterval;
     qo.fsync_interval_ms = config.fsync_interval_ms;
     RecoveryReport report;

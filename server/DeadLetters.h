@@ -28,7 +28,9 @@ struct DeadLetter {
 
 class DeadLetters {
 public:
-    static Status Open(const Config& config, std::unique_ptr<DeadLetters>* out);
+    // `budget`: the disk cap shared with the message queues (queue_max_bytes).
+    static Status Open(const Config& config, std::shared_ptr<DiskBudget> budget,
+                       std::unique_ptr<DeadLetters>* out);
 
     Status Add(int errcode, uint16_t attempts, std::string_view error, std::string_view message);
     // Looks a dead letter up by message id; false if there is none.
@@ -45,6 +47,7 @@ public:
     }
     std::vector<uint64_t> Ids() const;
     Status Close() { return queue_->Close(); }
+    FileQueue::RecoveryCounts recovery_counts() const { return queue_->recovery_counts(); }
 
 private:
     static bool Decode(std::string_view payload, DeadLetter* out);

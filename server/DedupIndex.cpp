@@ -8,14 +8,14 @@
 
 namespace mega {
 
-Status DedupIndex::Open(const Config& config, std::function<void()> on_durable,
-                        std::unique_ptr<DedupIndex>* out) {
+Status DedupIndex::Open(const Config& config, std::shared_ptr<DiskBudget> budget,
+                        std::function<void()> on_durable, std::unique_ptr<DedupIndex>* out) {
     auto d = std::make_unique<DedupIndex>();
     d->window_ms_ = int64_t(config.dedup_window_s) * 1000;
     QueueOptions qo;
     qo.dir = config.queue_file_path + "/keys";
     qo.segment_bytes = std::min<uint64_t>(config.queue_segment_bytes, 16ull << 20);
-    qo.max_bytes = config.queue_max_bytes;
+    qo.budget = std::move(budget);
     qo.fsync = config.fsync;
     qo.fsync_interval_ms = config.fsync_interval_ms;
     qo.on_durable = std::move(on_durable);

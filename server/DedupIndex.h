@@ -22,8 +22,9 @@ namespace mega {
 class DedupIndex {
 public:
     // on_durable: as QueueOptions::on_durable, for the journal (fsync = always waits on it).
-    static Status Open(const Config& config, std::function<void()> on_durable,
-                       std::unique_ptr<DedupIndex>* out);
+    // `budget`: the disk cap shared with the message queues (queue_max_bytes).
+    static Status Open(const Config& config, std::shared_ptr<DiskBudget> budget,
+                       std::function<void()> on_durable, std::unique_ptr<DedupIndex>* out);
 
     // True if `key` was added within the window.
     bool Seen(std::string_view key, int64_t now_ms) const;
@@ -38,6 +39,7 @@ public:
     void Expire(int64_t now_ms);  // forget keys older than the window (call now and then)
     size_t size() const { return keys_.size(); }
     Status Close() { return journal_->Close(); }
+    FileQueue::RecoveryCounts recovery_counts() const { return journal_->recovery_counts(); }
 
 private:
     struct Entry {

@@ -108,11 +108,15 @@ Status Server::Start() {
     spdlog::info("{} templates loaded", templates_.size());
 
     uint64_t live = 0, scanning = 0;
+    // queue_max_bytes caps all the queue files together: the priorities, the dead letters and
+    // the msgkey journal draw on one budget. Pushes leave a segment of it to the dead letters.
+    auto budget = std::make_shared<DiskBudget>(config_.queue_max_bytes);
     for (int l = 0; l < kPriorityLevels; l++) {
         QueueOptions qo;
         qo.dir = config_.queue_file_path + "/" + kLevelNames[l];
         qo.segment_bytes = config_.queue_segment_bytes;
-        qo.max_bytes = config_.queue_max_bytes;
+        qo.budget = budget;
+        qo.budget_keep_free = config_.queue_segment_bytes;
         qo.fsync = config_.fsync;
         qo.fsync_interval_ms = config_.fsync_interval_ms;
         qo.on_durable = [this] { uv_async_send(&durable_async_); };
@@ -134,10 +138,10 @@ Status Server::Start() {
             live, scanning);
     else
         spdlog::info("queue recovered: {} messages to deliver", live);
-    s = DeadLetters::Open(config_, &dead_letters_);
+    s = DeadLetters::Open(config_, budget, &dead_letters_);
     if (!s.ok()) return s;
     s = DedupIndex::Open(
-        config_, [this] { uv_async_send(&durable_async_); }, &dedup_);
+        config_, budget, [this] { uv_async_send(&durable_async_); }, &dedup_);
     if (!s.ok()) return s;
     dedup_->Expire(NowMs());
     spdlog::info("{} dead letters, {} message keys remembered", dead_letters_->size(),
@@ -577,7 +581,10 @@ Server::Snapshot Server::Stats() const {
         s.scanning_segments += queues_[l]->segments_scanning();
         s.syncs.Add(queues_[l]->sync_times());
         s.queue_writable = s.queue_writable && queues_[l]->writable();
+        s.recovery.Add(queues_[l]->recovery_counts());
     }
+    s.recovery.Add(dead_letters_->recovery_counts());
+    s.recovery.Add(dedup_->recovery_counts());
     s.inflight = dispatcher_->inflight();
     s.waiting = dispatcher_->waiting();
     s.dead_letters = dead_letters_->size();

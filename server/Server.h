@@ -54,6 +54,8 @@ class Server : public FrameSink {
         uint64_t scanning_segments = 0;  // after a restart: older segments not checked yet
         uint64_t connections_refused = 0;   // over max_connections
         uint64_t connections_timed_out = 0;  // frame or idle timeout
+        // What queue recovery skipped: corrupt records, segments moved aside (all queue files).
+        FileQueue::RecoveryCounts recovery;
         SyncTimes syncs;  // the queues' flushes, all priorities
         uint64_t log_written = 0, log_dropped = 0, log_pending = 0;
         bool log_healthy = true;

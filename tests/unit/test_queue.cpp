@@ -1,7 +1,8 @@
 // Tests of the durable queue (queue/FileQueue, queue/SegmentFile, queue/Crc32c): FIFO order,
-// segments rolling and being deleted, recovery after a clean close, a torn tail and a corrupt
-// record, the size cap, group commit, the cursor file. Every queue lives in its own temporary
-// directory with 64 KiB segments, so that a few hundred records span many segments.
+// segments rolling and being deleted, recovery after a clean close, a torn tail, corrupt
+// records (skipped, the rest kept) and damaged headers (moved aside), the size cap (one
+// DiskBudget for several queues), group commit, the cursor file. Every queue lives in its own
+// temporary directory with 64 KiB segments, so that a few hundred records span many segments.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -22,8 +23,12 @@
 #include <vector>
 
 #include "queue/Crc32c.h"
+#include "queue/DiskBudget.h"
 #include "queue/FileQueue.h"
 #include "queue/SegmentFile.h"
+#include "server/DeadLetters.h"
+#include "server/DedupIndex.h"
+#include "server/Message.h"
 
 namespace fs = std::filesystem;
 using mega::FileQueue;
@@ -553,7 +558,7 @@ TEST_CASE("torn tail: recovery drops the last record, keeps the rest, appends go
     }
 }
 
-TEST_CASE("a corrupt record in an older segment: the rest of it is skipped, later ones kept") {
+TEST_CASE("a corrupt record in an older segment: only it is skipped, the rest of it kept") {
     TempDir dir;
     const auto o = Options(dir);
     std::vector<RecordRef> refs;
@@ -575,12 +580,15 @@ TEST_CASE("a corrupt record in an older segment: the rest of it is skipped, late
     RecoveryReport report;
     auto q = OpenQueue(o, &report);
     CHECK(report.dropped_bytes > 0);
+    CHECK(report.corrupt_records == 1);
+    CHECK(q->recovery_counts().corrupt_records == 1);
     REQUIRE(report.problems.size() == 1);
     CHECK(report.problems[0].find("corrupt") != std::string::npos);
+    CHECK(report.problems[0].find(SegmentPathOf(o, refs[size_t(bad)]) + " offset " +
+                                  std::to_string(RefOff(refs[size_t(bad)]))) != std::string::npos);
     std::vector<int> want;
     for (int i = 0; i < 200; i++)
-        if (RefSeq(refs[size_t(i)]) != first + 1 || i < bad) want.push_back(i);
-    CHECK(want.size() == 200 - (second.size() - 3));
+        if (i != bad) want.push_back(i);
     CHECK(report.live_records == want.size());
     auto got = TakeAll(q.get());
     REQUIRE(got.size() == want.size());
@@ -855,7 +863,7 @@ TEST_CASE("scan_in_background: Open checks only the newest segment; the rest fol
     std::map<uint64_t, std::vector<int>> by_seg;
     for (int i = 0; i < n; i++) by_seg[RefSeq(refs[size_t(i)])].push_back(i);
     REQUIRE(by_seg.size() >= 5);
-    // A record of the second-newest segment goes bad: its rest is skipped.
+    // A record of the second-newest segment goes bad: only it is skipped.
     const std::vector<int>& older = std::prev(by_seg.end(), 2)->second;
     REQUIRE(older.size() > 4);
     const int bad = older[2];
@@ -864,7 +872,7 @@ TEST_CASE("scan_in_background: Open checks only the newest segment; the rest fol
     std::vector<std::string> want;
     for (int i = 100; i < n; i++) {
         if (i < 150 && i % 3 == 0) continue;
-        if (RefSeq(refs[size_t(i)]) == RefSeq(refs[size_t(bad)]) && i >= bad) continue;
+        if (i == bad) continue;
         want.push_back(PayloadOf(i));
     }
     const uint64_t newest_live = by_seg.rbegin()->second.size();
@@ -901,6 +909,8 @@ TEST_CASE("scan_in_background: Open checks only the newest segment; the rest fol
     REQUIRE(bg.problems.size() == 1);
     CHECK(bg.problems[0].find("corrupt") != std::string::npos);
     CHECK(bg.dropped_bytes > 0);
+    CHECK(bg.corrupt_records == 1);
+    CHECK(q->recovery_counts().corrupt_records == 1);
     {
         std::lock_guard<std::mutex> lock(mu);
         CHECK(wakeups >= int(older_kept));  // one per segment checked
@@ -932,4 +942,368 @@ TEST_CASE("scan_in_background: closing while the scan runs loses nothing") {
     auto got = TakeAll(q.get());
     REQUIRE(got.size() == size_t(n));
     for (int i = 0; i < n; i++) CHECK(got[size_t(i)].payload == PayloadOf(i));
+}
+
+namespace {
+
+// Record i's payload for the 1,000-record tests: recognisable, 6 to ~400 bytes.
+std::string SmallPayloadOf(int i) {
+    std::mt19937 rng(uint32_t(i) * 40503u + 1);
+    std::string s = "small-" + std::to_string(i) + ":";
+    const size_t extra = rng() % 400;
+    for (size_t k = 0; k < extra; k++) s.push_back(char(rng()));
+    return s;
+}
+
+void FlipBit(const std::string& path, uint64_t offset, uint8_t mask) {
+    std::string byte = Peek(path, offset, 1);
+    byte[0] = char(uint8_t(byte[0]) ^ mask);
+    Poke(path, offset, byte);
+}
+
+std::string Contains(const std::vector<std::string>& lines, const std::string& what) {
+    for (const auto& l : lines)
+        if (l.find(what) != std::string::npos) return l;
+    return "";
+}
+
+constexpr uint64_t kBigSegment = 1 << 20;  // room for 1,000 small records
+
+// 1,000 small records in one segment of a closed queue (the newest, so the one recovery
+// used to zero from the first bad record on). Returns their refs.
+std::vector<RecordRef> ThousandRecords(const QueueOptions& o) {
+    std::vector<RecordRef> refs;
+    auto q = OpenQueue(o);
+    for (int i = 0; i < 1000; i++) refs.push_back(AppendOk(q.get(), SmallPayloadOf(i)));
+    REQUIRE(q->Close().ok());
+    REQUIRE(RefSeq(refs.front()) == RefSeq(refs.back()));
+    return refs;
+}
+
+}  // namespace
+
+TEST_CASE("a flipped bit in one record of a 1,000-record segment loses only that record") {
+    TempDir dir;
+    auto o = Options(dir);
+    o.segment_bytes = kBigSegment;
+    o.fsync = mega::FsyncPolicy::kAlways;  // every record was acknowledged
+    const std::vector<RecordRef> refs = ThousandRecords(o);
+    const RecordRef bad = refs[10];
+    const std::string path = SegmentPathOf(o, bad);
+    SUBCASE("in the payload") {
+        FlipBit(path, RefOff(bad) + kRecordHeader + 3, 0x10);
+    }
+    SUBCASE("in the CRC") {
+        FlipBit(path, RefOff(bad) + 5, 0x01);
+    }
+    SUBCASE("in the type byte") {
+        FlipBit(path, RefOff(bad) + 9, 0x02);
+    }
+    SUBCASE("in the length word: 2 KiB longer") {
+        FlipBit(path, RefOff(bad) + 1, 0x08);
+    }
+    SUBCASE("in the length word: past the end of the segment") {
+        FlipBit(path, RefOff(bad) + 3, 0x80);
+    }
+    SUBCASE("the length word zeroed (it looks like the end of the records)") {
+        Poke(path, RefOff(bad), std::string(4, '\0'));
+    }
+
+    RecoveryReport report;
+    auto q = OpenQueue(o, &report);
+    CHECK(report.corrupt_records == 1);
+    CHECK(q->recovery_counts().corrupt_records == 1);
+    CHECK(report.live_records == 999);
+    REQUIRE(report.problems.size() == 1);
+    CHECK_FALSE(Contains(report.problems, path + " offset " + std::to_string(RefOff(bad))).empty());
+    CHECK(report.dropped_bytes == RefOff(refs[11]) - RefOff(bad));
+    auto got = TakeAll(q.get());
+    REQUIRE(got.size() == 999);
+    for (int i = 0, k = 0; i < 1000; i++) {
+        if (i == 10) continue;
+        CAPTURE(i);
+        CHECK(got[size_t(k)].ref == refs[size_t(i)]);
+        CHECK(got[size_t(k++)].payload == SmallPayloadOf(i));
+    }
+    // Appends go on after the last record, not over the ones after the bad spot; finishing
+    // records moves the cursor over the bad spot; a reopen finds the same.
+    const RecordRef after = AppendOk(q.get(), "after");
+    CHECK(after > refs.back());
+    for (size_t k = 0; k < 20; k++) q->Done(got[k].ref);
+    REQUIRE(q->Close().ok());
+    RecoveryReport again;
+    auto q2 = OpenQueue(o, &again);
+    CHECK(again.live_records == 999 - 20 + 1);
+    auto rest = TakeAll(q2.get());
+    REQUIRE(rest.size() == 999 - 20 + 1);
+    CHECK(rest.front().payload == SmallPayloadOf(21));
+    CHECK(rest.back().payload == "after");
+}
+
+TEST_CASE("a zeroed stretch in the middle of the newest segment is not taken for its end") {
+    TempDir dir;
+    auto o = Options(dir);
+    o.segment_bytes = kBigSegment;
+    const std::vector<RecordRef> refs = ThousandRecords(o);
+    const std::string path = SegmentPathOf(o, refs[10]);
+    // A page that never reached the disk: records 10 to 13 read as zeros.
+    Poke(path, RefOff(refs[10]), std::string(RefOff(refs[14]) - RefOff(refs[10]), '\0'));
+    RecoveryReport report;
+    auto q = OpenQueue(o, &report);
+    CHECK(report.corrupt_records == 1);
+    CHECK(report.live_records == 996);
+    auto got = TakeAll(q.get());
+    REQUIRE(got.size() == 996);
+    CHECK(got[9].payload == SmallPayloadOf(9));
+    CHECK(got[10].payload == SmallPayloadOf(14));
+    CHECK(got.back().payload == SmallPayloadOf(999));
+}
+
+TEST_CASE("the search for the next record never takes garbage that looks like one") {
+    TempDir dir;
+    auto o = Options(dir);
+    o.segment_bytes = kBigSegment;
+    const std::vector<RecordRef> refs = ThousandRecords(o);
+    const std::string path = SegmentPathOf(o, refs[10]);
+    // Record 10's length word goes bad and its payload is full of headers that pass every
+    // cheap check (a length that fits, no unknown flag, the message type, zero padding), but
+    // not the CRC.
+    const uint64_t from = RefOff(refs[10]), to = RefOff(refs[11]);
+    REQUIRE(to - from >= 64);
+    std::string fake(to - from, '\0');
+    for (size_t c = 8; c + kRecordHeader <= fake.size(); c += 8) {
+        const uint32_t len = 8, crc = 0x12345678u + uint32_t(c);
+        std::memcpy(&fake[c], &len, 4);
+        std::memcpy(&fake[c + 4], &crc, 4);
+        fake[c + 9] = 1;
+    }
+    const uint32_t huge = 0x7fffffffu;
+    std::memcpy(&fake[0], &huge, 4);
+    Poke(path, from, fake);
+    RecoveryReport report;
+    auto q = OpenQueue(o, &report);
+    CHECK(report.corrupt_records == 1);
+    auto got = TakeAll(q.get());
+    REQUIRE(got.size() == 999);
+    CHECK(got[10].payload == SmallPayloadOf(11));
+}
+
+TEST_CASE("a segment of record look-alikes: the search gives up, keeps the bytes, moves on") {
+    // Finding the next record costs at most a few segment sizes of CRC: here every other
+    // 8-byte slot after record 4 claims a record running to the end of the segment.
+    TempDir dir;
+    const auto o = Options(dir);
+    std::vector<RecordRef> refs;
+    {
+        auto q = OpenQueue(o);
+        for (int i = 0; i < 5; i++) refs.push_back(AppendOk(q.get(), "kept-" + std::to_string(i)));
+        REQUIRE(q->Close().ok());
+    }
+    const std::string path = SegmentPathOf(o, refs[0]);
+    const uint64_t from = RefOff(refs[4]) + 32;
+    std::string junk(kSegment - from, '\0');
+    for (size_t c = 0; c + kRecordHeader < junk.size(); c += 16) {
+        const uint32_t len = uint32_t(junk.size() - c - kRecordHeader);
+        std::memcpy(&junk[c], &len, 4);
+        junk[c + 4] = char(c);
+        junk[c + 5] = 1;
+        junk[c + 9] = 1;
+    }
+    Poke(path, from, junk);
+    for (int round = 0; round < 2; round++) {
+        CAPTURE(round);
+        RecoveryReport report;
+        auto q = OpenQueue(o, &report);
+        CHECK(report.corrupt_records == 1);
+        CHECK_FALSE(Contains(report.problems, "gave up").empty());
+        CHECK(Peek(path, from, junk.size()) == junk);  // not zeroed
+        auto got = TakeAll(q.get());
+        REQUIRE(got.size() == size_t(5 + round));
+        CHECK(got[4].payload == "kept-4");
+        if (round == 0) {
+            const RecordRef r = AppendOk(q.get(), "elsewhere");
+            CHECK(RefSeq(r) > RefSeq(refs[0]));  // a new segment, not over the junk
+        } else {
+            CHECK(got[5].payload == "elsewhere");
+        }
+        REQUIRE(q->Close().ok());
+    }
+}
+
+TEST_CASE("a segment whose header does not check is moved aside as *.damaged, not deleted") {
+    TempDir dir;
+    auto o = Options(dir);
+    std::vector<RecordRef> refs;
+    {
+        auto q = OpenQueue(o);
+        for (int i = 0; i < 200; i++) refs.push_back(AppendOk(q.get(), PayloadOf(i)));
+        REQUIRE(q->Close().ok());
+    }
+    REQUIRE(RefSeq(refs.back()) - RefSeq(refs.front()) >= 3);
+    uint64_t victim = 0;
+    SUBCASE("a flipped bit in the magic of an older segment") {
+        victim = RefSeq(refs.front()) + 1;
+        FlipBit(SegmentPathOf(o, victim << 32), 3, 0x01);
+    }
+    SUBCASE("the newest segment's header names another segment") {
+        victim = RefSeq(refs.back());
+        FlipBit(SegmentPathOf(o, victim << 32), 8, 0x04);
+    }
+    SUBCASE("an older segment's header, checked in the background") {
+        victim = RefSeq(refs.front()) + 1;
+        FlipBit(SegmentPathOf(o, victim << 32), 0, 0x40);
+        o.scan_in_background = true;
+    }
+    const std::string path = SegmentPathOf(o, victim << 32);
+    const std::string bytes = Peek(path, 0, kSegment);
+
+    RecoveryReport report;
+    auto q = OpenQueue(o, &report);
+    CHECK(report.damaged_segments == 1);
+    CHECK(q->recovery_counts().damaged_segments == 1);
+    CHECK_FALSE(fs::exists(path));
+    REQUIRE(fs::exists(path + ".damaged"));
+    CHECK(Peek(path + ".damaged", 0, kSegment) == bytes);  // moved, byte for byte
+    std::vector<int> want;
+    for (int i = 0; i < 200; i++)
+        if (RefSeq(refs[size_t(i)]) != victim) want.push_back(i);
+    auto got = TakeAll(q.get());
+    q->WaitForScan();
+    for (auto& g : TakeAll(q.get())) got.push_back(std::move(g));
+    REQUIRE(got.size() == want.size());
+    for (size_t k = 0; k < want.size(); k++) CHECK(got[k].payload == PayloadOf(want[k]));
+    // New segments never take the damaged one's name, even where it was the newest.
+    for (int i = 0; i < 100; i++) CHECK(RefSeq(AppendOk(q.get(), PayloadOf(1000 + i))) != victim);
+    REQUIRE(q->Close().ok());
+    RecoveryReport again;
+    auto q2 = OpenQueue(o, &again);
+    CHECK(again.damaged_segments == 0);  // counted once: it is no segment any more
+    CHECK(fs::exists(path + ".damaged"));
+    q2->WaitForScan();
+    CHECK(q2->live_records() == want.size() + 100);
+}
+
+TEST_CASE("one DiskBudget caps the segment files of several queues together") {
+    TempDir dir;
+    const uint64_t cap = 16 * kSegment;
+    auto budget = std::make_shared<mega::DiskBudget>(cap);
+    std::vector<std::unique_ptr<FileQueue>> queues;
+    for (const char* name : {"high", "normal", "low", "failed"}) {
+        QueueOptions o = Options(dir);
+        o.dir = dir.path() + "/" + name;
+        o.max_bytes = cap;  // the per-queue cap is not what counts once there is a budget
+        o.budget = budget;
+        o.budget_keep_free = std::string(name) == "failed" ? 0 : 2 * kSegment;
+        queues.push_back(OpenQueue(o));
+    }
+    auto files_on_disk = [&] {
+        uint64_t bytes = 0;
+        for (const auto& e : fs::recursive_directory_iterator(dir.path()))
+            if (e.path().extension() == ".seg") bytes += fs::file_size(e.path());
+        return bytes;
+    };
+    const std::string rec(1000, 'r');
+    RecordRef ref;
+    uint64_t seq;
+    // Round robin over the three priorities until every one is full.
+    std::vector<int> appended(3, 0);
+    for (bool any = true; any;) {
+        any = false;
+        for (size_t l = 0; l < 3; l++) {
+            Status s = queues[l]->Append({rec}, &ref, &seq);
+            if (s.ok()) {
+                appended[l]++;
+                any = true;
+            } else {
+                CHECK(s.code() == Status::Code::kFull);
+            }
+        }
+    }
+    for (auto& q : queues) q->Publish();
+    CHECK(budget->used() <= cap - 2 * kSegment);
+    for (int n : appended) CHECK(n > 0);
+    // The dead letters still have the room the pushes left them, and no more.
+    int failed = 0;
+    while (queues[3]->Append({rec}, &ref, &seq).ok()) failed++;
+    CHECK(failed > 0);
+    CHECK(budget->used() <= cap);
+    for (auto& q : queues) REQUIRE(q->Close().ok());  // (spares are deleted on close)
+    CHECK(budget->used() == 0);
+    CHECK(files_on_disk() <= cap);
+    const uint64_t per_segment = (kSegment - 64) / (kRecordHeader + 1000);
+    const uint64_t records = uint64_t(appended[0] + appended[1] + appended[2] + failed);
+    CHECK(records * (kRecordHeader + 1000) <= cap);
+    CHECK(records >= (cap / kSegment - 8) * per_segment);  // the cap is used, not a third of it
+}
+
+namespace {
+
+// Offsets of the records of a closed segment file, walking the length words.
+std::vector<uint64_t> RecordOffsets(const std::string& path) {
+    std::vector<uint64_t> out;
+    const uint64_t size = fs::file_size(path);
+    for (uint64_t off = 64; off + kRecordHeader <= size;) {
+        uint32_t len;
+        std::memcpy(&len, Peek(path, off, 4).data(), 4);
+        if (len == 0) break;
+        out.push_back(off);
+        off += (kRecordHeader + len + 7) / 8 * 8;
+    }
+    return out;
+}
+
+std::string MessagePayload(uint64_t id) {
+    mega::Message m;
+    m.id = id;
+    m.created_ms = 1;
+    m.openid = "oDead";
+    m.key = "order_paid";
+    m.data = "{}";
+    char header[mega::kMessageHeaderBytes];
+    mega::EncodeMessageHeader(m, header);
+    return std::string(header, sizeof header) + "oDeadorder_paid{}";
+}
+
+}  // namespace
+
+TEST_CASE("the dead letters and the msgkey journal skip a corrupt record and keep the rest") {
+    TempDir dir;
+    mega::Config c;
+    c.queue_file_path = dir.path();
+    c.queue_segment_bytes = kSegment;
+    c.fsync = mega::FsyncPolicy::kAlways;
+    auto budget = std::make_shared<mega::DiskBudget>(1ull << 30);
+    {
+        std::unique_ptr<mega::DeadLetters> dl;
+        REQUIRE(mega::DeadLetters::Open(c, budget, &dl).ok());
+        for (uint64_t id = 1; id <= 20; id++)
+            REQUIRE(dl->Add(40003, 1, "invalid openid", MessagePayload(id)).ok());
+        REQUIRE(dl->Close().ok());
+        std::unique_ptr<mega::DedupIndex> keys;
+        REQUIRE(mega::DedupIndex::Open(c, budget, nullptr, &keys).ok());
+        for (int i = 1; i <= 20; i++) REQUIRE(keys->Add("key-" + std::to_string(i), 1000).ok());
+        REQUIRE(keys->Close().ok());
+    }
+    for (const char* sub : {"failed", "keys"}) {
+        const auto files = SegmentFiles(dir.path() + "/" + sub);
+        REQUIRE(files.size() == 1);
+        const auto offs = RecordOffsets(files[0]);
+        REQUIRE(offs.size() == 20);
+        FlipBit(files[0], offs[4] + kRecordHeader + 12, 0x08);  // record 5 (id/key 5)
+    }
+    std::unique_ptr<mega::DeadLetters> dl;
+    REQUIRE(mega::DeadLetters::Open(c, budget, &dl).ok());
+    CHECK(dl->size() == 19);
+    CHECK(dl->recovery_counts().corrupt_records == 1);
+    mega::DeadLetter d;
+    CHECK_FALSE(dl->Find(5, &d));
+    CHECK(dl->Find(6, &d));
+    CHECK(dl->Find(20, &d));
+    std::unique_ptr<mega::DedupIndex> keys;
+    REQUIRE(mega::DedupIndex::Open(c, budget, nullptr, &keys).ok());
+    CHECK(keys->size() == 19);
+    CHECK(keys->recovery_counts().corrupt_records == 1);
+    CHECK_FALSE(keys->Seen("key-5", 2000));
+    CHECK(keys->Seen("key-6", 2000));
+    CHECK(keys->Seen("key-20", 2000));
 }
