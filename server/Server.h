@@ -26,6 +26,7 @@
 #include "server/Message.h"
 #include "server/SenderPool.h"
 #include "server/TemplateCache.h"
+#include "server/TemplateReloads.h"
 #include "server/TemplateStore.h"
 #include "server/Throughput.h"
 #include "server/TokenCache.h"
@@ -81,7 +82,8 @@ class Server : public FrameSink {
     Dispatcher& dispatcher() { return *dispatcher_; }
     TaskRunner& tasks() { return *tasks_; }
     const TemplateCache& templates() const { return templates_; }
-    // Reloads one template from MySQL off the loop; `done` runs on the loop with the result.
+    // Reloads one template from MySQL off the loop (paced and coalesced: TemplateReloads);
+    // `done` runs on the loop with the result.
     void ReloadTemplate(const std::string& key, std::function<void(Status)> done);
     const Config& config() const { return config_; }
     const Throughput& throughput() const { return throughput_; }
@@ -127,6 +129,7 @@ class Server : public FrameSink {
     uv_loop_t* loop_;
     TemplateStore store_;
     TemplateCache templates_;
+    TemplateReloads reloads_;  // tset and the admin API's reloads: paced, coalesced
     std::array<std::unique_ptr<FileQueue>, kPriorityLevels> queues_;
     std::unique_ptr<TokenCache> tokens_;
     std::unique_ptr<SenderPool> senders_;
