@@ -495,6 +495,7 @@ Server::Snapshot Server::Stats() const {
     if (log_) {
         s.log_written = log_->written();
         s.log_dropped = log_->dropped();
+        s.log_rejected = log_->rejected();
         s.log_pending = log_->pending();
         s.log_healthy = log_->healthy();
     }

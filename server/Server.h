@@ -54,7 +54,7 @@ class Server : public FrameSink {
         uint64_t disk_bytes = 0, dedup_keys = 0, token_refreshes = 0, base_switches = 0;
         uint64_t scanning_segments = 0;  // after a restart: older segments not checked yet
         SyncTimes syncs;  // the queues' flushes, all priorities
-        uint64_t log_written = 0, log_dropped = 0, log_pending = 0;
+        uint64_t log_written = 0, log_dropped = 0, log_pending = 0, log_rejected = 0;
         bool log_healthy = true;
         DispatchCounters counters;
         PauseState pause;
