@@ -268,7 +268,7 @@ bool MessageLog::Writer::Connect(bool stopping) {
         Unreachable(s);
         return false;
     }
-    packet_budget_ = size_t(std::max<long long>(packet, 1 << 20)) - kStatementSlack;
+    packet_budget_ = size_t(std::max<long long>(packet, 2 * kStatementSlack)) - kStatementSlack;
     return true;
 }
 
