@@ -230,6 +230,7 @@ HttpResponse AdminApi::StatsResponse(const LogSummary& summary, const Status& db
     w.StartObject();
     number("written", s.log_written);
     number("dropped", s.log_dropped);
+    number("rejected", s.log_rejected);
     number("pending", s.log_pending);
     w.Key("healthy");
     w.Bool(s.log_healthy);
@@ -350,6 +351,9 @@ HttpResponse AdminApi::Metrics() const {
               double(s.log_written));
     m.Counter("mega_message_log_dropped_total", "Message-log events dropped (MySQL slow or down).",
               double(s.log_dropped));
+    m.Counter("mega_message_log_rejected_total",
+              "Message-log rows MySQL refused, written without their body or dropped.",
+              double(s.log_rejected));
     m.Gauge("mega_message_log_pending", "Message-log rows waiting to be written.",
             double(s.log_pending));
     std::string text = std::move(m.text());

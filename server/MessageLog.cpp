@@ -1,15 +1,23 @@
 // The log writer. Events of one message that arrive together are merged into one row
 // (its latest state), so at full speed a message costs about one row write, not three.
-// Rows go out as INSERT … ON DUPLICATE KEY UPDATE of up to 500 rows, values escaped by the
-// connection. A failed write keeps the rows and reconnects after a second.
+// Values are made to fit their columns (well-formed UTF-8, cut between characters) and
+// escaped by the connection; rows go out as INSERT … ON DUPLICATE KEY UPDATE of up to 500
+// rows, each statement below MySQL's max_allowed_packet. A statement that fails because
+// MySQL cannot be reached keeps its rows and reconnects after a second; one whose data
+// MySQL refuses is written again row by row, and a refused row is tried once more without
+// its body, then dropped: the other rows never wait for it.
 #include "server/MessageLog.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <limits>
 #include <unordered_map>
+#include <unordered_set>
 
+#include "protocol/JsonCheck.h"
 #include "server/MysqlSession.h"
 
 namespace mega {
@@ -19,6 +27,21 @@ constexpr size_t kRowsPerStatement = 500;
 // Status events arrive at delivery rate, and each one finishes a row: they are dropped only
 // beyond twice the backlog and never below this many waiting (memory: ~0.5 KiB each).
 constexpr size_t kMinHeld = 100000;
+// The columns of {prefix}mega_message_log (config/schema 002 and 005), in characters.
+constexpr size_t kOpenidChars = 128, kKeyChars = 64, kSourceChars = 64, kErrmsgChars = 512;
+constexpr size_t kBodyBytes = 16777215;   // MEDIUMTEXT
+constexpr size_t kStatementSlack = 4096;  // a statement's head and tail, besides its rows
+constexpr size_t kRefusedKept = 4096;     // dropped rows whose later events are skipped
+
+constexpr const char* kInsertHead =
+    " (id,openid,tmpl_key,source,priority,status,attempts,msgid,errcode,errmsg,body,"
+    "created_at,updated_at,sent_at) VALUES ";
+constexpr const char* kInsertTail =
+    " ON DUPLICATE KEY UPDATE status=VALUES(status),attempts=VALUES(attempts),"
+    "msgid=IF(VALUES(msgid)=0,msgid,VALUES(msgid)),errcode=VALUES(errcode),"
+    "errmsg=VALUES(errmsg),body=IFNULL(VALUES(body),body),"
+    "updated_at=VALUES(updated_at),sent_at=IF(VALUES(sent_at)=0,sent_at,"
+    "VALUES(sent_at))";
 
 struct Row {
     LogEvent latest;
@@ -26,7 +49,58 @@ struct Row {
     bool has_body = false;
 };
 
+// The length of the well-formed UTF-8 sequence that starts at p[i] (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF), or 0.
+size_t SequenceLength(const unsigned char* p, size_t i, size_t n) {
+    const unsigned char c = p[i];
+    if (c < 0x80) return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return 0;
+    for (size_t k = 2; k < len; k++)
+        if ((p[i + k] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 }  // namespace
+
+void FitUtf8Column(std::string* text, size_t max_chars) {
+    if (text->size() <= max_chars && protocol::IsValidUtf8(*text)) return;
+    const auto* p = reinterpret_cast<const unsigned char*>(text->data());
+    const size_t n = text->size();
+    std::string out;
+    size_t chars = 0;
+    for (size_t i = 0; i < n && chars < max_chars; chars++) {
+        const size_t len = SequenceLength(p, i, n);
+        if (len == 0) {
+            out += "\xEF\xBF\xBD";  // U+FFFD for the byte that starts no character
+            i++;
+        } else {
+            out.append(text->data() + i, len);
+            i += len;
+        }
+    }
+    *text = std::move(out);
+}
 
 const char* LogStatusName(LogStatus s) {
     switch (s) {
@@ -99,20 +173,225 @@ void MessageLog::Flush() {
     cv_.notify_one();
 }
 
+// The writer thread's state: the rows waiting to be written, by message id, in the order
+// their first event came, and the connection.
+class MessageLog::Writer {
+  public:
+    explicit Writer(MessageLog& log)
+        : log_(log), table_("`" + log.config_.table_prefix + "mega_message_log`") {}
+
+    // Merges events into the waiting rows (rows survive a failed write).
+    void Merge(std::vector<LogEvent>& events);
+    size_t size() const { return rows_.size(); }
+    // Connects if not connected (at most once a second unless stopping); false if MySQL
+    // cannot be reached.
+    bool Connect(bool stopping);
+    // Writes every waiting row it can. False if MySQL could not be reached: the rows not
+    // written wait for the next round.
+    bool WriteAll();
+    // Bounds what a long outage can hold: beyond max_held_ rows, the oldest go.
+    void Bound();
+
+  private:
+    void MergeOne(LogEvent& e);
+    void RenderBody(LogEvent& e, Row& r);
+    void AppendValues(const Row& r, bool with_body, std::string* out) const;
+    size_t BuildStatement(size_t begin);  // sql_ = rows [begin, returned end)
+    Status WriteOneByOne(size_t begin, size_t end);
+    Status WriteRow(const Row& r, bool with_body);
+    void Reject(uint64_t id, const std::string& key, const std::string& why, const char* outcome);
+    void Unreachable(const Status& s);
+
+    MessageLog& log_;
+    const std::string table_;
+    MysqlSession db_;
+    std::unordered_map<uint64_t, Row> rows_;
+    std::vector<uint64_t> order_;
+    std::string sql_, values_, body_;
+    Template::Scratch render_scratch_;
+    int64_t retry_at_ = 0;
+    size_t packet_budget_ = 0;              // bytes a statement may have (max_allowed_packet)
+    std::unordered_set<uint64_t> refused_;  // dropped rows: their later events are skipped
+    std::deque<uint64_t> refused_order_;
+};
+
+void MessageLog::Writer::Merge(std::vector<LogEvent>& events) {
+    for (auto& e : events)
+        if (!refused_.count(e.id)) MergeOne(e);
+}
+
+void MessageLog::Writer::MergeOne(LogEvent& e) {
+    auto [it, fresh] = rows_.try_emplace(e.id);
+    Row& r = it->second;
+    if (fresh) order_.push_back(e.id);
+    if (e.tmpl) RenderBody(e, r);
+    if (!fresh && e.at_ms < r.latest.at_ms) return;
+    if (!fresh && e.openid.empty()) {  // status-only events keep the row's fields
+        e.openid = std::move(r.latest.openid);
+        e.key = std::move(r.latest.key);
+        e.source = std::move(r.latest.source);
+        e.created_ms = r.latest.created_ms;
+        e.priority = r.latest.priority;
+    } else {  // rows may come from old queues, tasks and dead letters: any bytes at all
+        FitUtf8Column(&e.openid, kOpenidChars);
+        FitUtf8Column(&e.key, kKeyChars);
+        FitUtf8Column(&e.source, kSourceChars);
+    }
+    FitUtf8Column(&e.errmsg, kErrmsgChars);
+    r.latest = std::move(e);
+}
+
+void MessageLog::Writer::RenderBody(LogEvent& e, Row& r) {
+    body_.clear();
+    if (e.tmpl->Render(e.openid, e.data, e.msgkey, &body_, &render_scratch_).ok()) {
+        FitUtf8Column(&body_, std::numeric_limits<size_t>::max());  // the openid may not be
+        r.has_body = body_.size() <= kBodyBytes;
+        if (r.has_body) {
+            r.body = body_;
+        } else {
+            r.body.clear();
+            Reject(e.id, e.key, "a body of " + std::to_string(body_.size()) + " bytes",
+                   "written without its body");
+        }
+    }
+    e.tmpl.reset();
+    e.data.clear();
+}
+
+bool MessageLog::Writer::Connect(bool stopping) {
+    if (db_.connected()) return true;
+    if (NowMs() < retry_at_ && !stopping) return false;
+    Status s = db_.Connect(log_.config_);
+    long long packet = 0;
+    if (s.ok()) s = db_.QueryInt("SELECT @@max_allowed_packet", 1 << 24, &packet);
+    if (!s.ok()) {
+        Unreachable(s);
+        return false;
+    }
+    packet_budget_ = size_t(std::max<long long>(packet, 2 * kStatementSlack)) - kStatementSlack;
+    return true;
+}
+
+void MessageLog::Writer::AppendValues(const Row& r, bool with_body, std::string* out) const {
+    const LogEvent& e = r.latest;
+    *out += '(' + std::to_string(e.id) + ",'" + db_.Escape(e.openid) + "','" + db_.Escape(e.key) +
+            "','" + db_.Escape(e.source) + "'," + std::to_string(e.priority) + ",'" +
+            LogStatusName(e.status) + "'," + std::to_string(e.attempts) + ',' +
+            std::to_string(e.msgid) + ',' + std::to_string(e.errcode) + ",'" +
+            db_.Escape(e.errmsg) + "',";
+    *out += with_body ? "'" + db_.Escape(r.body) + "'" : std::string("NULL");
+    *out += ',' + std::to_string(e.created_ms) + ',' + std::to_string(e.at_ms) + ',' +
+            (e.status == LogStatus::kSent ? std::to_string(e.at_ms) : "0") + ')';
+}
+
+size_t MessageLog::Writer::BuildStatement(size_t begin) {
+    sql_ = "INSERT INTO " + table_ + kInsertHead;
+    size_t i = begin;
+    for (; i < order_.size() && i - begin < kRowsPerStatement; i++) {
+        Row& r = rows_.at(order_[i]);
+        values_.clear();
+        AppendValues(r, r.has_body, &values_);
+        if (values_.size() > packet_budget_) {  // MySQL would close the connection on it
+            Reject(order_[i], r.latest.key,
+                   "a row of " + std::to_string(values_.size()) +
+                       " bytes (max_allowed_packet is smaller)",
+                   "written without its body");
+            r.has_body = false;
+            r.body.clear();
+            values_.clear();
+            AppendValues(r, false, &values_);
+        }
+        if (i > begin && sql_.size() + values_.size() + 1 > packet_budget_) break;
+        if (i > begin) sql_ += ',';
+        sql_ += values_;
+    }
+    sql_ += kInsertTail;
+    return i;
+}
+
+bool MessageLog::Writer::WriteAll() {
+    bool reached = true;
+    for (size_t done = 0; done < order_.size();) {
+        const size_t end = BuildStatement(done);
+        Status s = db_.Execute(sql_);
+        if (s.ok()) {
+            for (size_t i = done; i < end; i++) rows_.erase(order_[i]);
+            log_.written_.fetch_add(end - done, std::memory_order_relaxed);
+        } else if (s.code() == Status::Code::kInvalid) {  // a row MySQL refuses: find it
+            s = WriteOneByOne(done, end);
+        }
+        if (!s.ok()) {
+            Unreachable(s);
+            reached = false;
+            break;
+        }
+        done = end;
+    }
+    order_.erase(std::remove_if(order_.begin(), order_.end(),
+                                [this](uint64_t id) { return !rows_.count(id); }),
+                 order_.end());
+    return reached;
+}
+
+Status MessageLog::Writer::WriteOneByOne(size_t begin, size_t end) {
+    for (size_t i = begin; i < end; i++) {
+        const uint64_t id = order_[i];
+        const Row& r = rows_.at(id);
+        Status s = WriteRow(r, r.has_body);
+        if (s.code() == Status::Code::kInvalid && r.has_body) {
+            const std::string why = s.message();
+            s = WriteRow(r, false);
+            if (s.ok()) Reject(id, r.latest.key, why, "written without its body");
+        }
+        if (s.code() == Status::Code::kInvalid) {
+            Reject(id, r.latest.key, s.message(), "dropped");
+            refused_.insert(id);
+            refused_order_.push_back(id);
+            if (refused_order_.size() > kRefusedKept) {
+                refused_.erase(refused_order_.front());
+                refused_order_.pop_front();
+            }
+        } else if (!s.ok()) {
+            return s;  // unreachable: this row and the rest wait
+        } else {
+            log_.written_.fetch_add(1, std::memory_order_relaxed);
+        }
+        rows_.erase(id);
+    }
+    return Status::Ok();
+}
+
+Status MessageLog::Writer::WriteRow(const Row& r, bool with_body) {
+    sql_ = "INSERT INTO " + table_ + kInsertHead;
+    AppendValues(r, with_body, &sql_);
+    sql_ += kInsertTail;
+    return db_.Execute(sql_);
+}
+
+void MessageLog::Writer::Reject(uint64_t id, const std::string& key, const std::string& why,
+                                const char* outcome) {
+    log_.rejected_.fetch_add(1, std::memory_order_relaxed);
+    // The message's id and template only: the row's values stay out of the log.
+    spdlog::warn("message log: the row of message {} (template {}) {}: {}", id, key, outcome, why);
+}
+
+void MessageLog::Writer::Unreachable(const Status& s) {
+    if (log_.healthy_.exchange(false)) spdlog::error("message log: {}", s.message());
+    db_.Reset();
+    retry_at_ = NowMs() + 1000;
+}
+
+void MessageLog::Writer::Bound() {
+    if (rows_.size() <= log_.max_held_) return;
+    const size_t excess = rows_.size() - log_.max_held_;
+    for (size_t i = 0; i < excess; i++) rows_.erase(order_[i]);
+    order_.erase(order_.begin(), order_.begin() + long(excess));
+    log_.dropped_.fetch_add(excess, std::memory_order_relaxed);
+}
+
 void MessageLog::WriterMain() {
-    MysqlSession db;
+    Writer writer(*this);
     std::vector<LogEvent> events;
-    std::unordered_map<uint64_t, Row> rows;
-    std::vector<uint64_t> order;
-    std::string sql, body;
-    Template::Scratch render_scratch;
-    int64_t retry_at = 0;
-    const std::string table = "`" + config_.table_prefix + "mega_message_log`";
-    auto now_ms = [] {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-            .count();
-    };
     while (true) {
         bool stopping;
         {
@@ -123,100 +402,22 @@ void MessageLog::WriterMain() {
             for (auto& e : handed_) events.push_back(std::move(e));
             handed_.clear();
         }
-        // Merge into the pending rows (rows survive a failed write).
-        for (auto& e : events) {
-            auto [it, fresh] = rows.try_emplace(e.id);
-            Row& r = it->second;
-            if (fresh) order.push_back(e.id);
-            if (e.tmpl) {
-                body.clear();
-                if (e.tmpl->Render(e.openid, e.data, e.msgkey, &body, &render_scratch).ok()) {
-                    r.body = body;
-                    r.has_body = true;
-                }
-                e.tmpl.reset();
-                e.data.clear();
-            }
-            if (fresh || e.at_ms >= r.latest.at_ms) {
-                if (!fresh && e.openid.empty()) {  // status-only events keep the row's fields
-                    e.openid = std::move(r.latest.openid);
-                    e.key = std::move(r.latest.key);
-                    e.source = std::move(r.latest.source);
-                    e.created_ms = r.latest.created_ms;
-                    e.priority = r.latest.priority;
-                }
-                r.latest = std::move(e);
-            }
-        }
+        writer.Merge(events);
         events.clear();
-        pending_count_.store(rows.size(), std::memory_order_relaxed);
-        if (rows.empty()) {
+        pending_count_.store(writer.size(), std::memory_order_relaxed);
+        if (writer.size() == 0) {
             if (stopping) break;
             continue;
         }
-        if (!db.connected()) {
-            if (now_ms() < retry_at && !stopping) continue;
-            Status s = db.Connect(config_);
-            if (!s.ok()) {
-                if (healthy_.exchange(false)) spdlog::error("message log: {}", s.message());
-                retry_at = now_ms() + 1000;
-                if (stopping) break;
-                continue;
-            }
-        }
-        // Write in chunks; on failure keep the rest for the next round.
-        size_t done = 0;
-        bool failed = false;
-        while (done < order.size()) {
-            const size_t end = std::min(order.size(), done + kRowsPerStatement);
-            sql = "INSERT INTO " + table +
-                  " (id,openid,tmpl_key,source,priority,status,attempts,msgid,errcode,errmsg,body,"
-                  "created_at,updated_at,sent_at) VALUES ";
-            for (size_t i = done; i < end; i++) {
-                const Row& r = rows[order[i]];
-                const LogEvent& e = r.latest;
-                if (i > done) sql += ',';
-                sql += '(' + std::to_string(e.id) + ",'" + db.Escape(e.openid) + "','" +
-                       db.Escape(e.key) + "','" + db.Escape(e.source) + "'," +
-                       std::to_string(e.priority) + ",'" + LogStatusName(e.status) + "'," +
-                       std::to_string(e.attempts) + ',' + std::to_string(e.msgid) + ',' +
-                       std::to_string(e.errcode) + ",'" + db.Escape(e.errmsg.substr(0, 500)) +
-                       "'," + (r.has_body ? "'" + db.Escape(r.body) + "'" : "NULL") + ',' +
-                       std::to_string(e.created_ms) + ',' + std::to_string(e.at_ms) + ',' +
-                       (e.status == LogStatus::kSent ? std::to_string(e.at_ms) : "0") + ')';
-            }
-            sql +=
-                " ON DUPLICATE KEY UPDATE status=VALUES(status),attempts=VALUES(attempts),"
-                "msgid=IF(VALUES(msgid)=0,msgid,VALUES(msgid)),errcode=VALUES(errcode),"
-                "errmsg=VALUES(errmsg),body=IFNULL(VALUES(body),body),"
-                "updated_at=VALUES(updated_at),sent_at=IF(VALUES(sent_at)=0,sent_at,"
-                "VALUES(sent_at))";
-            Status s = db.Execute(sql);
-            if (!s.ok()) {
-                if (healthy_.exchange(false)) spdlog::error("message log: {}", s.message());
-                db.Reset();
-                retry_at = now_ms() + 1000;
-                failed = true;
-                break;
-            }
-            for (size_t i = done; i < end; i++) rows.erase(order[i]);
-            written_.fetch_add(end - done, std::memory_order_relaxed);
-            done = end;
-        }
-        order.erase(order.begin(), order.begin() + long(done));
-        if (!failed && !healthy_.exchange(true)) spdlog::info("message log: writing again");
-        pending_count_.store(rows.size(), std::memory_order_relaxed);
-        if (stopping && (rows.empty() || failed)) {
-            if (!rows.empty())
-                spdlog::warn("message log: {} rows not written at stop", rows.size());
+        const bool reached = writer.Connect(stopping) && writer.WriteAll();
+        if (reached && !healthy_.exchange(true)) spdlog::info("message log: writing again");
+        pending_count_.store(writer.size(), std::memory_order_relaxed);
+        if (stopping && (writer.size() == 0 || !reached)) {
+            if (writer.size() > 0)
+                spdlog::warn("message log: {} rows not written at stop", writer.size());
             break;
         }
-        // Bound what a long outage can hold: beyond max_held_ rows, the oldest go.
-        while (rows.size() > max_held_) {
-            rows.erase(order.front());
-            order.erase(order.begin());
-            dropped_.fetch_add(1, std::memory_order_relaxed);
-        }
+        writer.Bound();
     }
 }
 

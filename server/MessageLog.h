@@ -5,7 +5,9 @@
 // never waits for the log: beyond `[log] message_log_backlog` waiting events, "queued"
 // events are dropped (counted) and their ids remembered, so that the message's later status
 // events carry the template and data its row needs; status events are dropped only beyond
-// twice the backlog, at least 100,000 (MySQL down for long).
+// twice the backlog, at least 100,000 (MySQL down for long). A row MySQL refuses (a value
+// it will not store) costs only itself: it is written without its body, or dropped, and
+// counted as rejected; the rows around it are written as usual.
 #pragma once
 
 #include <atomic>
@@ -14,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -25,6 +28,10 @@ namespace mega {
 
 enum class LogStatus : uint8_t { kQueued, kSending, kRetrying, kSent, kFailed, kCancelled };
 const char* LogStatusName(LogStatus s);
+
+// Makes `text` fit a utf8mb4 column of `max_chars` characters: each byte that is not part
+// of well-formed UTF-8 becomes U+FFFD, and a cut falls between characters.
+void FitUtf8Column(std::string* text, size_t max_chars);
 
 struct LogEvent {
     uint64_t id = 0;
@@ -75,10 +82,14 @@ class MessageLog {
 
     uint64_t written() const { return written_.load(std::memory_order_relaxed); }
     uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+    // Rows MySQL refused (or would: a body beyond what a row or a statement can hold),
+    // written without their body or dropped.
+    uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
     uint64_t pending() const { return pending_count_.load(std::memory_order_relaxed); }
     bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
 
   private:
+    class Writer;  // the writer thread's state and steps (MessageLog.cpp)
     void WriterMain();
 
     const Config& config_;
@@ -97,7 +108,7 @@ class MessageLog {
     std::condition_variable cv_;
     std::vector<LogEvent> handed_;  // guarded by mu_
     bool stop_ = false;
-    std::atomic<uint64_t> written_{0}, dropped_{0}, pending_count_{0};
+    std::atomic<uint64_t> written_{0}, dropped_{0}, rejected_{0}, pending_count_{0};
     std::atomic<bool> healthy_{true};
     std::thread writer_;
 };

@@ -15,6 +15,14 @@ void MysqlSession::InitDriver() { sql::mysql::get_mysql_driver_instance(); }
 
 MysqlSession::MysqlSession() { sql::mysql::get_mysql_driver_instance()->threadInit(); }
 
+MysqlSession::ThreadScope::ThreadScope() {
+    sql::mysql::get_mysql_driver_instance()->threadInit();
+}
+
+MysqlSession::ThreadScope::~ThreadScope() {
+    sql::mysql::get_mysql_driver_instance()->threadEnd();
+}
+
 void MysqlSession::Reset() { conn_.reset(); }
 
 MysqlSession::~MysqlSession() {
@@ -58,9 +66,36 @@ Status MysqlSession::Execute(const std::string& statement) {
         std::unique_ptr<sql::Statement> st(conn_->createStatement());
         st->execute(Expand(statement));
     } catch (const sql::SQLException& e) {
-        return Status::Unavailable(std::string("MySQL: ") + e.what());
+        std::string message = std::string("MySQL: ") + e.what();
+        if (IsDataRefusal(e.getErrorCode()))
+            return Status::Invalid(message + " (error " + std::to_string(e.getErrorCode()) + ")");
+        return Status::Unavailable(message);
     }
     return Status::Ok();
+}
+
+bool MysqlSession::IsDataRefusal(int mysql_errno) {
+    switch (mysql_errno) {
+        case 1048:  // ER_BAD_NULL_ERROR: column cannot be null
+        case 1062:  // ER_DUP_ENTRY
+        case 1264:  // ER_WARN_DATA_OUT_OF_RANGE
+        case 1265:  // WARN_DATA_TRUNCATED
+        case 1292:  // ER_TRUNCATED_WRONG_VALUE
+        case 1300:  // ER_INVALID_CHARACTER_STRING
+        case 1366:  // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: incorrect string value (encoding)
+        case 1367:  // ER_ILLEGAL_VALUE_FOR_TYPE
+        case 1406:  // ER_DATA_TOO_LONG
+        case 1411:  // ER_WRONG_VALUE_FOR_TYPE
+        case 1451:  // ER_ROW_IS_REFERENCED_2 (foreign key)
+        case 1452:  // ER_NO_REFERENCED_ROW_2 (foreign key)
+        case 1644:  // ER_SIGNAL_EXCEPTION: a trigger refused the row
+        case 1690:  // ER_DATA_OUT_OF_RANGE
+        case 3819:  // ER_CHECK_CONSTRAINT_VIOLATED (MySQL 8)
+        case 4025:  // ER_CONSTRAINT_FAILED (MariaDB CHECK)
+            return true;
+        default:
+            return false;
+    }
 }
 
 Status MysqlSession::QueryInt(const std::string& statement, long long fallback, long long* out) {

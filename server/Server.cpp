@@ -74,7 +74,8 @@ Server::Server(const Config& config, uv_loop_t* loop)
     : config_(config),
       loop_(loop),
       store_(config),
-      templates_(size_t(config.table_size), size_t(config.template_size)) {
+      templates_(size_t(config.table_size), size_t(config.template_size)),
+      reloads_(loop, store_, templates_) {
     uv_check_init(loop_, &check_);
     check_.data = this;
     uv_async_init(loop_, &durable_async_, OnDurable);
@@ -429,6 +430,7 @@ void Server::HandleTset(Connection& conn, const protocol::Frame& f) {
         if (s.ok()) {
             c->Reply(200, opaque, {});
         } else if (s.code() == Status::Code::kUnavailable) {
+            // "template store unavailable" / "busy": the database's details are in the log
             c->Reply(500, opaque, s.message());  // the original closes after a 500
             c->CloseAfterFlush();
         } else {
@@ -438,25 +440,7 @@ void Server::HandleTset(Connection& conn, const protocol::Frame& f) {
 }
 
 void Server::ReloadTemplate(const std::string& key, std::function<void(Status)> done) {
-    struct Reload {
-        std::string text;
-        Status status;
-    };
-    auto r = std::make_shared<Reload>();
-    OffLoop(
-        loop_, [this, key, r] { r->status = store_.LoadOne(key, &r->text); },
-        [this, key, r, done = std::move(done)] {
-            Status s = r->status;
-            if (s.ok()) s = templates_.Put(key, r->text);
-            if (s.ok()) {
-                spdlog::info("template {} reloaded", key);
-            } else if (s.code() == Status::Code::kUnavailable) {
-                spdlog::error("template {}: {}", key, s.message());
-            } else if (s.code() == Status::Code::kInvalid) {
-                spdlog::error("template {} refused: {}", key, s.message());
-            }
-            done(s);
-        });
+    reloads_.Reload(key, std::move(done));
 }
 
 void Server::OnFinal(const FinalOutcome& f) {
@@ -605,6 +589,7 @@ Server::Snapshot Server::Stats() const {
     if (log_) {
         s.log_written = log_->written();
         s.log_dropped = log_->dropped();
+        s.log_rejected = log_->rejected();
         s.log_pending = log_->pending();
         s.log_healthy = log_->healthy();
     }
@@ -645,6 +630,7 @@ void Server::Shutdown() {
     listeners_.clear();
     if (admin_) admin_->Shutdown();
     if (tasks_) tasks_->Close();
+    reloads_.Close();
     for (auto& [id, c] : connections_)
         if (c->open() && c->reading_) uv_read_stop(c->stream());
     if (!started_) {  // a failed start: nothing was accepted, nothing is in flight

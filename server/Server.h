@@ -26,6 +26,7 @@
 #include "server/Message.h"
 #include "server/SenderPool.h"
 #include "server/TemplateCache.h"
+#include "server/TemplateReloads.h"
 #include "server/TemplateStore.h"
 #include "server/Throughput.h"
 #include "server/TokenCache.h"
@@ -57,7 +58,7 @@ class Server : public FrameSink {
         // What queue recovery skipped: corrupt records, segments moved aside (all queue files).
         FileQueue::RecoveryCounts recovery;
         SyncTimes syncs;  // the queues' flushes, all priorities
-        uint64_t log_written = 0, log_dropped = 0, log_pending = 0;
+        uint64_t log_written = 0, log_dropped = 0, log_pending = 0, log_rejected = 0;
         bool log_healthy = true;
         DispatchCounters counters;
         PauseState pause;
@@ -85,7 +86,8 @@ class Server : public FrameSink {
     Dispatcher& dispatcher() { return *dispatcher_; }
     TaskRunner& tasks() { return *tasks_; }
     const TemplateCache& templates() const { return templates_; }
-    // Reloads one template from MySQL off the loop; `done` runs on the loop with the result.
+    // Reloads one template from MySQL off the loop (paced and coalesced: TemplateReloads);
+    // `done` runs on the loop with the result.
     void ReloadTemplate(const std::string& key, std::function<void(Status)> done);
     const Config& config() const { return config_; }
     const Throughput& throughput() const { return throughput_; }
@@ -134,6 +136,7 @@ class Server : public FrameSink {
     uv_loop_t* loop_;
     TemplateStore store_;
     TemplateCache templates_;
+    TemplateReloads reloads_;  // tset and the admin API's reloads: paced, coalesced
     std::array<std::unique_ptr<FileQueue>, kPriorityLevels> queues_;
     std::unique_ptr<TokenCache> tokens_;
     std::unique_ptr<SenderPool> senders_;
