@@ -566,6 +566,7 @@ Status FileQueue::Append(std::initializer_list<std::string_view> parts, RecordRe
     h[9] = char(kTypeMessage);
     uint32_t crc = Crc32c(h + 9, 1);
     for (auto part : parts) {
+        if (part.empty()) continue;  // an empty view may have no data pointer at all
         std::memcpy(p, part.data(), part.size());
         crc = Crc32c(p, part.size(), crc);
         p += part.size();

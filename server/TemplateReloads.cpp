@@ -9,6 +9,7 @@
 #include <cmath>
 #include <memory>
 
+#include "base/LogText.h"
 #include "server/OffLoop.h"
 
 namespace mega {
@@ -68,12 +69,12 @@ void TemplateReloads::Finish(Load& load) {
     Status s = load.status;
     if (s.ok()) s = cache_.Put(load.key, load.text);
     if (s.ok()) {
-        spdlog::info("template {} reloaded", load.key);
+        spdlog::info("template {} reloaded", LogText(load.key));
     } else if (s.code() == Status::Code::kUnavailable) {
-        spdlog::error("template {}: {}", load.key, s.message());
+        spdlog::error("template {}: {}", LogText(load.key), s.message());
         s = Status::Unavailable("template store unavailable");
     } else if (s.code() == Status::Code::kInvalid) {
-        spdlog::error("template {} refused: {}", load.key, s.message());
+        spdlog::error("template {} refused: {}", LogText(load.key), s.message());
     }
     loading_ = false;
     for (auto& done : load.waiters) done(s);
