@@ -518,14 +518,39 @@ void HttpResponder::CloseConnection() const {
     if (std::shared_ptr<HttpConnection> connection = connection_.lock()) connection->Close();
 }
 
-bool HttpServer::ThrottledWarning::Due(uint64_t now_ms, uint64_t* count) {
-    ++unreported;
-    if (logged_once && now_ms - last_ms < kWarningIntervalMs) return false;
-    logged_once = true;
-    last_ms = now_ms;
-    *count = unreported;
-    unreported = 0;
-    return true;
+void HttpServer::Warn(ThrottledWarning* warning, std::string detail) {
+    ++warning->unreported;
+    warning->detail = std::move(detail);
+    const uint64_t now = uv_now(loop_);
+    if (!warning->logged_once || now - warning->last_ms >= kWarningIntervalMs) {
+        LogWarning(warning);
+    } else if (!uv_is_active(warning_timer_.handle())) {
+        uv_timer_start(
+            warning_timer_.get(),
+            [](uv_timer_t* t) {
+                if (t->data != nullptr) static_cast<HttpServer*>(t->data)->OnWarningTimer();
+            },
+            warning->last_ms + kWarningIntervalMs - now, 0);
+    }
+}
+
+void HttpServer::LogWarning(ThrottledWarning* warning) {
+    const uint64_t now = uv_now(loop_);
+    const uint64_t since_s = (now - warning->last_ms + 999) / 1000;
+    if (warning->logged_once)
+        spdlog::warn("{}: {}: {} in the last {} s; the latest: {}", name_, warning->what,
+                     warning->unreported, since_s, warning->detail);
+    else
+        spdlog::warn("{}: {}: {} (the next are counted, logged at most every {} s)", name_,
+                     warning->what, warning->detail, kWarningIntervalMs / 1000);
+    warning->logged_once = true;
+    warning->last_ms = now;
+    warning->unreported = 0;
+}
+
+void HttpServer::OnWarningTimer() {
+    for (ThrottledWarning* warning : {&refused_warning_, &accept_warning_})
+        if (warning->unreported > 0) LogWarning(warning);
 }
 
 HttpServer::HttpServer(uv_loop_t* loop, Handler handler, HttpServerLimits limits, std::string name)
@@ -533,7 +558,11 @@ HttpServer::HttpServer(uv_loop_t* loop, Handler handler, HttpServerLimits limits
       handler_(std::move(handler)),
       limits_(limits),
       name_(std::move(name)),
-      read_buffer_(64 * 1024) {}
+      warning_timer_(loop, uv_timer_init),
+      read_buffer_(64 * 1024) {
+    warning_timer_.get()->data = this;
+    uv_unref(warning_timer_.handle());
+}
 
 HttpServer::~HttpServer() { Shutdown(); }
 
@@ -569,13 +598,9 @@ void HttpServer::Shutdown() {
 }
 
 void HttpServer::OnNewConnection(int status) {
-    uint64_t count = 0;
     if (status < 0) {  // EMFILE and the like: libuv has already dropped the pending socket
-        if (accept_warning_.Due(uv_now(loop_), &count))
-            spdlog::warn(
-                "{}: cannot accept a connection: {} ({} time(s) since the last report; "
-                "{} connections open)",
-                name_, uv_strerror(status), count, connections_.size());
+        Warn(&accept_warning_, std::string(uv_strerror(status)) + ", " +
+                                   std::to_string(connections_.size()) + " connections open");
         return;
     }
     if (limits_.max_connections > 0 && connections_.size() >= limits_.max_connections) {
@@ -585,9 +610,7 @@ void HttpServer::OnNewConnection(int status) {
     auto connection = std::make_shared<HttpConnection>(this, loop_);
     const int rc = uv_accept(listener_->stream(), connection->stream());
     if (rc != 0) {
-        if (accept_warning_.Due(uv_now(loop_), &count))
-            spdlog::warn("{}: cannot accept a connection: {} ({} time(s) since the last report)",
-                         name_, uv_strerror(rc), count);
+        Warn(&accept_warning_, uv_strerror(rc));
         return;
     }
     if (!connection->Start()) return;
@@ -607,12 +630,8 @@ void HttpServer::RefuseConnection() {
             uv_buf_init(const_cast<char*>(kBusy.data()), static_cast<unsigned>(kBusy.size()));
         uv_try_write(tcp.stream(), &buf, 1);  // one try: a client that cannot take it loses it
     }
-    uint64_t count = 0;
-    if (refused_warning_.Due(uv_now(loop_), &count))
-        spdlog::warn(
-            "{}: refused {} connection(s) since the last report: {} are open, the limit "
-            "(max_connections)",
-            name_, count, connections_.size());
+    Warn(&refused_warning_, std::to_string(connections_.size()) + " connections open, " +
+                                std::to_string(connections_refused_) + " refused in all");
 }
 
 void HttpServer::Forget(HttpConnection* connection) { connections_.erase(connection); }

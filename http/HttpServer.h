@@ -96,14 +96,19 @@ public:
 
 private:
     friend class HttpConnection;
-    // A problem that may come in floods, logged at most once per interval with a count.
+    // A problem that may come in floods: the first is logged at once, the rest as one count
+    // per interval (a timer logs the count of a burst that has ended).
     struct ThrottledWarning {
+        explicit ThrottledWarning(const char* what_text) : what(what_text) {}
+        const char* what;  // "connections refused, max_connections reached"
         uint64_t last_ms = 0;
         uint64_t unreported = 0;
         bool logged_once = false;
-        // Counts one; true when it is time to log (*count: how many since the last log).
-        bool Due(uint64_t now_ms, uint64_t* count);
+        std::string detail;  // of the latest one
     };
+    void Warn(ThrottledWarning* warning, std::string detail);
+    void LogWarning(ThrottledWarning* warning);
+    void OnWarningTimer();
     void OnNewConnection(int status);
     void RefuseConnection();                  // accepts it, writes a 503 once and closes
     void Forget(HttpConnection* connection);  // the connection closed itself
@@ -114,8 +119,9 @@ private:
     HttpServerLimits limits_;
     std::string name_;
     uint64_t connections_refused_ = 0;
-    ThrottledWarning refused_warning_;
-    ThrottledWarning accept_warning_;
+    ThrottledWarning refused_warning_{"connections refused, max_connections reached"};
+    ThrottledWarning accept_warning_{"cannot accept connections"};
+    UvHandle<uv_timer_t> warning_timer_;  // unreferenced: never keeps the loop running
     std::unique_ptr<UvHandle<uv_tcp_t>> listener_;
     int port_ = 0;
     uint64_t requests_parsed_ = 0;
