@@ -53,13 +53,14 @@ private:
     uint64_t slot_ = 0;
 };
 
-// The defaults suit a test server such as fake-wechat (generous, and no idle timeout below
-// libcurl's 118 s keep-alive reuse, so a client never reuses a connection being closed); the
-// admin API sets its own from [admin]. A timeout of 0 is none.
+// The defaults suit a test server such as fake-wechat: no connection cap (several mega
+// instances with thousands of pooled connections each may share one fake), generous
+// timeouts, and no idle timeout below libcurl's 118 s keep-alive reuse, so that a client never
+// reuses a connection being closed. The admin API sets its own from [admin]. 0: none.
 struct HttpServerLimits {
     HttpParserLimits request;  // header bytes (431), header count (431), body bytes (413)
     int listen_backlog = 4096;
-    size_t max_connections = 4096;  // 0: no cap. Beyond: 503 with one try, then close
+    size_t max_connections = 0;  // beyond: 503 with one try, then close
     // Headers of a request complete this long after its first byte (or, on a new connection,
     // after the accept), else 408 and close (a new connection that sent nothing: just close).
     uint64_t header_timeout_ms = 10000;
