@@ -1,7 +1,7 @@
-// HttpServer implementation: accepting (with a connection cap), per-connection parsing with
-// HttpRequestParser, the ordered response queue (one slot per request, flushed as a ready
-// prefix), the write path (uv_try_write first, uv_write for what the socket did not take),
-// back-pressure and timeouts.
+// HttpServer implementation: accepting (by hand, with a connection cap), per-connection
+// parsing with HttpRequestParser, the ordered response queue (one slot per request, flushed as
+// a ready prefix), the write path (uv_try_write first, uv_write for what the socket did not
+// take), back-pressure and timeouts.
 //
 // Timers: one uv_timer per connection. libuv keeps timers in a binary min-heap, so arming or
 // stopping one costs O(log n) (about 15 steps at 20,000 connections), and the loop reads the
@@ -14,7 +14,10 @@
 
 #include <arpa/inet.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <deque>
 #include <exception>
 
@@ -23,6 +26,8 @@ namespace mega {
 namespace {
 
 constexpr uint64_t kWarningIntervalMs = 10000;
+constexpr uint64_t kAcceptRetryMs = 100;  // after running out of descriptors
+constexpr int kAcceptsPerWakeup = 128;    // then other work gets its turn
 constexpr uint64_t kNever = UINT64_MAX;
 
 bool HasLineBreak(std::string_view s) {
@@ -167,19 +172,19 @@ public:
       timer_.get()->data = this;
   }
 
-    uv_stream_t* stream() const { return tcp_.stream(); }
+  uv_tcp_t* tcp() const { return tcp_.get(); }
 
-    bool Start() {
-        uv_tcp_nodelay(tcp_.get(), 1);
-        sockaddr_storage local{};
-        int length = sizeof(local);
-        if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&local), &length) == 0)
-            DescribeAddress(local, &local_address_, &local_port_);
-        accepted_ms_ = last_progress_ms_ = Now();
-        if (uv_read_start(tcp_.stream(), &HttpConnection::OnAlloc, &HttpConnection::OnReadCb) != 0)
-            return false;
-        UpdateTimer();
-        return true;
+  bool Start() {
+      uv_tcp_nodelay(tcp_.get(), 1);
+      sockaddr_storage local{};
+      int length = sizeof(local);
+      if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&local), &length) == 0)
+          DescribeAddress(local, &local_address_, &local_port_);
+      accepted_ms_ = last_progress_ms_ = Now();
+      if (uv_read_start(tcp_.stream(), &HttpConnection::OnAlloc, &HttpConnection::OnReadCb) != 0)
+          return false;
+      UpdateTimer();
+      return true;
     }
 
     void Respond(uint64_t slot, HttpResponse response) {
@@ -559,77 +564,129 @@ HttpServer::HttpServer(uv_loop_t* loop, Handler handler, HttpServerLimits limits
       limits_(limits),
       name_(std::move(name)),
       warning_timer_(loop, uv_timer_init),
+      accept_timer_(loop, uv_timer_init),
       read_buffer_(64 * 1024) {
     warning_timer_.get()->data = this;
     uv_unref(warning_timer_.handle());
+    accept_timer_.get()->data = this;
 }
 
 HttpServer::~HttpServer() { Shutdown(); }
 
+// The listening socket, accepted from by hand rather than with uv_listen: out of descriptors,
+// libuv accepts and drops pending connections silently (its reserve-descriptor trick); here
+// the failure is logged and the connections wait in the backlog until descriptors free up.
+struct HttpServer::Listener {
+    explicit Listener(int socket_fd) : fd(socket_fd) {}
+    ~Listener() {
+        poll.reset();  // out of epoll before the descriptor goes
+        ::close(fd);
+    }
+    Listener(const Listener&) = delete;
+    Listener& operator=(const Listener&) = delete;
+    int fd;
+    std::unique_ptr<UvHandle<uv_poll_t>> poll;
+};
+
 mega::Status HttpServer::Listen(const std::string& host, int port) {
     sockaddr_storage address{};
-    if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&address)) != 0 &&
-        uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&address)) != 0) {
-        return mega::Status::Invalid("not an IP address: " + host);
+    socklen_t length = sizeof(sockaddr_in);
+    if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&address)) != 0) {
+        if (uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&address)) != 0)
+            return mega::Status::Invalid("not an IP address: " + host);
+        length = sizeof(sockaddr_in6);
     }
-    auto listener = std::make_unique<UvHandle<uv_tcp_t>>(loop_, uv_tcp_init);
-    listener->get()->data = this;
-    int rc = uv_tcp_bind(listener->get(), reinterpret_cast<const sockaddr*>(&address), 0);
-    if (rc == 0) {
-        rc = uv_listen(listener->stream(), limits_.listen_backlog, [](uv_stream_t* s, int status) {
-            if (s->data != nullptr) static_cast<HttpServer*>(s->data)->OnNewConnection(status);
-        });
-    }
-    if (rc != 0) return mega::Status::IoError("listen on " + host + ":" + std::to_string(port) + ": " + uv_strerror(rc));
+    auto failed = [&](const char* what) {
+        return mega::Status::IoError(std::string(what) + " " + host + ":" + std::to_string(port) +
+                                     ": " + uv_strerror(uv_translate_sys_error(errno)));
+    };
+    const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return failed("socket for");
+    auto listener = std::make_unique<Listener>(fd);
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 ||
+        ::listen(fd, limits_.listen_backlog) != 0)
+        return failed("listen on");
     sockaddr_storage bound{};
-    int length = sizeof(bound);
-    uv_tcp_getsockname(listener->get(), reinterpret_cast<sockaddr*>(&bound), &length);
+    socklen_t bound_length = sizeof(bound);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length);
     std::string bound_host;
     DescribeAddress(bound, &bound_host, &port_);
+    listener->poll = std::make_unique<UvHandle<uv_poll_t>>(
+        loop_, [fd](uv_loop_t* loop, uv_poll_t* poll) { return uv_poll_init(loop, poll, fd); });
+    listener->poll->get()->data = this;
     listener_ = std::move(listener);
+    OnAcceptTimer();  // starts watching
     return mega::Status::Ok();
 }
 
+void HttpServer::OnAcceptTimer() {
+    if (!listener_) return;
+    uv_poll_start(listener_->poll->get(), UV_READABLE, [](uv_poll_t* poll, int, int) {
+        if (poll->data != nullptr) static_cast<HttpServer*>(poll->data)->OnAcceptable();
+    });
+}
+
 void HttpServer::Shutdown() {
+    uv_timer_stop(accept_timer_.get());
     listener_.reset();
     auto connections = std::move(connections_);
     connections_.clear();
     connections.clear();  // each connection's socket is closed by its UvHandle
 }
 
-void HttpServer::OnNewConnection(int status) {
-    if (status < 0) {  // EMFILE and the like: libuv has already dropped the pending socket
-        Warn(&accept_warning_, std::string(uv_strerror(status)) + ", " +
+void HttpServer::OnAcceptable() {
+    for (int i = 0; i < kAcceptsPerWakeup && listener_; ++i) {
+        const int fd = ::accept4(listener_->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            if (limits_.max_connections > 0 && connections_.size() >= limits_.max_connections)
+                Refuse(fd);
+            else
+                Adopt(fd);
+            continue;
+        }
+        const int error = errno;
+        if (error == EAGAIN || error == EWOULDBLOCK) return;
+        if (error == EINTR || error == ECONNABORTED) continue;
+        Warn(&accept_warning_, std::string(uv_strerror(uv_translate_sys_error(error))) + ", " +
                                    std::to_string(connections_.size()) + " connections open");
+        PauseAccepting();  // EMFILE, ENFILE, ENOBUFS, ENOMEM: the backlog keeps them meanwhile
         return;
     }
-    if (limits_.max_connections > 0 && connections_.size() >= limits_.max_connections) {
-        RefuseConnection();
-        return;
-    }
+}
+
+void HttpServer::PauseAccepting() {
+    uv_poll_stop(listener_->poll->get());
+    uv_timer_start(
+        accept_timer_.get(),
+        [](uv_timer_t* t) {
+            if (t->data != nullptr) static_cast<HttpServer*>(t->data)->OnAcceptTimer();
+        },
+        kAcceptRetryMs, 0);
+}
+
+void HttpServer::Adopt(int fd) {
     auto connection = std::make_shared<HttpConnection>(this, loop_);
-    const int rc = uv_accept(listener_->stream(), connection->stream());
-    if (rc != 0) {
-        Warn(&accept_warning_, uv_strerror(rc));
+    if (uv_tcp_open(connection->tcp(), fd) != 0) {
+        ::close(fd);
         return;
     }
     if (!connection->Start()) return;
     connections_.emplace(connection.get(), std::move(connection));
 }
 
-void HttpServer::RefuseConnection() {
+void HttpServer::Refuse(int fd) {
     static constexpr std::string_view kBusy =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
         "Content-Length: 39\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
         "too many connections: try again later\r\n";
     static_assert(kBusy.size() - kBusy.find("\r\n\r\n") - 4 == 39);
     ++connections_refused_;
-    UvHandle<uv_tcp_t> tcp(loop_, uv_tcp_init);  // closed, with its descriptor, on return
-    if (uv_accept(listener_->stream(), tcp.stream()) == 0) {
-        uv_buf_t buf =
-            uv_buf_init(const_cast<char*>(kBusy.data()), static_cast<unsigned>(kBusy.size()));
-        uv_try_write(tcp.stream(), &buf, 1);  // one try: a client that cannot take it loses it
-    }
+    // One try: a client that cannot take it at once loses it.
+    [[maybe_unused]] const ssize_t sent =
+        ::send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
     Warn(&refused_warning_, std::to_string(connections_.size()) + " connections open, " +
                                 std::to_string(connections_refused_) + " refused in all");
 }

@@ -110,8 +110,12 @@ private:
     void Warn(ThrottledWarning* warning, std::string detail);
     void LogWarning(ThrottledWarning* warning);
     void OnWarningTimer();
-    void OnNewConnection(int status);
-    void RefuseConnection();                  // accepts it, writes a 503 once and closes
+    struct Listener;
+    void OnAcceptable();                      // the listening socket has connections to accept
+    void Adopt(int fd);                       // an accepted socket becomes an HttpConnection
+    void Refuse(int fd);                      // over the cap: a 503 written once, then closed
+    void PauseAccepting();                    // out of descriptors: retry a little later
+    void OnAcceptTimer();                     // (re)starts watching the listening socket
     void Forget(HttpConnection* connection);  // the connection closed itself
     void Dispatch(HttpRequest&& request, HttpResponder responder);
 
@@ -123,7 +127,8 @@ private:
     ThrottledWarning refused_warning_{"connections refused, max_connections reached"};
     ThrottledWarning accept_warning_{"cannot accept connections"};
     UvHandle<uv_timer_t> warning_timer_;  // unreferenced: never keeps the loop running
-    std::unique_ptr<UvHandle<uv_tcp_t>> listener_;
+    UvHandle<uv_timer_t> accept_timer_;   // restarts accepting after PauseAccepting
+    std::unique_ptr<Listener> listener_;
     int port_ = 0;
     uint64_t requests_parsed_ = 0;
     std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> connections_;

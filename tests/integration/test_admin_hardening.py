@@ -8,6 +8,7 @@
   hundred more, 1,000 held connections and 1,000 more: the extra ones get one "503 ...
   Connection: close" and EOF, the refusals are logged a few times, not 1,000, and pushes on
   the TCP port are still acknowledged. (Before: mega ran out of descriptors, pushes failed.)
+  Out of descriptors all the same (a lower limit), the failed accepts are logged, throttled.
 - Back-pressure: 3,000 pipelined GET /assets/app.js never read grow mega's RSS by a few MB
   at most (before: by hundreds); read afterwards, all 3,000 arrive whole and in order.
 - CSRF / DNS rebinding, token or not: a POST without application/json gets 415, a foreign
@@ -211,6 +212,29 @@ def test_connection_cap_refuses_and_pushes_still_work():
                        "a log line about the refused connections")
     check(len(lines) <= 3, f"{len(lines)} log lines for {EXTRA} refusals: not rate-limited")
     print(f"  {len(lines)} log line(s) for {EXTRA} refusals: {lines[0].strip()}")
+
+
+def test_accept_failures_are_logged():
+    """Out of descriptors (EMFILE), accepting fails: logged, a few lines for many failures."""
+    mega = S["cap"]
+    pid = mega.proc.pid
+    wait_until(lambda: fd_count(pid) < 200, 30, "the cap test's connections to close")
+    _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (fd_count(pid) + 3, hard))
+    socks = []
+    try:
+        socks = [connect(mega) for _ in range(60)]
+
+        def lines():
+            return [ln for ln in open(mega.log_file, encoding="utf-8", errors="replace")
+                    if "admin API: cannot accept connections" in ln]
+        got = wait_until(lines, 30, "a log line about the failed accepts")
+        check(len(got) <= 3, f"{len(got)} log lines for ~60 failed accepts: not rate-limited")
+        print(f"  {got[0].strip()}")
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (hard, hard))
+        close_all(socks)
+    push_ok(mega, "oHardAfterEmfile")
 
 
 def test_pipelined_responses_do_not_pile_up():
