@@ -84,15 +84,18 @@ void DescribeAddress(const sockaddr_storage& address, std::string* host, int* po
 
 std::string_view HttpReason(int status) {
     switch (status) {
-        case 100: return "Continue";
+        case 100:
+            return "Continue";
         case 101:
             return "Switching Protocols";
-        case 200: return "OK";
+        case 200:
+            return "OK";
         case 201:
             return "Created";
         case 202:
             return "Accepted";
-        case 204: return "No Content";
+        case 204:
+            return "No Content";
         case 301:
             return "Moved Permanently";
         case 302:
@@ -103,13 +106,16 @@ std::string_view HttpReason(int status) {
             return "Temporary Redirect";
         case 308:
             return "Permanent Redirect";
-        case 400: return "Bad Request";
+        case 400:
+            return "Bad Request";
         case 401:
             return "Unauthorized";
         case 403:
             return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
         case 406:
             return "Not Acceptable";
         case 408:
@@ -122,7 +128,8 @@ std::string_view HttpReason(int status) {
             return "Length Required";
         case 412:
             return "Precondition Failed";
-        case 413: return "Payload Too Large";
+        case 413:
+            return "Payload Too Large";
         case 414:
             return "URI Too Long";
         case 415:
@@ -145,15 +152,20 @@ std::string_view HttpReason(int status) {
             return "Too Many Requests";
         case 431:
             return "Request Header Fields Too Large";
-        case 500: return "Internal Server Error";
+        case 500:
+            return "Internal Server Error";
         case 501:
             return "Not Implemented";
-        case 502: return "Bad Gateway";
-        case 503: return "Service Unavailable";
-        case 504: return "Gateway Timeout";
+        case 502:
+            return "Bad Gateway";
+        case 503:
+            return "Service Unavailable";
+        case 504:
+            return "Gateway Timeout";
         case 505:
             return "HTTP Version Not Supported";
-        default: return "Unknown";
+        default:
+            return "Unknown";
     }
 }
 
@@ -161,30 +173,30 @@ std::string_view HttpReason(int status) {
 // callback running on it can keep it alive while it closes itself); responders hold weak
 // references.
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
-public:
-  HttpConnection(HttpServer* server, uv_loop_t* loop)
-      : server_(server),
-        loop_(loop),
-        tcp_(loop, uv_tcp_init),
-        timer_(loop, uv_timer_init),
-        parser_(server->limits_.request) {
-      tcp_.get()->data = this;
-      timer_.get()->data = this;
-  }
+  public:
+    HttpConnection(HttpServer* server, uv_loop_t* loop)
+        : server_(server),
+          loop_(loop),
+          tcp_(loop, uv_tcp_init),
+          timer_(loop, uv_timer_init),
+          parser_(server->limits_.request) {
+        tcp_.get()->data = this;
+        timer_.get()->data = this;
+    }
 
-  uv_tcp_t* tcp() const { return tcp_.get(); }
+    uv_tcp_t* tcp() const { return tcp_.get(); }
 
-  bool Start() {
-      uv_tcp_nodelay(tcp_.get(), 1);
-      sockaddr_storage local{};
-      int length = sizeof(local);
-      if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&local), &length) == 0)
-          DescribeAddress(local, &local_address_, &local_port_);
-      accepted_ms_ = last_progress_ms_ = Now();
-      if (uv_read_start(tcp_.stream(), &HttpConnection::OnAlloc, &HttpConnection::OnReadCb) != 0)
-          return false;
-      UpdateTimer();
-      return true;
+    bool Start() {
+        uv_tcp_nodelay(tcp_.get(), 1);
+        sockaddr_storage local{};
+        int length = sizeof(local);
+        if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&local), &length) == 0)
+            DescribeAddress(local, &local_address_, &local_port_);
+        accepted_ms_ = last_progress_ms_ = Now();
+        if (uv_read_start(tcp_.stream(), &HttpConnection::OnAlloc, &HttpConnection::OnReadCb) != 0)
+            return false;
+        UpdateTimer();
+        return true;
     }
 
     void Respond(uint64_t slot, HttpResponse response) {
@@ -213,7 +225,7 @@ public:
         server_->Forget(this);
     }
 
-private:
+  private:
     struct Slot {
         bool ready = false;
         bool close_after = false;  // the connection ends after this response
@@ -360,8 +372,10 @@ private:
         bool close_after = false;
         while (!slots_.empty() && slots_.front().ready) {
             Slot& front = slots_.front();
-            if (out.empty()) out = std::move(front.bytes);
-            else out += front.bytes;
+            if (out.empty())
+                out = std::move(front.bytes);
+            else
+                out += front.bytes;
             close_after = front.close_after;
             slots_.pop_front();
             ++first_slot_;
@@ -502,7 +516,7 @@ private:
     bool resume_due_ = false;      // back under the bounds: resume from the timer
     bool any_request_ = false;     // a request has begun on this connection
     std::string pending_input_;    // read but not parsed while paused
-    std::deque<Slot> slots_;  // slots_[i] answers request number first_slot_ + i
+    std::deque<Slot> slots_;       // slots_[i] answers request number first_slot_ + i
     uint64_t first_slot_ = 0;
     uint64_t next_slot_ = 0;
     size_t unanswered_ = 0;    // dispatched requests whose handler has not responded
@@ -571,7 +585,9 @@ HttpServer::HttpServer(uv_loop_t* loop, Handler handler, HttpServerLimits limits
     accept_timer_.get()->data = this;
 }
 
-HttpServer::~HttpServer() { Shutdown(); }
+HttpServer::~HttpServer() {
+    Shutdown();
+}
 
 // The listening socket, accepted from by hand rather than with uv_listen: out of descriptors,
 // libuv accepts and drops pending connections silently (its reserve-descriptor trick); here
@@ -691,7 +707,9 @@ void HttpServer::Refuse(int fd) {
                                 std::to_string(connections_refused_) + " refused in all");
 }
 
-void HttpServer::Forget(HttpConnection* connection) { connections_.erase(connection); }
+void HttpServer::Forget(HttpConnection* connection) {
+    connections_.erase(connection);
+}
 
 void HttpServer::Dispatch(HttpRequest&& request, HttpResponder responder) {
     ++requests_parsed_;

@@ -38,14 +38,14 @@ struct HttpResponse {
 // Answers one request. Cheap to copy; outlives its connection harmlessly (Send then does
 // nothing). A request whose responder never sends holds its connection's later responses.
 class HttpResponder {
-public:
+  public:
     HttpResponder() = default;
     void Send(HttpResponse response) const;
     // Drops the connection without answering (the client sees a reset / empty reply).
     void CloseConnection() const;
     bool connection_open() const { return !connection_.expired(); }
 
-private:
+  private:
     friend class HttpConnection;
     HttpResponder(std::weak_ptr<HttpConnection> connection, uint64_t slot)
         : connection_(std::move(connection)), slot_(slot) {}
@@ -75,7 +75,7 @@ struct HttpServerLimits {
 };
 
 class HttpServer {
-public:
+  public:
     using Handler = std::function<void(HttpRequest&& request, HttpResponder responder)>;
 
     // `name` starts the server's log lines ("admin API: ...").
@@ -95,7 +95,7 @@ public:
     // Closes the listener and every connection; pending responses are dropped.
     void Shutdown();
 
-private:
+  private:
     friend class HttpConnection;
     // A problem that may come in floods: the first is logged at once, the rest as one count
     // per interval (a timer logs the count of a burst that has ended).
