@@ -7,6 +7,7 @@
 
 #include <ini.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -158,6 +159,19 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
     } else if (section == "admin") {
         if (name == "listen") c.admin_listen = value, c.admin_listen_set = true;
         else if (name == "token") c.admin_token = value;
+        else if (name == "allowed_hosts") {
+            c.admin_allowed_hosts = SplitList(value);
+            for (auto& host : c.admin_allowed_hosts)
+                for (char& ch : host)
+                    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        } else if (name == "max_connections")
+            return integer(&c.admin_max_connections, 1, 1000000);
+        else if (name == "header_timeout_s")
+            return integer(&c.admin_header_timeout_s, 1, 3600);
+        else if (name == "request_timeout_s")
+            return integer(&c.admin_request_timeout_s, 1, 86400);
+        else if (name == "idle_timeout_s")
+            return integer(&c.admin_idle_timeout_s, 1, 86400);
     } else if (section == "log") {
         if (name == "log_file") c.log_file = value;
         else if (name == "log_level") {

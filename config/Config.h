@@ -65,6 +65,11 @@ struct Config {
     std::string admin_listen = "127.0.0.1:9502";  // empty = no admin API
     bool admin_listen_set = false;                // false: the default, which may be busy
     std::string admin_token;                      // secret: never logged
+    std::vector<std::string> admin_allowed_hosts;  // more Host names (lower case), [:port]
+    int admin_max_connections = 1024;              // beyond: 503 and close
+    int admin_header_timeout_s = 10;               // headers complete by then, else 408
+    int admin_request_timeout_s = 60;              // the whole request (body too), else 408
+    int admin_idle_timeout_s = 60;                 // a keep-alive connection with nothing to do
 
     // [log]
     std::string log_file = "logs/mega.log";

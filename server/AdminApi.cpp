@@ -157,11 +157,24 @@ std::string Labels(const char* name, std::string_view value) {
     return std::string(name) + "=\"" + v + "\"";
 }
 
+// The HTTP limits of [admin]: the connection cap, the timeouts.
+HttpServerLimits AdminHttpLimits(const Config& config) {
+    HttpServerLimits limits;
+    limits.max_connections = static_cast<size_t>(config.admin_max_connections);
+    limits.header_timeout_ms = uint64_t(config.admin_header_timeout_s) * 1000;
+    limits.request_timeout_ms = uint64_t(config.admin_request_timeout_s) * 1000;
+    limits.idle_timeout_ms = uint64_t(config.admin_idle_timeout_s) * 1000;
+    return limits;
+}
+
 }  // namespace
 
 AdminApi::AdminApi(uv_loop_t* loop, Server* server)
     : server_(server),
-      http_(loop, [this](HttpRequest&& r, HttpResponder resp) { Handle(std::move(r), resp); }) {}
+      gate_(server->config()),
+      http_(
+          loop, [this](HttpRequest&& r, HttpResponder resp) { Handle(std::move(r), resp); },
+          AdminHttpLimits(server->config()), "admin API") {}
 
 Status AdminApi::Listen(const std::string& address) {
     const size_t colon = address.rfind(':');
@@ -369,18 +382,15 @@ HttpResponse AdminApi::Metrics() const {
     return r;
 }
 
-bool AdminApi::Authorized(const HttpRequest& request) const {
-    const std::string& token = server_->config().admin_token;
-    if (token.empty()) return true;  // loopback only, checked at Listen
-    const std::string* h = request.Header("authorization");
-    if (!h || h->size() != 7 + token.size() || h->compare(0, 7, "Bearer ") != 0) return false;
-    // Constant-time comparison: the token is a secret.
-    unsigned char diff = 0;
-    for (size_t i = 0; i < token.size(); i++) diff |= (*h)[7 + i] ^ token[i];
-    return diff == 0;
-}
-
 void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
+    // Host, Origin, the token, Content-Type: see AdminRequestGate.h.
+    if (std::optional<GateRefusal> refusal = gate_.Check(req)) {
+        HttpResponse r = Error(refusal->status, refusal->message);
+        if (refusal->status == 401)
+            r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"mega\"");
+        responder.Send(std::move(r));
+        return;
+    }
     const std::string& path = req.path;
     const bool get = req.method == "GET", post = req.method == "POST";
     if (get && (path == "/" || path == "/index.html" || path.rfind("/assets/", 0) == 0)) {
@@ -416,10 +426,6 @@ void AdminApi::Handle(HttpRequest&& req, HttpResponder responder) {
         w.EndObject();
         // 503 when messages cannot be taken or cannot be sent; a pause or the log is degraded.
         responder.Send(JsonResponse(s.queue_writable && s.token_error.empty() ? 200 : 503, sb));
-        return;
-    }
-    if (!Authorized(req)) {
-        responder.Send(Error(401, "missing or wrong bearer token"));
         return;
     }
     if (post && path.rfind("/api/tasks/", 0) == 0 && path.size() > 8 &&

@@ -1,7 +1,8 @@
 // The admin HTTP API on the server's own event loop ([admin] listen, default
 // 127.0.0.1:9502), served by the http/ layer (libuv + http_parser). JSON in and out; every
 // endpoint but /api/health needs `Authorization: Bearer <[admin] token>`. Without a token it
-// only listens on a loopback address. Endpoints are listed in AdminApi.cpp.
+// only listens on a loopback address. Host, Origin and Content-Type are checked whether or not
+// a token is set (AdminRequestGate). Endpoints are listed in AdminApi.cpp.
 #pragma once
 
 #include <uv.h>
@@ -11,6 +12,7 @@
 
 #include "base/Status.h"
 #include "http/HttpServer.h"
+#include "server/AdminRequestGate.h"
 
 namespace mega {
 
@@ -26,11 +28,11 @@ public:
 
 private:
     void Handle(HttpRequest&& request, HttpResponder responder);
-    bool Authorized(const HttpRequest& request) const;
     HttpResponse StatsResponse(const LogSummary& summary, const Status& db) const;
     HttpResponse Metrics() const;
 
     Server* server_;
+    AdminRequestGate gate_;
     HttpServer http_;
 };
 

@@ -295,3 +295,25 @@ TEST_CASE("a queue segment always holds the largest frame") {
     CHECK(c.package_max_length == 1000000);
     CHECK(c.queue_segment_bytes >= c.package_max_length + 4096);
 }
+
+TEST_CASE("[admin] limits and allowed_hosts: read, bounded, and the sample says the defaults") {
+    Config c = LoadOk(
+        "[admin]\nmax_connections = 50\nheader_timeout_s = 2\nrequest_timeout_s = 30\n"
+        "idle_timeout_s = 5\nallowed_hosts = Mega.Internal, proxy.example:8443\n");
+    CHECK(c.admin_max_connections == 50);
+    CHECK(c.admin_header_timeout_s == 2);
+    CHECK(c.admin_request_timeout_s == 30);
+    CHECK(c.admin_idle_timeout_s == 5);
+    CHECK(c.admin_allowed_hosts == std::vector<std::string>{"mega.internal", "proxy.example:8443"});
+    for (const char* bad : {"max_connections = 0", "header_timeout_s = 0", "idle_timeout_s = x",
+                            "request_timeout_s = -1"})
+        CHECK_FALSE_MESSAGE(LoadStatus(std::string("[admin]\n") + bad + "\n").ok(), bad);
+    Config sample;
+    REQUIRE(Config::Load(MEGA_TEST_DATA "/../config/wechat.ini", &sample).ok());
+    const Config defaults;
+    CHECK(sample.admin_max_connections == defaults.admin_max_connections);
+    CHECK(sample.admin_header_timeout_s == defaults.admin_header_timeout_s);
+    CHECK(sample.admin_request_timeout_s == defaults.admin_request_timeout_s);
+    CHECK(sample.admin_idle_timeout_s == defaults.admin_idle_timeout_s);
+    CHECK(sample.admin_allowed_hosts.empty());
+}
