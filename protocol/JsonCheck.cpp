@@ -15,6 +15,8 @@
 #define RAPIDJSON_NAMESPACE_END }
 #include "protocol/JsonCheck.h"
 
+#include "base/Utf8.h"
+
 #include <rapidjson/reader.h>
 
 #include <cstdint>
@@ -97,32 +99,8 @@ bool IsValidUtf8(std::string_view s) {
                 continue;
             }
         }
-        const unsigned char c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        // Lead byte: sequence length and the allowed range of the second byte (the tighter
-        // ranges exclude overlong forms, surrogates and code points above U+10FFFF).
-        size_t len;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            return false;  // a continuation byte first, C0/C1, or F5..FF
-        }
-        if (i + len > n) return false;
-        if (p[i + 1] < lo || p[i + 1] > hi) return false;
-        for (size_t k = 2; k < len; k++)
-            if ((p[i + k] & 0xC0) != 0x80) return false;
+        const size_t len = Utf8SequenceLength(p, i, n);
+        if (len == 0) return false;
         i += len;
     }
     return true;

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/Utf8.h"
 #include "protocol/JsonCheck.h"
 #include "server/MysqlSession.h"
 
@@ -49,32 +50,6 @@ struct Row {
     bool has_body = false;
 };
 
-// The length of the well-formed UTF-8 sequence that starts at p[i] (RFC 3629: no overlong
-// forms, no surrogates, nothing above U+10FFFF), or 0.
-size_t SequenceLength(const unsigned char* p, size_t i, size_t n) {
-    const unsigned char c = p[i];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return 0;
-    for (size_t k = 2; k < len; k++)
-        if ((p[i + k] & 0xC0) != 0x80) return 0;
-    return len;
-}
-
 int64_t NowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -90,7 +65,7 @@ void FitUtf8Column(std::string* text, size_t max_chars) {
     std::string out;
     size_t chars = 0;
     for (size_t i = 0; i < n && chars < max_chars; chars++) {
-        const size_t len = SequenceLength(p, i, n);
+        const size_t len = Utf8SequenceLength(p, i, n);
         if (len == 0) {
             out += "\xEF\xBF\xBD";  // U+FFFD for the byte that starts no character
             i++;
