@@ -35,9 +35,9 @@
 
 #include "base/EmbeddedFile.h"
 #include "protocol/JsonCheck.h"
-#include "server/ErrorClass.h"
-#include "server/MessageQueries.h"
-#include "server/OffLoop.h"
+#include "delivery/ErrorClass.h"
+#include "store/MessageQueries.h"
+#include "base/OffLoop.h"
 #include "server/Server.h"
 #include "server/TaskRunner.h"
 

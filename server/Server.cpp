@@ -18,9 +18,9 @@
 #include "base/LogText.h"
 #include "protocol/JsonCheck.h"
 #include "server/AdminApi.h"
-#include "server/MessageOptions.h"
-#include "server/Migrations.h"
-#include "server/OffLoop.h"
+#include "delivery/MessageOptions.h"
+#include "store/Migrations.h"
+#include "base/OffLoop.h"
 #include "server/TaskRunner.h"
 
 namespace mega {

@@ -14,8 +14,8 @@
 #include <fstream>
 
 #include "base/LogText.h"
-#include "server/MysqlSession.h"
-#include "server/OffLoop.h"
+#include "store/MysqlSession.h"
+#include "base/OffLoop.h"
 #include "server/Server.h"
 
 namespace mega {

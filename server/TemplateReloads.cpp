@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "base/LogText.h"
-#include "server/OffLoop.h"
+#include "base/OffLoop.h"
 
 namespace mega {
 

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "base/Status.h"
-#include "server/TemplateCache.h"
-#include "server/TemplateStore.h"
+#include "templates/TemplateCache.h"
+#include "store/TemplateStore.h"
 
 namespace mega {
 

@@ -20,8 +20,8 @@
 #include <string>
 
 #include "config/Config.h"
-#include "server/Migrations.h"
-#include "server/MysqlSession.h"
+#include "store/Migrations.h"
+#include "store/MysqlSession.h"
 #include "server/ProcessControl.h"
 #include "server/Server.h"
 

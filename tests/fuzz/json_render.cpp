@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "protocol/JsonCheck.h"
-#include "server/Template.h"
+#include "templates/Template.h"
 
 namespace {
 

@@ -3,7 +3,7 @@
 set(MEGA_FUZZ_TARGETS frame_decoder json_render)
 set(MEGA_FUZZ_SOURCES_frame_decoder ${CMAKE_SOURCE_DIR}/protocol/Frame.cpp)
 set(MEGA_FUZZ_SOURCES_json_render ${CMAKE_SOURCE_DIR}/protocol/JsonCheck.cpp
-    ${CMAKE_SOURCE_DIR}/server/Template.cpp)
+    ${CMAKE_SOURCE_DIR}/templates/Template.cpp)
 if(EXISTS ${CMAKE_SOURCE_DIR}/http/HttpRequestParser.cpp)
   list(APPEND MEGA_FUZZ_TARGETS http_request)
   find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h REQUIRED)

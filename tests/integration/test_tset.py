@@ -190,8 +190,9 @@ def test_mysql_down():
                   f"tset with MySQL down answers {r.text()!r} (the database's address, port and "
                   "name belong in the log only)")
             check(c.expect_closed(10), "connection not closed after result 500")
-        log = m.output()
-        check(f"127.0.0.1:{db.port}" in log, "the log does not say which database failed")
+        # Log lines reach the file asynchronously: wait for it.
+        wait_until(lambda: f"127.0.0.1:{db.port}" in m.output(), 30,
+                   "the log to say which database failed")
         with m.client() as c:  # the cache still serves pushes
             push(c, "oTset0007")
             push(c, "oTset0008", key="welcome")

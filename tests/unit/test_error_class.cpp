@@ -5,7 +5,7 @@
 #include <initializer_list>
 #include <string_view>
 
-#include "server/ErrorClass.h"
+#include "delivery/ErrorClass.h"
 
 using mega::Classify;
 using mega::Outcome;

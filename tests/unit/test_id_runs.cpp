@@ -2,7 +2,7 @@
 // new run, lookups hit exactly the marked ids, and only the newest runs are kept.
 #include <doctest/doctest.h>
 
-#include "server/IdRuns.h"
+#include "store/IdRuns.h"
 
 using mega::IdRuns;
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "protocol/JsonCheck.h"
-#include "server/MessageLog.h"
+#include "store/MessageLog.h"
 
 using mega::FitUtf8Column;
 

@@ -26,9 +26,9 @@
 #include "queue/DiskBudget.h"
 #include "queue/FileQueue.h"
 #include "queue/SegmentFile.h"
-#include "server/DeadLetters.h"
-#include "server/DedupIndex.h"
-#include "server/Message.h"
+#include "delivery/DeadLetters.h"
+#include "delivery/DedupIndex.h"
+#include "delivery/Message.h"
 
 namespace fs = std::filesystem;
 using mega::FileQueue;

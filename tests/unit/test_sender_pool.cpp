@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/SenderPool.h"
+#include "delivery/SenderPool.h"
 
 using namespace mega;
 

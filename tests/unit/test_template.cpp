@@ -9,7 +9,7 @@
 #include <random>
 #include <string>
 
-#include "server/Template.h"
+#include "templates/Template.h"
 
 using mega::Status;
 using mega::Template;

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/TokenCache.h"
+#include "delivery/TokenCache.h"
 
 using mega::Config;
 using mega::Status;

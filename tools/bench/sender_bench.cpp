@@ -25,7 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "server/SenderPool.h"
+#include "delivery/SenderPool.h"
 
 namespace {
 

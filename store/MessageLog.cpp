@@ -6,7 +6,7 @@
 // MySQL cannot be reached keeps its rows and reconnects after a second; one whose data
 // MySQL refuses is written again row by row, and a refused row is tried once more without
 // its body, then dropped: the other rows never wait for it.
-#include "server/MessageLog.h"
+#include "store/MessageLog.h"
 
 #include <spdlog/spdlog.h>
 
@@ -19,7 +19,7 @@
 
 #include "base/Utf8.h"
 #include "protocol/JsonCheck.h"
-#include "server/MysqlSession.h"
+#include "store/MysqlSession.h"
 
 namespace mega {
 namespace {

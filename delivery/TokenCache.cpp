@@ -5,7 +5,7 @@
 // WeChat rejects a stable token that a normal fetch returns again, one forced refresh is
 // made (at most 20 a day, 30 s apart, as WeChat allows). The request carries the secret:
 // it is never logged nor put in an error message.
-#include "server/TokenCache.h"
+#include "delivery/TokenCache.h"
 
 #include <curl/curl.h>
 #include <rapidjson/document.h>

@@ -20,12 +20,12 @@
 
 #include "config/Config.h"
 #include "queue/FileQueue.h"
-#include "server/DeadLetters.h"
-#include "server/Message.h"
-#include "server/MessageLog.h"
-#include "server/Metrics.h"
-#include "server/SenderPool.h"
-#include "server/TemplateCache.h"
+#include "delivery/DeadLetters.h"
+#include "delivery/Message.h"
+#include "store/MessageLog.h"
+#include "base/Metrics.h"
+#include "delivery/SenderPool.h"
+#include "templates/TemplateCache.h"
 
 namespace mega {
 

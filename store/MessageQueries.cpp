@@ -1,6 +1,6 @@
 // Message log queries with prepared statements (values are bound, never pasted into SQL).
 // "Today" is the server's local calendar day.
-#include "server/MessageQueries.h"
+#include "store/MessageQueries.h"
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
@@ -11,7 +11,7 @@
 #include <ctime>
 #include <memory>
 
-#include "server/MysqlSession.h"
+#include "store/MysqlSession.h"
 
 namespace mega {
 namespace {

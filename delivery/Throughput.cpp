@@ -1,5 +1,5 @@
 // Throughput ring: a slot is reused when its second comes round again an hour later.
-#include "server/Throughput.h"
+#include "delivery/Throughput.h"
 
 namespace mega {
 

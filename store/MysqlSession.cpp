@@ -1,6 +1,6 @@
 // MysqlSession: connect with short timeouts (a dead database must not hang a thread for
 // minutes) and utf8mb4 (openids and template data are UTF-8).
-#include "server/MysqlSession.h"
+#include "store/MysqlSession.h"
 
 #include <cppconn/driver.h>
 #include <cppconn/exception.h>

@@ -1,6 +1,6 @@
 // ApiBases: the epoch is a counter; the current base is epoch % count, so moving on is a
 // compare-and-swap from the failed epoch to the next one.
-#include "server/ApiBases.h"
+#include "delivery/ApiBases.h"
 
 #include <spdlog/spdlog.h>
 

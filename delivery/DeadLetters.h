@@ -14,7 +14,7 @@
 #include "base/Status.h"
 #include "config/Config.h"
 #include "queue/FileQueue.h"
-#include "server/Message.h"
+#include "delivery/Message.h"
 
 namespace mega {
 

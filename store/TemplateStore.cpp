@@ -1,13 +1,13 @@
 // Connector/C++ 1.1 (the legacy JDBC-like API Debian ships). Connection errors become
 // Status::Unavailable with MySQL's own message; the password never appears in one.
-#include "server/TemplateStore.h"
+#include "store/TemplateStore.h"
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 
-#include "server/MysqlSession.h"
+#include "store/MysqlSession.h"
 
 namespace mega {
 namespace {

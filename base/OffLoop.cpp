@@ -1,5 +1,5 @@
 // OffLoop: the request owns its two closures; the after-work callback frees it.
-#include "server/OffLoop.h"
+#include "base/OffLoop.h"
 
 #include <memory>
 

@@ -9,7 +9,7 @@
 #include <unordered_map>
 
 #include "base/Status.h"
-#include "server/Template.h"
+#include "templates/Template.h"
 
 namespace mega {
 

@@ -1,12 +1,12 @@
 // Migrations: a file's version is the number its name starts with ("002_message_log.sql").
 // Statements are split at a ';' that ends a line; the files are written that way.
-#include "server/Migrations.h"
+#include "store/Migrations.h"
 
 #include <cstdlib>
 #include <vector>
 
 #include "base/EmbeddedFile.h"
-#include "server/MysqlSession.h"
+#include "store/MysqlSession.h"
 
 namespace mega {
 namespace {

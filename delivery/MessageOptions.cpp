@@ -1,5 +1,5 @@
 // Option parsing: strict, so that a typo is a 400 the client sees, never a silent default.
-#include "server/MessageOptions.h"
+#include "delivery/MessageOptions.h"
 
 #include <charconv>
 #include <cstdint>

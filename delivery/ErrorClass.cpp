@@ -1,7 +1,7 @@
 // The error table: every WeChat errcode the server knows, with what it means for the
 // message. Facts from /work/shared/WECHAT-API.md; codes marked (community) come from user
 // reports, not WeChat's documentation. A code not listed here is permanent.
-#include "server/ErrorClass.h"
+#include "delivery/ErrorClass.h"
 
 namespace mega {
 

@@ -4,7 +4,7 @@
 // least 5% of the sends each, and each level stays FIFO.
 // The quota pause: after 45009 nothing is sent until midnight Beijing time (UTC+8), an
 // operator's resume, or a successful probe (one message every [wechat] quota_probe_s).
-#include "server/Dispatcher.h"
+#include "delivery/Dispatcher.h"
 
 #include <spdlog/spdlog.h>
 
@@ -12,7 +12,7 @@
 #include <chrono>
 
 #include "base/LogText.h"
-#include "server/MessageOptions.h"
+#include "delivery/MessageOptions.h"
 
 namespace mega {
 namespace {

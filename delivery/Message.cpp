@@ -1,5 +1,5 @@
 // Message <-> queue record payload. Little-endian, fixed offsets (queue/FORMAT.md).
-#include "server/Message.h"
+#include "delivery/Message.h"
 
 #include <cstring>
 

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "config/Config.h"
-#include "server/ErrorClass.h"
-#include "server/Template.h"
-#include "server/TokenCache.h"
+#include "delivery/ErrorClass.h"
+#include "templates/Template.h"
+#include "delivery/TokenCache.h"
 
 namespace mega {
 

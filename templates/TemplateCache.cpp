@@ -1,5 +1,5 @@
 // Template cache: checks size limits before parsing, so an oversize row costs nothing.
-#include "server/TemplateCache.h"
+#include "templates/TemplateCache.h"
 
 namespace mega {
 

@@ -5,7 +5,7 @@
 // curl runs through its socket interface on the thread's own epoll: a wake-up costs only the
 // sockets that are ready, not a poll() over every transfer (curl_multi_poll would scan all
 // max_inflight sockets per wake-up).
-#include "server/SenderPool.h"
+#include "delivery/SenderPool.h"
 
 #include <curl/curl.h>
 #include <rapidjson/memorystream.h>

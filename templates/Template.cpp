@@ -2,7 +2,7 @@
 // checks the shape with every hole empty. Render decodes the frame's data with one SAX pass
 // (numbers keep their original text), stores each referenced member JSON-escaped in a
 // reusable buffer, copies literals and values into the output, then re-checks the output.
-#include "server/Template.h"
+#include "templates/Template.h"
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>

@@ -1,5 +1,5 @@
 // Journal records: [i64 at_ms][key bytes].
-#include "server/DedupIndex.h"
+#include "delivery/DedupIndex.h"
 
 #include <spdlog/spdlog.h>
 

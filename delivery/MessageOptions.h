@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/Message.h"
+#include "delivery/Message.h"
 
 namespace mega {
 

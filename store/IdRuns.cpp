@@ -1,6 +1,6 @@
 // IdRuns: marking extends the open run or starts a new one (dropping the oldest beyond the
 // bound); lookups are a binary search over the runs.
-#include "server/IdRuns.h"
+#include "store/IdRuns.h"
 
 #include <algorithm>
 #include <iterator>

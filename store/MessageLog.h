@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "config/Config.h"
-#include "server/IdRuns.h"
-#include "server/Template.h"
+#include "store/IdRuns.h"
+#include "templates/Template.h"
 
 namespace mega {
 

@@ -13,7 +13,7 @@
 
 #include "base/Status.h"
 #include "config/Config.h"
-#include "server/ApiBases.h"
+#include "delivery/ApiBases.h"
 
 namespace mega {
 
