@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "base/Clock.h"
 #include "base/LogText.h"
 #include "delivery/MessageOptions.h"
 
@@ -22,11 +23,6 @@ inline uint64_t MakeTag(int level, RecordRef ref) { return (uint64_t(level) << k
 inline int TagLevel(uint64_t tag) { return int(tag >> kLevelShift); }
 inline RecordRef TagRef(uint64_t tag) { return tag & ((uint64_t(1) << kLevelShift) - 1); }
 
-int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 // The next midnight in UTC+8, when WeChat resets the daily quota.
 int64_t NextBeijingMidnightMs(int64_t now_ms) {

@@ -18,6 +18,7 @@
 #include <memory>
 #include <thread>
 
+#include "base/Clock.h"
 #include "protocol/JsonCheck.h"
 
 namespace mega {
@@ -43,11 +44,6 @@ int64_t WallMs() {
         .count();
 }
 
-int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
 
 // Percent-encodes everything but RFC 3986 unreserved characters.
 void AppendUrlEncoded(std::string* out, std::string_view s) {
@@ -95,7 +91,7 @@ TokenCache::TokenCache(const Config& config)
 Status TokenCache::Get(std::string* token, uint64_t* generation) {
     std::unique_lock lock(mu_);
     for (;;) {
-        const int64_t now = NowMs();
+        const int64_t now = SteadyMs();
         if (!token_.empty() && now < expires_at_ms_) {
             *token = token_;
             *generation = generation_.load(std::memory_order_relaxed);
@@ -131,7 +127,7 @@ Status TokenCache::Get(std::string* token, uint64_t* generation) {
         if (s.ok()) rejected_.clear();
 
         fetching_ = false;
-        fetched_at_ms_ = NowMs();
+        fetched_at_ms_ = SteadyMs();
         if (s.ok()) {
             const int margin = std::min(kMaxMarginSeconds, expires_in / 10);
             token_ = std::move(fresh);

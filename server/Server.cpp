@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "base/Clock.h"
 #include "base/LogText.h"
 #include "protocol/JsonCheck.h"
 #include "server/AdminApi.h"
@@ -38,11 +39,6 @@ bool IsRecipient(std::string_view openid) {
     return true;
 }
 
-int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 // WeChat's error JSON with the recipient added, as the original answered a failed send.
 std::string FailureJson(const FinalOutcome& f) {

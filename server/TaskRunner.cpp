@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/Clock.h"
 #include "base/LogText.h"
 #include "store/MysqlSession.h"
 #include "base/OffLoop.h"
@@ -25,11 +26,6 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kLowWater = 2000;
 constexpr uint64_t kMaxPerTick = 20000;
 
-int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 uint64_t CountLines(const std::string& text) {
     uint64_t n = 0;

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/Clock.h"
 #include "base/Utf8.h"
 #include "protocol/JsonCheck.h"
 #include "store/MysqlSession.h"
@@ -50,11 +51,6 @@ struct Row {
     bool has_body = false;
 };
 
-int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 }  // namespace
 
