@@ -1,9 +1,8 @@
-// Dispatcher. The priority rule (PickLevel): strict high > normal > low, except that in
-// every cycle of 20 picks the 10th pick offers normal the first turn and the 20th offers
-// low the first turn. Under sustained high load normal and low therefore still get at
-// least 5% of the sends each, and each level stays FIFO.
-// The quota pause: after 45009 nothing is sent until midnight Beijing time (UTC+8), an
-// operator's resume, or a successful probe (one message every [wechat] quota_probe_s).
+// Dispatcher: the loop-thread side of delivery. The rules it applies are the plain classes
+// of delivery/Policies.h (priority pick, rate bucket, retry schedule, quota day); here they
+// meet the queues, the timers and the senders. The quota pause: after 45009 nothing is sent
+// until midnight Beijing time (UTC+8), an operator's resume, or a successful probe (one
+// message every [wechat] quota_probe_s).
 #include "delivery/Dispatcher.h"
 
 #include <spdlog/spdlog.h>
@@ -24,12 +23,6 @@ inline int TagLevel(uint64_t tag) { return int(tag >> kLevelShift); }
 inline RecordRef TagRef(uint64_t tag) { return tag & ((uint64_t(1) << kLevelShift) - 1); }
 
 
-// The next midnight in UTC+8, when WeChat resets the daily quota.
-int64_t NextBeijingMidnightMs(int64_t now_ms) {
-    constexpr int64_t kDay = 86400000, kOffset = 8 * 3600000;
-    return ((now_ms + kOffset) / kDay + 1) * kDay - kOffset;
-}
-
 }  // namespace
 
 Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config,
@@ -42,12 +35,12 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config,
       senders_(senders),
       dead_letters_(dead_letters),
       log_(log),
-      on_final_(std::move(on_final)) {
+      on_final_(std::move(on_final)),
+      bucket_(config.rate_limit_per_second, config.rate_burst, NowMs()),
+      retries_(config.retry_backoff) {
     uv_timer_init(loop, &timer_);
     uv_timer_init(loop, &pause_timer_);
     timer_.data = pause_timer_.data = this;
-    bucket_tokens_ = 0;  // fills at the rate from the start: no burst on top of the first second
-    bucket_at_ms_ = NowMs();
 }
 
 Dispatcher::~Dispatcher() = default;
@@ -60,28 +53,9 @@ void Dispatcher::CloseHandles() {
 }
 
 int Dispatcher::PickLevel() {
-    turn_ = (turn_ + 1) % 20;
-    int first = turn_ == 9 ? 1 : turn_ == 19 ? 2 : 0;
-    if (queues_[first]->unread_records() > 0) return first;
-    for (int l = 0; l < kPriorityLevels; l++)
-        if (queues_[l]->unread_records() > 0) return l;
-    return -1;
-}
-
-// Token bucket: refills at the configured rate (half of it for a minute after 45011),
-// holds at most `rate_burst` tokens (default: a tenth of a second's worth). After an idle
-// spell a second can carry rate + burst sends, so a small burst keeps WeChat's view smooth.
-bool Dispatcher::TakeRateToken(int64_t now_ms) {
-    const double rate = config_.rate_limit_per_second;
-    if (rate <= 0) return true;
-    const double effective = now_ms < slow_until_ms_ ? rate / 2 : rate;
-    const double cap = config_.rate_burst > 0 ? config_.rate_burst : std::max(1.0, rate / 10);
-    bucket_tokens_ =
-        std::min(cap, bucket_tokens_ + double(now_ms - bucket_at_ms_) * effective / 1000.0);
-    bucket_at_ms_ = now_ms;
-    if (bucket_tokens_ < 1.0) return false;
-    bucket_tokens_ -= 1.0;
-    return true;
+    std::array<bool, 3> ready;
+    for (int l = 0; l < kPriorityLevels; l++) ready[size_t(l)] = queues_[l]->unread_records() > 0;
+    return picker_.Pick(ready);
 }
 
 void Dispatcher::Pump() {
@@ -95,7 +69,7 @@ void Dispatcher::Pump() {
         if (Prepare(tag, now, &batch_)) budget--;
     };
     while (budget > 0 && !heap_.empty() && heap_.front().at_ms <= now) {
-        if (!TakeRateToken(now)) {
+        if (!bucket_.Take(now)) {
             rate_limited = true;
             break;
         }
@@ -104,7 +78,7 @@ void Dispatcher::Pump() {
     while (budget > 0 && !rate_limited) {
         const int level = PickLevel();
         if (level < 0) break;
-        if (!TakeRateToken(now)) {
+        if (!bucket_.Take(now)) {
             rate_limited = true;
             break;
         }
@@ -125,8 +99,7 @@ void Dispatcher::Pump() {
     }
     if (rate_limited) {
         // Come back when the next token has accrued.
-        const double rate = config_.rate_limit_per_second / (now < slow_until_ms_ ? 2 : 1);
-        const int64_t wait = std::max<int64_t>(1, int64_t((1.0 - bucket_tokens_) * 1000.0 / rate));
+        const int64_t wait = bucket_.WaitMs(now);
         timer_at_ms_ = now + wait;
         uv_timer_start(&timer_, OnTimer, uint64_t(wait), 0);
         return;
@@ -189,7 +162,7 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
             // Not the message's fault: it waits, unchanged, until the account may send again.
             counters_.quota_hits++;
             if (!pause_.paused || was_probe)
-                Pause("daily API quota reached (45009)", false, NextBeijingMidnightMs(now));
+                Pause("daily API quota reached (45009)", false, NextQuotaResetMs(now));
             PushDue(now, r.tag);
             continue;
         }
@@ -207,23 +180,15 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         const int tries = opts.tries > 0 ? opts.tries : config_.retry_tries;
         FileQueue::RecordState st = q->State(ref);
         st.attempts++;
-        if (r.errcode == 45011) slow_until_ms_ = now + 60000;
+        if (r.errcode == 45011) bucket_.SlowUntil(now + 60000);  // half rate for a minute
         const bool retry = r.outcome != Outcome::kPermanent && st.attempts < tries;
         if (!retry) {
             q->SetState(ref, st);
             Settle(r.tag, Ending::kFailed, &r, {});
             continue;
         }
-        const auto& steps = config_.retry_backoff;
-        int delay = steps[std::min<size_t>(st.attempts - 1, steps.size() - 1)];
-        delay = std::max(delay, MinRetryDelaySeconds(r.errcode));
-        // Up to 20% jitter, so a burst of failures does not come back as a burst.
-        rng_ ^= rng_ << 13;
-        rng_ ^= rng_ >> 7;
-        rng_ ^= rng_ << 17;
-        const int64_t due_ms =
-            now + int64_t(delay) * 1000 + int64_t(rng_ % (uint64_t(delay) * 200 + 1));
-        st.retry_at = uint32_t((due_ms + 999) / 1000);
+        const int64_t due_ms = retries_.DueMs(st.attempts, MinRetryDelaySeconds(r.errcode), now);
+        st.retry_at = uint32_t(due_ms / 1000);
         q->SetState(ref, st);
         PushDue(int64_t(st.retry_at) * 1000, r.tag);
         counters_.retried++;

@@ -1,7 +1,7 @@
 // Moves messages from the priority queues to the sender threads and settles each outcome.
 // Runs on the loop thread, so none of its state is locked. Pump() fills the senders up to
-// their capacity, taking records by a weighted rule across priorities (PickLevel in
-// Dispatcher.cpp) and through a token bucket ([wechat] rate_limit_per_second); a record
+// their capacity, taking records by a weighted rule across priorities (PriorityPicker) and
+// through a token bucket ([wechat] rate_limit_per_second, RateBucket); a record
 // that is not due yet (delay, retry backoff) waits in a min-heap behind one uv timer,
 // costing no CPU. Results: sent → record done; transient → attempts+1 and a backoff in the
 // record's own mutable words (so it survives a restart); quota (45009) → the account is
@@ -22,6 +22,7 @@
 #include "queue/FileQueue.h"
 #include "delivery/DeadLetters.h"
 #include "delivery/Message.h"
+#include "delivery/Policies.h"
 #include "store/MessageLog.h"
 #include "base/Metrics.h"
 #include "delivery/SenderPool.h"
@@ -100,7 +101,6 @@ private:
     };
 
     int PickLevel();
-    bool TakeRateToken(int64_t now_ms);
     bool Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs);
     // How a message ends: sent, failed (kept as a dead letter) or cancelled by an operator.
     enum class Ending { kSent, kFailed, kCancelled };
@@ -123,16 +123,14 @@ private:
     uv_timer_t timer_, pause_timer_;
     PauseState pause_;
     bool probe_allowed_ = false, probe_inflight_ = false;
-    double bucket_tokens_ = 0;
-    int64_t bucket_at_ms_ = 0;
-    int64_t slow_until_ms_ = 0;  // after 45011 the bucket runs at half rate until then
+    PriorityPicker picker_;
+    RateBucket bucket_;
+    RetrySchedule retries_;
     int64_t timer_at_ms_ = 0;
     std::vector<Due> heap_;  // a min-heap (std::push_heap with greater), iterable for listing
     std::vector<DeliveryJob> batch_;  // reused
     size_t inflight_ = 0;
-    unsigned turn_ = 0;  // for the weighted pick
     bool stopped_ = false;
-    uint64_t rng_ = 0x9E3779B97F4A7C15ull;  // xorshift state for retry jitter
     DispatchCounters counters_;
 };
 
