@@ -8,8 +8,6 @@
 #include "delivery/SenderPool.h"
 
 #include <curl/curl.h>
-#include <rapidjson/memorystream.h>
-#include <rapidjson/reader.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -34,7 +32,6 @@ constexpr size_t kMaxReplyBytes = 64 * 1024;     // a WeChat reply is < 200 byte
 constexpr long kReceiveBufferBytes = 4096;       // per easy handle (curl's default is 16 KiB)
 constexpr int64_t kTokenRecheckUs = 60'000'000;  // ask TokenCache again at least this often
 constexpr int kIdlePollMs = 1000;
-constexpr std::string_view kSendPath = "/cgi-bin/message/template/send?access_token=";
 
 struct CurlEasyDeleter {
     void operator()(CURL* h) const { curl_easy_cleanup(h); }
@@ -74,63 +71,6 @@ void AppendLocalReply(std::string* out, int errcode, std::string_view msg) {
     out->append("\"}");
 }
 
-// SAX handler picking errcode and msgid out of a WeChat reply (no DOM).
-class ReplyFields : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ReplyFields> {
-  public:
-    void Reset() {
-        depth_ = 0;
-        field_ = Field::kOther;
-        root_object = has_errcode = false;
-        errcode = 0;
-        msgid = 0;
-    }
-    bool Default() { return true; }
-    bool StartObject() {
-        if (depth_ == 0) root_object = true;
-        return ++depth_ <= protocol::kMaxJsonDepth;  // bounds the parser's recursion
-    }
-    bool StartArray() { return ++depth_ <= protocol::kMaxJsonDepth; }
-    bool EndObject(rapidjson::SizeType) { return EndArray(0); }
-    bool EndArray(rapidjson::SizeType) {
-        --depth_;
-        return true;
-    }
-    bool Key(const char* s, rapidjson::SizeType n, bool) {
-        const std::string_view key(s, n);
-        field_ = depth_ != 1        ? Field::kOther
-                 : key == "errcode" ? Field::kErrcode
-                 : key == "msgid"   ? Field::kMsgid
-                                    : Field::kOther;
-        return true;
-    }
-    bool Int(int i) { return Number(i, i >= 0); }
-    bool Uint(unsigned u) { return Number(int64_t(u), true); }
-    bool Int64(int64_t i) { return Number(i, i >= 0); }
-    bool Uint64(uint64_t u) {
-        if (depth_ == 1 && field_ == Field::kMsgid) msgid = u;
-        return true;
-    }
-
-    bool root_object = false, has_errcode = false;
-    int errcode = 0;
-    uint64_t msgid = 0;
-
-  private:
-    enum class Field { kOther, kErrcode, kMsgid };
-    bool Number(int64_t v, bool non_negative) {
-        if (depth_ != 1) return true;
-        if (field_ == Field::kErrcode && v >= INT32_MIN && v <= INT32_MAX) {
-            errcode = int(v);
-            has_errcode = true;
-        } else if (field_ == Field::kMsgid && non_negative) {
-            msgid = uint64_t(v);
-        }
-        return true;
-    }
-    int depth_ = 0;
-    Field field_ = Field::kOther;
-};
-
 // Where sender threads leave results for the loop thread, and where the loop thread puts
 // the reply buffers back for reuse.
 struct ResultMailbox {
@@ -157,9 +97,12 @@ struct Slot {
 // handle, classifies the replies and posts results to the mailbox.
 class SenderThread {
   public:
-    SenderThread(const Config& config, TokenCache* tokens, ResultMailbox* mailbox)
+    SenderThread(const Config& config, TokenCache* tokens, const Channel* channel,
+                 ResultMailbox* mailbox)
         : config_(config),
           tokens_(tokens),
+          channel_(channel),
+          reply_reader_(channel->NewReplyReader()),
           mailbox_(mailbox),
           slot_count_(size_t(std::max(1, config.max_inflight))) {
         multi_.reset(curl_multi_init());
@@ -370,7 +313,7 @@ class SenderThread {
             slot->job = {};
             return false;
         }
-        const Status rendered = j.tmpl->Render(j.openid, j.data, j.msgkey, &slot->body, &scratch_);
+        const Status rendered = channel_->Render(j, &slot->body, &scratch_);
         if (!rendered.ok()) {
             LocalResult(j, Outcome::kPermanent, 47001, "local: " + rendered.message());
             slot->job = {};
@@ -404,7 +347,8 @@ class SenderThread {
         // to the first after a healthy spell).
         const uint64_t epoch = tokens_->bases().epoch();
         if (url_token_ != token_generation_ || url_epoch_ != epoch) {
-            url_.assign(tokens_->bases().Url(epoch)).append(kSendPath).append(token_);
+            url_.clear();
+            channel_->AppendUrl(tokens_->bases().Url(epoch), token_, &url_);
             url_token_ = token_generation_;
             url_epoch_ = epoch;
             url_generation_++;
@@ -450,24 +394,21 @@ class SenderThread {
         slot->busy = false;
         bool transport_ok = rc == CURLE_OK;
         long http_status = 0;
-        ReplyFields& f = reply_fields_;
-        f.Reset();
-        bool parsed = false;
+        ChannelReply reply;
         if (transport_ok) {
             curl_easy_getinfo(slot->easy.get(), CURLINFO_RESPONSE_CODE, &http_status);
-            rapidjson::MemoryStream in(slot->response.data(), slot->response.size());
-            parsed = !reader_.Parse<0>(in, f).IsError();
+            reply = reply_reader_->Read(slot->response);
         }
         if (!transport_ok && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                               rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_GOT_NOTHING ||
                               rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR)) {
             tokens_->bases().ReportFailure(slot->base_epoch, curl_easy_strerror(rc));
         }
-        const bool wechat_reply = parsed && f.root_object && f.has_errcode;
-        const int errcode = !transport_ok  ? kErrcodeTransport
-                            : wechat_reply ? f.errcode
-                                           : kErrcodeBadReply;
-        const Outcome outcome = Classify(transport_ok, http_status, errcode);
+        const bool understood = transport_ok && reply.understood;
+        const int errcode = !transport_ok ? kErrcodeTransport
+                            : understood  ? reply.errcode
+                                          : kErrcodeBadReply;
+        const Outcome outcome = channel_->Classify(transport_ok, http_status, errcode);
 
         if (outcome == Outcome::kToken && !slot->token_retried) {
             // Expire the token this attempt used (if nobody did yet), get a fresh one and
@@ -490,10 +431,10 @@ class SenderThread {
         r.transport_ok = transport_ok;
         r.http_status = http_status;
         r.errcode = errcode;
-        r.msgid = f.msgid;
+        r.msgid = reply.msgid;
         r.base_index = uint32_t(tokens_->bases().Index(slot->base_epoch));
         r.latency_us = uint32_t(std::min<int64_t>(NowUs() - slot->started_us, UINT32_MAX));
-        if (wechat_reply) {
+        if (understood) {
             r.reply.assign(slot->response);
         } else if (!transport_ok) {
             AppendLocalReply(&r.reply, errcode,
@@ -574,6 +515,8 @@ class SenderThread {
 
     const Config& config_;
     TokenCache* const tokens_;
+    const Channel* const channel_;
+    std::unique_ptr<ReplyReader> reply_reader_;  // this thread's parse state
     ResultMailbox* const mailbox_;
     const size_t slot_count_;
 
@@ -602,20 +545,19 @@ class SenderThread {
     uint64_t url_token_ = 0, url_epoch_ = ~uint64_t(0);  // what url_ was built from
     int64_t token_recheck_us_ = 0;
     Template::Scratch scratch_;
-    ReplyFields reply_fields_;
-    rapidjson::Reader reader_;
     std::thread thread_;
 };
 
 }  // namespace
 
 struct SenderPool::Impl {
-    Impl(uv_loop_t* loop, const Config& config, TokenCache* tokens, ResultsCallback cb)
+    Impl(uv_loop_t* loop, const Config& config, TokenCache* tokens, const Channel* channel,
+         ResultsCallback cb)
         : on_results(std::move(cb)), async(std::make_unique<uv_async_t>()) {
         EnsureCurlGlobalInit();  // before any thread touches curl
         const int n = std::max(1, config.task_worker_num);
         for (int i = 0; i < n; ++i) {
-            threads.push_back(std::make_unique<SenderThread>(config, tokens, &mailbox));
+            threads.push_back(std::make_unique<SenderThread>(config, tokens, channel, &mailbox));
         }
         uv_async_init(loop, async.get(), &Impl::OnAsync);
         async->data = this;
@@ -672,8 +614,8 @@ struct SenderPool::Impl {
 };
 
 SenderPool::SenderPool(uv_loop_t* loop, const Config& config, TokenCache* tokens,
-                       ResultsCallback on_results)
-    : impl_(std::make_unique<Impl>(loop, config, tokens, std::move(on_results))) {}
+                       const Channel* channel, ResultsCallback on_results)
+    : impl_(std::make_unique<Impl>(loop, config, tokens, channel, std::move(on_results))) {}
 
 SenderPool::~SenderPool() {
     if (!impl_->stopped) Stop(0);

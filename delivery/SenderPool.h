@@ -2,7 +2,8 @@
 // concurrent template/send calls over kept-alive connections with one curl multi handle.
 // The loop thread hands jobs over in batches (one lock and one wakeup per batch); results
 // come back in batches through a uv_async handle and are handled on the loop thread.
-// Rendering happens on the sender threads; each transfer slot reuses its buffers.
+// Rendering happens on the sender threads; each transfer slot reuses its buffers. What is
+// sent where, and what the reply means, is the Channel's (delivery/Channel.h).
 #pragma once
 
 #include <uv.h>
@@ -15,20 +16,12 @@
 #include <vector>
 
 #include "config/Config.h"
+#include "delivery/Channel.h"
 #include "delivery/ErrorClass.h"
 #include "templates/Template.h"
 #include "delivery/TokenCache.h"
 
 namespace mega {
-
-struct DeliveryJob {
-    uint64_t id = 0;   // message id
-    uint64_t tag = 0;  // the caller's handle for the message (returned in the result)
-    std::shared_ptr<const Template> tmpl;
-    // Views into the queue's storage; they stay valid until the result is handled.
-    std::string_view openid, data, msgkey;
-    uint32_t attempt = 1;
-};
 
 struct DeliveryResult {
     uint64_t id = 0, tag = 0;
@@ -48,7 +41,8 @@ public:
 
     // Starts the threads. `on_results` runs on `loop`'s thread. `config` and `tokens` must
     // outlive the pool. Construct, use and destroy it on the loop thread.
-    SenderPool(uv_loop_t* loop, const Config& config, TokenCache* tokens,
+    // `channel` says how to render, address and read each call; it must outlive the pool.
+    SenderPool(uv_loop_t* loop, const Config& config, TokenCache* tokens, const Channel* channel,
                ResultsCallback on_results);
     ~SenderPool();  // Stop(0) if not stopped
     SenderPool(const SenderPool&) = delete;

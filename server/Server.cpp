@@ -152,7 +152,7 @@ Status Server::Start() {
     }
     tokens_ = std::make_unique<TokenCache>(config_);
     senders_ = std::make_unique<SenderPool>(
-        loop_, config_, tokens_.get(),
+        loop_, config_, tokens_.get(), &channel_,
         [this](std::vector<DeliveryResult>& results) { dispatcher_->OnResults(results); });
     dispatcher_ =
         std::make_unique<Dispatcher>(loop_, config_,

@@ -30,6 +30,7 @@
 #include "store/TemplateStore.h"
 #include "delivery/Throughput.h"
 #include "delivery/TokenCache.h"
+#include "delivery/WechatTemplateChannel.h"
 
 namespace mega {
 
@@ -139,6 +140,7 @@ class Server : public FrameSink {
     TemplateReloads reloads_;  // tset and the admin API's reloads: paced, coalesced
     std::array<std::unique_ptr<FileQueue>, kPriorityLevels> queues_;
     std::unique_ptr<TokenCache> tokens_;
+    WechatTemplateChannel channel_;  // the one channel until accounts bring more
     std::unique_ptr<SenderPool> senders_;
     std::unique_ptr<Dispatcher> dispatcher_;
     std::unique_ptr<DeadLetters> dead_letters_;

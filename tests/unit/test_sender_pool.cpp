@@ -21,10 +21,13 @@
 #include <vector>
 
 #include "delivery/SenderPool.h"
+#include "delivery/WechatTemplateChannel.h"
 
 using namespace mega;
 
 namespace {
+
+const mega::WechatTemplateChannel kChannel;
 
 using Clock = std::chrono::steady_clock;
 
@@ -293,7 +296,7 @@ TEST_CASE("SenderPool: delivers in batches over kept-alive connections") {
     b.Add(100, "oUser", R"({"product":"tea \"green\""})");
     auto tmpl = TestTemplate();
     {
-        SenderPool pool(loop.get(), config, &tokens, b.Callback());
+        SenderPool pool(loop.get(), config, &tokens, &kChannel, b.Callback());
         CHECK(pool.capacity() == 8);
         for (auto [from, to] : {std::pair{0, 1}, {1, 40}, {40, 100}}) {
             auto jobs = b.Jobs(tmpl, from, to);
@@ -349,7 +352,7 @@ TEST_CASE("SenderPool: classifies WeChat errors, HTTP errors and render failures
     no_template.tag = 6;
     jobs.push_back(no_template);
     {
-        SenderPool pool(loop.get(), config, &tokens, b.Callback());
+        SenderPool pool(loop.get(), config, &tokens, &kChannel, b.Callback());
         pool.Submit(&jobs);
         REQUIRE(loop.RunUntil([&] { return b.results.size() == 7; }));
     }
@@ -388,7 +391,7 @@ TEST_CASE("SenderPool: a rejected token is refreshed once and the send retried")
     b.Add(10, "oUser");
     auto jobs = b.Jobs(TestTemplate());
     {
-        SenderPool pool(loop.get(), config, &tokens, b.Callback());
+        SenderPool pool(loop.get(), config, &tokens, &kChannel, b.Callback());
         pool.Submit(&jobs);
         REQUIRE(loop.RunUntil([&] { return b.results.size() == 10; }));
     }
@@ -409,7 +412,7 @@ TEST_CASE("SenderPool: a second token failure is returned as kToken") {
     b.Add(1, "oUser");
     auto jobs = b.Jobs(TestTemplate());
     {
-        SenderPool pool(loop.get(), config, &tokens, b.Callback());
+        SenderPool pool(loop.get(), config, &tokens, &kChannel, b.Callback());
         pool.Submit(&jobs);
         REQUIRE(loop.RunUntil([&] { return b.results.size() == 1; }));
     }
@@ -431,7 +434,7 @@ TEST_CASE("SenderPool: no token means transient, without a send") {
     b.Add(3, "oUser");
     auto jobs = b.Jobs(TestTemplate());
     {
-        SenderPool pool(loop.get(), config, &tokens, b.Callback());
+        SenderPool pool(loop.get(), config, &tokens, &kChannel, b.Callback());
         pool.Submit(&jobs);
         REQUIRE(loop.RunUntil([&] { return b.results.size() == 3; }));
     }
@@ -457,7 +460,7 @@ TEST_CASE("SenderPool: a timeout is a transient transport failure") {
     b.Add(1, "oUser");
     auto jobs = b.Jobs(TestTemplate());
     {
-        SenderPool pool(loop.get(), config, &tokens, b.Callback());
+        SenderPool pool(loop.get(), config, &tokens, &kChannel, b.Callback());
         pool.Submit(&jobs);
         REQUIRE(loop.RunUntil([&] { return b.results.size() == 2; }));
     }
@@ -483,7 +486,7 @@ TEST_CASE("SenderPool: an unreachable server is a transient transport failure") 
     b.Add(1, "oUser");
     auto jobs = b.Jobs(TestTemplate());
     {
-        SenderPool pool(loop.get(), config, &tokens, b.Callback());
+        SenderPool pool(loop.get(), config, &tokens, &kChannel, b.Callback());
         pool.Submit(&jobs);
         REQUIRE(loop.RunUntil([&] { return b.results.size() == 1; }));
     }
@@ -507,7 +510,7 @@ TEST_CASE("SenderPool: with the first api_base refusing connections, sends go to
     b.Add(3, "oUser");
     auto jobs = b.Jobs(TestTemplate());
     {
-        SenderPool pool(loop.get(), config, &tokens, b.Callback());
+        SenderPool pool(loop.get(), config, &tokens, &kChannel, b.Callback());
         pool.Submit(&jobs);
         REQUIRE(loop.RunUntil([&] { return b.results.size() == 3; }));
     }
@@ -527,7 +530,7 @@ TEST_CASE("SenderPool: Stop waits for transfers that finish in time") {
     Batch b;
     b.Add(6, "slow");
     auto jobs = b.Jobs(TestTemplate());
-    SenderPool pool(loop.get(), config, &tokens, b.Callback());
+    SenderPool pool(loop.get(), config, &tokens, &kChannel, b.Callback());
     pool.Submit(&jobs);
     REQUIRE(loop.RunUntil([&] { return stub.requests() >= 7; }));  // 1 token + 6 sends
     pool.Stop(3000);  // results handed over synchronously
@@ -545,7 +548,7 @@ TEST_CASE("SenderPool: Stop aborts what is still running at the deadline") {
     Batch b;
     b.Add(4, "hold");  // 2 run, 2 wait for a slot
     auto jobs = b.Jobs(TestTemplate());
-    SenderPool pool(loop.get(), config, &tokens, b.Callback());
+    SenderPool pool(loop.get(), config, &tokens, &kChannel, b.Callback());
     pool.Submit(&jobs);
     REQUIRE(loop.RunUntil([&] { return stub.requests() >= 3; }));
     const auto start = Clock::now();

@@ -1,4 +1,4 @@
-// Throughput check of the delivery engine (server/SenderPool) against a local stand-in for
+// Throughput check of the delivery engine (delivery/SenderPool) against a local stand-in for
 // WeChat that answers every send after a fixed delay.
 //   sender_bench serve PORT DELAY_MS                       the stand-in (epoll, one thread)
 //   sender_bench run URL MESSAGES THREADS INFLIGHT         SenderPool, kept full, msgs/s
@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "delivery/SenderPool.h"
+#include "delivery/WechatTemplateChannel.h"
 
 namespace {
 
@@ -197,7 +198,8 @@ int Run(const std::string& url, uint64_t messages, int threads, int inflight) {
         }
         if (!batch.empty()) pool_ptr->Submit(&batch);
     };
-    mega::SenderPool pool(&loop, config, &tokens, [&](std::vector<mega::DeliveryResult>& rs) {
+    const mega::WechatTemplateChannel channel;
+    mega::SenderPool pool(&loop, config, &tokens, &channel, [&](std::vector<mega::DeliveryResult>& rs) {
         for (const auto& r : rs) {
             if (r.outcome != mega::Outcome::kSent) {
                 if (failed++ < 5) std::fprintf(stderr, "failed: %s\n", r.reply.c_str());

@@ -1,0 +1,61 @@
+// Channel: what the sender threads need to know about one kind of outgoing message: how to
+// render its body, which URL to call with which credential, and how to read the reply into
+// an outcome and the remote message id. The sender threads drive every channel the same
+// way, with no branch of their own per channel; WeChat's template message
+// (WechatTemplateChannel) is the first. A Channel is immutable and shared by all sender
+// threads; what parsing needs per thread lives in the ReplyReader each thread asks for.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/Status.h"
+#include "delivery/ErrorClass.h"
+#include "templates/Template.h"
+
+namespace mega {
+
+// One message handed to a sender thread.
+struct DeliveryJob {
+    uint64_t id = 0;   // message id
+    uint64_t tag = 0;  // the caller's handle for the message (returned in the result)
+    std::shared_ptr<const Template> tmpl;
+    // Views into the queue's storage; they stay valid until the result is handled.
+    std::string_view openid, data, msgkey;
+    uint32_t attempt = 1;
+};
+
+// What a reply says, once read.
+struct ChannelReply {
+    bool understood = false;  // the reply has the channel's shape (else: kErrcodeBadReply)
+    int errcode = 0;          // the remote error code, 0 for success
+    uint64_t msgid = 0;       // the remote message id, 0 if none
+};
+
+// Reads replies on one sender thread, reusing its parse state: no allocation per reply.
+class ReplyReader {
+  public:
+    virtual ~ReplyReader() = default;
+    virtual ChannelReply Read(std::string_view body) = 0;
+};
+
+class Channel {
+  public:
+    virtual ~Channel() = default;
+    virtual std::string_view name() const = 0;
+    // Appends the request body for `job` to `body`; Invalid if the job cannot be rendered
+    // (it then fails for good, without a call).
+    virtual Status Render(const DeliveryJob& job, std::string* body,
+                          Template::Scratch* scratch) const = 0;
+    // Appends the URL of the send call on API base `base` with credential `token`.
+    virtual void AppendUrl(std::string_view base, std::string_view token,
+                           std::string* url) const = 0;
+    virtual std::unique_ptr<ReplyReader> NewReplyReader() const = 0;
+    // What a call's end means: `transport_ok` false when no HTTP answer came; `errcode` as
+    // read (or one of the local kErrcode* values).
+    virtual Outcome Classify(bool transport_ok, long http_status, int errcode) const = 0;
+};
+
+}  // namespace mega
