@@ -25,6 +25,7 @@ struct DeliveryJob {
     // Views into the queue's storage; they stay valid until the result is handled.
     std::string_view openid, data, msgkey;
     uint32_t attempt = 1;
+    uint32_t flight = 0;  // the dispatcher's slot of the decoded record (in the result too)
 };
 
 // What a reply says, once read.

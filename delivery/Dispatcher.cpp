@@ -107,36 +107,61 @@ void Dispatcher::Pump() {
     ArmTimer();
 }
 
+bool Dispatcher::Decode(uint64_t tag, Decoded* out) const {
+    out->tag = tag;
+    out->options = MessageOptions{};
+    if (!DecodeMessage(queues_[TagLevel(tag)]->Payload(TagRef(tag)), &out->message)) return false;
+    const Message& m = out->message;
+    if (m.options.empty()) return true;
+    std::string error;  // checked when the message was accepted
+    ParseMessageOptions(m.options, m.created_ms, &out->options, &error);
+    return true;
+}
+
+uint32_t Dispatcher::TakeFlightSlot() {
+    if (free_flight_.empty()) {
+        flight_.emplace_back();
+        return uint32_t(flight_.size() - 1);
+    }
+    const uint32_t slot = free_flight_.back();
+    free_flight_.pop_back();
+    return slot;
+}
+
 bool Dispatcher::Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs) {
     FileQueue* q = queues_[TagLevel(tag)];
     const RecordRef ref = TagRef(tag);
-    Message m;
-    if (!DecodeMessage(q->Payload(ref), &m)) {
+    const uint32_t slot = TakeFlightSlot();
+    Decoded& d = flight_[slot];
+    if (!Decode(tag, &d)) {
         spdlog::error("queue: undecodable message record dropped");
+        FreeFlightSlot(slot);
         q->Done(ref);
         return false;
     }
+    const Message& m = d.message;
     const FileQueue::RecordState st = q->State(ref);
     const int64_t due = std::max<int64_t>(m.not_before_ms, int64_t(st.retry_at) * 1000);
     if (due > now_ms) {
+        FreeFlightSlot(slot);
         PushDue(due, tag);
         return false;
     }
     auto tmpl = templates_->Find(m.key);
     if (!tmpl) {
-        Settle(tag, Ending::kFailed, nullptr, "template key not exists");
+        const Decoded ended = d;
+        FreeFlightSlot(slot);
+        Settle(ended, Ending::kFailed, nullptr, "template key not exists");
         return false;
     }
-    MessageOptions opts;
-    std::string error;
-    if (!m.options.empty()) ParseMessageOptions(m.options, m.created_ms, &opts, &error);
     DeliveryJob job;
     job.id = m.id;
     job.tag = tag;
+    job.flight = slot;
     job.tmpl = std::move(tmpl);
     job.openid = m.openid;
     job.data = m.data;
-    job.msgkey = opts.msgkey;
+    job.msgkey = d.options.msgkey;
     job.attempt = st.attempts + 1u;
     jobs->push_back(std::move(job));
     return true;
@@ -151,9 +176,12 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         if (r.transport_ok) counters_.latency.Observe(r.latency_us / 1e6);
         const bool was_probe = probe_inflight_;
         probe_inflight_ = false;
+        // A copy (views and numbers): what follows may hand out messages, and so slots.
+        const Decoded d = flight_[r.flight];
+        FreeFlightSlot(r.flight);
         if (r.outcome == Outcome::kSent) {
             if (was_probe && pause_.paused && !pause_.by_operator) Resume("a probe message went through");
-            Settle(r.tag, Ending::kSent, &r, {});
+            Settle(d, Ending::kSent, &r, {});
             continue;
         }
         FileQueue* q = queues_[TagLevel(r.tag)];
@@ -172,11 +200,8 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
             PushDue(now + (r.errcode == kErrcodeNoToken ? 5000 : 0), r.tag);
             continue;
         }
-        Message m;
-        DecodeMessage(q->Payload(ref), &m);
-        MessageOptions opts;
-        std::string error;
-        if (!m.options.empty()) ParseMessageOptions(m.options, m.created_ms, &opts, &error);
+        const Message& m = d.message;
+        const MessageOptions& opts = d.options;
         const int tries = opts.tries > 0 ? opts.tries : config_.retry_tries;
         FileQueue::RecordState st = q->State(ref);
         st.attempts++;
@@ -184,7 +209,7 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         const bool retry = r.outcome != Outcome::kPermanent && st.attempts < tries;
         if (!retry) {
             q->SetState(ref, st);
-            Settle(r.tag, Ending::kFailed, &r, {});
+            Settle(d, Ending::kFailed, &r, {});
             continue;
         }
         const int64_t due_ms = retries_.DueMs(st.attempts, MinRetryDelaySeconds(r.errcode), now);
@@ -192,7 +217,7 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         q->SetState(ref, st);
         PushDue(int64_t(st.retry_at) * 1000, r.tag);
         counters_.retried++;
-        LogStatusChange(m, LogStatus::kRetrying, st.attempts, &r, {}, now);
+        LogStatusChange(d, LogStatus::kRetrying, st.attempts, &r, {}, now);
         spdlog::info("message {} to {} ({}{}{}) attempt {}/{} failed ({} {}): retry in {} s", m.id,
                      LogText(m.openid), LogText(m.key), opts.source.empty() ? "" : ", source ",
                      LogText(opts.source),
@@ -231,28 +256,24 @@ std::vector<Dispatcher::WaitingMessage> Dispatcher::Waiting(size_t limit) const 
 
 bool Dispatcher::Cancel(uint64_t id) {
     for (size_t i = 0; i < heap_.size(); i++) {
-        Message m;
-        if (!DecodeMessage(queues_[TagLevel(heap_[i].tag)]->Payload(TagRef(heap_[i].tag)), &m) ||
-            m.id != id)
-            continue;
-        const uint64_t tag = heap_[i].tag;
+        Decoded d;
+        if (!Decode(heap_[i].tag, &d) || d.message.id != id) continue;
         heap_.erase(heap_.begin() + long(i));
         std::make_heap(heap_.begin(), heap_.end(), std::greater<>());
         counters_.cancelled++;
-        Settle(tag, Ending::kCancelled, nullptr, "cancelled by an operator");
+        Settle(d, Ending::kCancelled, nullptr, "cancelled by an operator");
         ArmTimer();
         return true;
     }
     return false;
 }
 
-void Dispatcher::Settle(uint64_t tag, Ending ending, const DeliveryResult* r,
+void Dispatcher::Settle(const Decoded& d, Ending ending, const DeliveryResult* r,
                         std::string_view local_error) {
-    FileQueue* q = queues_[TagLevel(tag)];
-    const RecordRef ref = TagRef(tag);
+    FileQueue* q = queues_[TagLevel(d.tag)];
+    const RecordRef ref = TagRef(d.tag);
     const std::string_view payload = q->Payload(ref);
-    Message m;
-    DecodeMessage(payload, &m);
+    const Message& m = d.message;
     const bool sent = ending == Ending::kSent;
     const uint16_t attempts = q->State(ref).attempts;
     if (ending == Ending::kSent) {
@@ -273,22 +294,23 @@ void Dispatcher::Settle(uint64_t tag, Ending ending, const DeliveryResult* r,
     const LogStatus status = sent ? LogStatus::kSent
                              : ending == Ending::kCancelled ? LogStatus::kCancelled
                                                             : LogStatus::kFailed;
-    LogStatusChange(m, status, attempts + (sent ? 1 : 0), r, local_error, NowMs());
+    LogStatusChange(d, status, attempts + (sent ? 1 : 0), r, local_error, NowMs());
     FinalOutcome f;
     f.id = m.id;
     f.sent = sent;
     f.cancelled = ending == Ending::kCancelled;
     f.openid = m.openid;
-    f.options = m.options;
+    f.options = &d.options;
     f.result = r;
     f.local_error = local_error;
     if (on_final_) on_final_(f);
     q->Done(ref);
 }
 
-void Dispatcher::LogStatusChange(const Message& m, LogStatus status, uint16_t attempts,
+void Dispatcher::LogStatusChange(const Decoded& d, LogStatus status, uint16_t attempts,
                                  const DeliveryResult* r, std::string_view error, int64_t now_ms) {
     if (!log_) return;
+    const Message& m = d.message;
     LogEvent e;
     e.id = m.id;
     e.status = status;
@@ -298,14 +320,11 @@ void Dispatcher::LogStatusChange(const Message& m, LogStatus status, uint16_t at
     e.created_ms = m.created_ms;
     e.openid = m.openid;
     e.key = m.key;
-    MessageOptions opts;
-    std::string bad;
-    if (!m.options.empty() && ParseMessageOptions(m.options, m.created_ms, &opts, &bad))
-        e.source = opts.source;
+    e.source = d.options.source;
     if (log_->Missed(m.id)) {  // no "queued" row: this event brings the body
         e.tmpl = templates_->Find(m.key);
         e.data = m.data;
-        e.msgkey = opts.msgkey;
+        e.msgkey = d.options.msgkey;
     }
     if (r) {
         e.errcode = r->errcode;

@@ -22,6 +22,7 @@
 #include "queue/FileQueue.h"
 #include "delivery/DeadLetters.h"
 #include "delivery/Message.h"
+#include "delivery/MessageOptions.h"
 #include "delivery/Policies.h"
 #include "store/MessageLog.h"
 #include "base/Metrics.h"
@@ -36,7 +37,7 @@ struct FinalOutcome {
     bool sent = false;
     bool cancelled = false;  // by an operator: neither sent nor failed
     std::string_view openid;
-    std::string_view options;                 // the message's extension words
+    const MessageOptions* options = nullptr;  // decoded once, when it was handed out
     const DeliveryResult* result = nullptr;  // null when it failed before any HTTP call
     std::string_view local_error;           // set when result is null
 };
@@ -100,15 +101,28 @@ private:
         bool operator>(const Due& o) const { return at_ms > o.at_ms; }
     };
 
+    // One message between the queue and its end: its record decoded once, read by the
+    // result, the dead letter, the log and the task count. Views point into the queue's
+    // record, valid until it is done. Kept in a slab (flight_) reused without allocation.
+    struct Decoded {
+        uint64_t tag = 0;
+        Message message;
+        MessageOptions options;
+    };
+    bool Decode(uint64_t tag, Decoded* out) const;
+    uint32_t TakeFlightSlot();
+    void FreeFlightSlot(uint32_t slot) { free_flight_.push_back(slot); }
+
     int PickLevel();
     bool Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs);
     // How a message ends: sent, failed (kept as a dead letter) or cancelled by an operator.
     enum class Ending { kSent, kFailed, kCancelled };
-    void Settle(uint64_t tag, Ending ending, const DeliveryResult* r, std::string_view local_error);
+    void Settle(const Decoded& d, Ending ending, const DeliveryResult* r,
+                std::string_view local_error);
     void PushDue(int64_t at_ms, uint64_t tag);
     uint64_t PopDue();
     void ArmTimer();
-    void LogStatusChange(const Message& m, LogStatus status, uint16_t attempts,
+    void LogStatusChange(const Decoded& d, LogStatus status, uint16_t attempts,
                          const DeliveryResult* r, std::string_view error, int64_t now_ms);
     static void OnTimer(uv_timer_t* t);
     static void OnPauseTimer(uv_timer_t* t);
@@ -129,6 +143,8 @@ private:
     int64_t timer_at_ms_ = 0;
     std::vector<Due> heap_;  // a min-heap (std::push_heap with greater), iterable for listing
     std::vector<DeliveryJob> batch_;  // reused
+    std::vector<Decoded> flight_;         // in flight, by DeliveryJob::flight
+    std::vector<uint32_t> free_flight_;  // free slots of flight_
     size_t inflight_ = 0;
     bool stopped_ = false;
     DispatchCounters counters_;

@@ -457,6 +457,7 @@ class SenderThread {
         DeliveryResult& r = done_.emplace_back();
         r.id = job.id;
         r.tag = job.tag;
+        r.flight = job.flight;
         if (!spare_replies_.empty()) {
             r.reply = std::move(spare_replies_.back());
             spare_replies_.pop_back();
@@ -630,6 +631,7 @@ void SenderPool::Submit(std::vector<DeliveryJob>* jobs) {
         for (size_t i = 0; i < jobs->size(); ++i) {
             refused[i].id = (*jobs)[i].id;
             refused[i].tag = (*jobs)[i].tag;
+            refused[i].flight = (*jobs)[i].flight;
             refused[i].outcome = Outcome::kTransient;
             refused[i].errcode = kErrcodeNotSent;
             AppendLocalReply(&refused[i].reply, kErrcodeNotSent, "not sent: server stopping");

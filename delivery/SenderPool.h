@@ -25,6 +25,7 @@ namespace mega {
 
 struct DeliveryResult {
     uint64_t id = 0, tag = 0;
+    uint32_t flight = 0;  // the job's
     Outcome outcome = Outcome::kPermanent;
     bool transport_ok = false;
     long http_status = 0;

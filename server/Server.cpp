@@ -441,12 +441,7 @@ void Server::ReloadTemplate(const std::string& key, std::function<void(Status)> 
 
 void Server::OnFinal(const FinalOutcome& f) {
     if (!f.cancelled) throughput_.Record(NowMs() / 1000, f.sent);
-    if (f.options.find("task=") != std::string_view::npos) {
-        MessageOptions opts;
-        std::string bad;
-        if (ParseMessageOptions(f.options, 0, &opts, &bad) && opts.task)
-            tasks_->OnFinal(opts.task, f.sent);
-    }
+    if (f.options && f.options->task) tasks_->OnFinal(f.options->task, f.sent);
     auto it = waiters_.find(f.id);
     if (it == waiters_.end()) return;
     Connection* conn = FindConnection(it->second.conn_id);
