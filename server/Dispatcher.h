@@ -23,7 +23,7 @@
 #include "server/DeadLetters.h"
 #include "server/Message.h"
 #include "server/MessageLog.h"
-#include "server/Metrics.h"
+#include "admin/Metrics.h"
 #include "server/SenderPool.h"
 #include "server/TemplateCache.h"
 

@@ -17,7 +17,7 @@
 
 #include "base/LogText.h"
 #include "protocol/JsonCheck.h"
-#include "server/AdminApi.h"
+#include "admin/AdminApi.h"
 #include "server/MessageOptions.h"
 #include "server/Migrations.h"
 #include "server/OffLoop.h"

@@ -12,7 +12,7 @@
 
 #include "base/Status.h"
 #include "http/HttpServer.h"
-#include "server/AdminRequestGate.h"
+#include "admin/AdminRequestGate.h"
 
 namespace mega {
 

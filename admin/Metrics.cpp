@@ -1,5 +1,5 @@
 // Metrics text: HELP and TYPE once per metric name, then one sample line per label set.
-#include "server/Metrics.h"
+#include "admin/Metrics.h"
 
 #include <cstdio>
 

@@ -24,7 +24,7 @@
 //   GET  /api/templates                cached templates
 //   POST /api/templates/reload         {"key":"…"}: reload one from MySQL
 // Message ids are 64-bit and travel as JSON strings (JavaScript numbers stop at 2^53).
-#include "server/AdminApi.h"
+#include "admin/AdminApi.h"
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
