@@ -21,9 +21,9 @@
 #include "config/Config.h"
 #include "queue/FileQueue.h"
 #include "server/DeadLetters.h"
+#include "server/LatencyHistogram.h"
 #include "server/Message.h"
 #include "server/MessageLog.h"
-#include "admin/Metrics.h"
 #include "server/SenderPool.h"
 #include "server/TemplateCache.h"
 

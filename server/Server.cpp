@@ -15,9 +15,9 @@
 #include <chrono>
 #include <cstring>
 
+#include "admin/AdminApi.h"
 #include "base/LogText.h"
 #include "protocol/JsonCheck.h"
-#include "admin/AdminApi.h"
 #include "server/MessageOptions.h"
 #include "server/Migrations.h"
 #include "server/OffLoop.h"

@@ -7,8 +7,8 @@
 #include <string>
 #include <utility>
 
-#include "config/Config.h"
 #include "admin/AdminRequestGate.h"
+#include "config/Config.h"
 
 using mega::AdminRequestGate;
 using mega::Config;
