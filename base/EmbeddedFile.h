@@ -14,6 +14,6 @@ struct EmbeddedFile {
 };
 
 std::span<const EmbeddedFile> SchemaFiles();     // config/schema/*.sql, by name
-std::span<const EmbeddedFile> DashboardFiles();  // server/dashboard/*
+std::span<const EmbeddedFile> DashboardFiles();  // admin/dashboard/*
 
 }  // namespace mega

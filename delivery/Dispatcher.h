@@ -20,13 +20,13 @@
 
 #include "config/Config.h"
 #include "queue/FileQueue.h"
+#include "base/LatencyHistogram.h"
 #include "delivery/DeadLetters.h"
 #include "delivery/Message.h"
 #include "delivery/MessageOptions.h"
 #include "delivery/Policies.h"
-#include "store/MessageLog.h"
-#include "base/Metrics.h"
 #include "delivery/SenderPool.h"
+#include "store/MessageLog.h"
 #include "templates/TemplateCache.h"
 
 namespace mega {

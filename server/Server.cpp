@@ -17,11 +17,10 @@
 
 #include "base/Clock.h"
 #include "base/LogText.h"
-#include "protocol/JsonCheck.h"
-#include "server/AdminApi.h"
-#include "delivery/MessageOptions.h"
-#include "store/Migrations.h"
 #include "base/OffLoop.h"
+#include "delivery/MessageOptions.h"
+#include "protocol/JsonCheck.h"
+#include "store/Migrations.h"
 #include "server/TaskRunner.h"
 
 namespace mega {
@@ -66,12 +65,13 @@ std::string FailureJson(const FinalOutcome& f) {
 
 }  // namespace
 
-Server::Server(const Config& config, uv_loop_t* loop)
+Server::Server(const Config& config, uv_loop_t* loop, AdminFactory make_admin)
     : config_(config),
       loop_(loop),
       store_(config),
       templates_(size_t(config.table_size), size_t(config.template_size)),
       reloads_(loop, store_, templates_) {
+    make_admin_ = std::move(make_admin);
     uv_check_init(loop_, &check_);
     check_.data = this;
     uv_async_init(loop_, &durable_async_, OnDurable);
@@ -165,8 +165,8 @@ Status Server::Start() {
     s = tasks_->Load();
     if (!s.ok()) return Status::Unavailable("cannot load tasks: " + s.message());
 
-    if (!config_.admin_listen.empty()) {
-        admin_ = std::make_unique<AdminApi>(loop_, this);
+    if (!config_.admin_listen.empty() && make_admin_) {
+        admin_ = make_admin_(this);
         s = admin_->Listen(config_.admin_listen);
         if (!s.ok() && !config_.admin_listen_set) {
             // The default address of a config that does not ask for the API (the original's

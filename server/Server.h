@@ -35,10 +35,23 @@
 namespace mega {
 
 class TaskRunner;
+class Server;
+
+// What the server needs of its admin API. The API sits above the server (admin/ uses
+// server/), so main makes it through an AdminFactory and the server never includes admin/.
+class AdminEndpoint {
+  public:
+    virtual ~AdminEndpoint() = default;
+    virtual Status Listen(const std::string& address) = 0;  // "host:port"
+    virtual int port() const = 0;
+    virtual void Shutdown() = 0;
+};
+using AdminFactory = std::function<std::unique_ptr<AdminEndpoint>(Server*)>;
 
 class Server : public FrameSink {
   public:
-    Server(const Config& config, uv_loop_t* loop);
+    // `make_admin` builds the admin API when [admin] listen is set (empty: none).
+    Server(const Config& config, uv_loop_t* loop, AdminFactory make_admin = {});
     ~Server() override;
 
     // Loads templates (MySQL must answer), recovers the queues, binds every listen[]
@@ -112,7 +125,6 @@ class Server : public FrameSink {
         uint64_t conn_id;
         uint32_t opaque;
     };
-    friend class AdminApi;
 
     void HandleMessage(Connection& conn, const protocol::Frame& f);
     void HandleTset(Connection& conn, const protocol::Frame& f);
@@ -147,7 +159,8 @@ class Server : public FrameSink {
     std::unique_ptr<DedupIndex> dedup_;
     std::unique_ptr<MessageLog> log_;
     std::unique_ptr<TaskRunner> tasks_;
-    std::unique_ptr<class AdminApi> admin_;
+    AdminFactory make_admin_;
+    std::unique_ptr<AdminEndpoint> admin_;
 
     std::vector<std::unique_ptr<uv_tcp_t>> listeners_;
     std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;

@@ -5,7 +5,7 @@
     python3 tests/e2e/mock_admin.py [--port 8088] [--token SECRET]
     open http://127.0.0.1:8088/
 
-Serves server/dashboard/ at / and /assets/NAME like mega does, and every /api/ endpoint the
+Serves admin/dashboard/ at / and /assets/NAME like mega does, and every /api/ endpoint the
 dashboard calls, over in-memory state that a background thread keeps moving: messages are
 queued, sent, some fail into dead letters, one account pause, one batch task.
 """
@@ -19,7 +19,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-DASH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "server", "dashboard")
+DASH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "admin", "dashboard")
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
 CLASSES = {43004: "permanent", 40003: "permanent", 47003: "permanent", -1: "transient",

@@ -6,6 +6,7 @@ input (malformed JSON, missing fields, unknown ids, a bad status filter, an unkn
 endpoint, a wrong method) answers a 4xx JSON error and never crashes the server, which keeps
 serving the TCP protocol. The token appears in no reply and not in the log. Finally a
 token-less config with a non-loopback `[admin] listen` refuses to start, naming the token.
+With MySQL stopped (last), replies say "message store unavailable", never where MySQL is.
 """
 
 import json
@@ -246,7 +247,7 @@ def test_message_retry():
     sent_id = S["ids"]["oAdmShop0"]
     ops.expect_error(api().post(f"/api/messages/{sent_id}/retry"), 409, "retry of a sent message")
     ops.expect_error(api().post("/api/messages/12345/retry"), (404, 409), "retry of an unknown id")
-    ops.expect_error(api().get(f"/api/messages/{sent_id}/retry"), (404, 405), "GET .../retry")
+    ops.expect_error(api().get(f"/api/messages/{sent_id}/retry"), 405, "GET .../retry")
     fid = S["ids"]["oAdmFail1"]
     failed = api().ok_get("/api/failed")
     check(failed["total"] == 1 and failed["items"][0]["id"] == fid,
@@ -471,12 +472,16 @@ def test_bad_requests():
                          ("GET", "/api/tasks/1")):
         ops.expect_error(api().call(method, path, body={} if method == "POST" else None), 404,
                          f"{method} {path}")
-    for method, path in (("DELETE", "/api/stats"), ("PUT", "/api/tasks"), ("POST", "/api/stats"),
-                         ("GET", "/api/failed/flush"), ("GET", "/api/account/pause"),
-                         ("POST", "/metrics"), ("PATCH", "/api/account"), ("GET", "/api/waiting/cancel"),
-                         ("DELETE", "/api/messages/1")):
-        ops.expect_error(api().call(method, path, body={} if method != "GET" else None), (404, 405),
-                         f"{method} {path}")
+    # a known path with another method: 405 naming the methods it has in Allow
+    for method, path, allow in (("DELETE", "/api/stats", "GET"), ("PUT", "/api/tasks", "GET, POST"),
+                                ("POST", "/api/stats", "GET"), ("GET", "/api/failed/flush", "POST"),
+                                ("GET", "/api/account/pause", "POST"), ("POST", "/metrics", "GET"),
+                                ("PATCH", "/api/account", "GET"), ("GET", "/api/waiting/cancel", "POST"),
+                                ("DELETE", "/api/messages/1", "GET"), ("POST", "/api/health", "GET"),
+                                ("POST", "/assets/app.js", "GET")):
+        r = api().call(method, path, body={} if method != "GET" else None)
+        ops.expect_error(r, 405, f"{method} {path}")
+        check(r.headers.get("allow") == allow, f"{method} {path}: Allow {r.headers.get('allow')!r}")
     # HTTP-level garbage: the connection gets a 4xx (or is closed), the server lives on
     host, port = ops.admin_addr(S["mega"])
     for garbage in (b"\x00\x01\x02 nonsense\r\n\r\n", b"GET /api/stats HTTP/1.1\r\nHost\r\n\r\n",
@@ -540,6 +545,25 @@ def test_non_loopback_without_token_refuses_to_start():
     check(not harness.port_open(port) and not harness.port_open(m.port),
           "a port is still open after the refusal")
     print(f"  refusal: {[l for l in out.splitlines() if 'token' in l][:1]}")
+
+
+def test_mysql_down_replies_name_no_database():
+    """Last (it stops MySQL): the endpoints that query MySQL answer 503 "message store
+    unavailable" and /api/stats says so in db_error, naming neither MySQL's address nor the
+    database (before: "MySQL at 127.0.0.1:PORT (database mega): ..."); the log has them."""
+    db = S["db"]
+    db.stop()
+    n = len(api().replies)
+    for method, path, body in (("GET", "/api/messages", None), ("GET", "/api/messages/1", None),
+                               ("POST", "/api/tasks", {"key": "order_paid", "openids": ["oDown"]})):
+        err = ops.expect_error(api().call(method, path, body=body), 503, f"{method} {path}")
+        check(err == "message store unavailable", f"{method} {path} with MySQL down: {err!r}")
+    st = api().stats()
+    check(st.get("db_error") == "message store unavailable", f"stats.db_error {st.get('db_error')!r}")
+    for method, path, raw in api().replies[n:]:
+        for detail in (f"127.0.0.1:{db.port}", f":{db.port} ", "database", "MySQL"):
+            check(detail.encode() not in raw, f"{method} {path} names {detail!r}: {raw[-300:]!r}")
+    check(f"127.0.0.1:{db.port}" in S["mega"].output(), "the log does not say which MySQL failed")
 
 
 harness.run_tests(globals(), env=env, setup=setup)

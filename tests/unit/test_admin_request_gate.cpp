@@ -1,4 +1,4 @@
-// Tests of AdminRequestGate (server/): which Host names pass on a loopback and on a wildcard
+// Tests of AdminRequestGate (admin/): which Host names pass on a loopback and on a wildcard
 // address, [admin] allowed_hosts, cross-origin Origins, the Content-Type of POSTs (text/plain
 // only for /api/tasks/ID/openids), and the token with the public paths.
 #include <doctest/doctest.h>
@@ -7,8 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "admin/AdminRequestGate.h"
 #include "config/Config.h"
-#include "server/AdminRequestGate.h"
 
 using mega::AdminRequestGate;
 using mega::Config;

@@ -19,6 +19,7 @@
 #include <fstream>
 #include <string>
 
+#include "admin/AdminApi.h"
 #include "config/Config.h"
 #include "store/Migrations.h"
 #include "store/MysqlSession.h"
@@ -138,7 +139,9 @@ int Start(const Config& config) {
     uv_loop_init(&loop);
     int rc = 0;
     {
-        Server server(config, &loop);
+        Server server(config, &loop, [&loop](Server* s) -> std::unique_ptr<AdminEndpoint> {
+            return std::make_unique<AdminApi>(&loop, s);
+        });
         s = server.Start();
         if (!s.ok()) {
             server.Shutdown();

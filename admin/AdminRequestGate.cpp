@@ -2,7 +2,7 @@
 // a "simple" request (GET, or a POST of text/plain or a form) to 127.0.0.1:9502 without
 // asking (CSRF), and a rebound DNS name can even read the answers; Host and Origin tell
 // such requests apart from the dashboard's own, whatever the token.
-#include "server/AdminRequestGate.h"
+#include "admin/AdminRequestGate.h"
 
 #include <cctype>
 

@@ -1,5 +1,5 @@
 // mega dashboard: plain JavaScript, no framework, no build step, no external URLs.
-// Served by mega itself: / is index.html, /assets/NAME is a file of server/dashboard/.
+// Served by mega itself: / is index.html, /assets/NAME is a file of admin/dashboard/.
 // Talks to the admin API under /api/ (JSON; ids are strings of 64-bit integers, never parsed
 // as numbers here).
 //

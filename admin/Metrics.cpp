@@ -1,5 +1,5 @@
 // Metrics text: HELP and TYPE once per metric name, then one sample line per label set.
-#include "base/Metrics.h"
+#include "admin/Metrics.h"
 
 #include <cstdio>
 
@@ -14,8 +14,9 @@ std::string Number(double v) {
 
 }  // namespace
 
-void RenderHistogram(const std::string& name, const std::string& help, std::span<const double> bounds,
-                     std::span<const uint64_t> counts, double sum, std::string* out) {
+void RenderHistogram(const std::string& name, const std::string& help,
+                     std::span<const double> bounds, std::span<const uint64_t> counts, double sum,
+                     std::string* out) {
     *out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
     uint64_t cumulative = 0;
     for (size_t i = 0; i < bounds.size(); i++) {
@@ -30,9 +31,17 @@ void RenderHistogram(const std::string& name, const std::string& help, std::span
     *out += name + "_count " + std::to_string(cumulative) + "\n";
 }
 
-void LatencyHistogram::Render(const std::string& name, const std::string& help,
-                              std::string* out) const {
-    RenderHistogram(name, help, kBounds, counts_, sum_, out);
+std::string Label(const char* name, std::string_view value) {
+    std::string v;
+    for (char c : value) {
+        if (c == '\\' || c == '"') v += '\\';
+        if (c == '\n') {
+            v += "\\n";
+            continue;
+        }
+        v += c;
+    }
+    return std::string(name) + "=\"" + v + "\"";
 }
 
 void MetricsText::Line(const char* type, const char* name, const char* help, double value,

@@ -1,0 +1,96 @@
+// GET /metrics: the server's counters and gauges in the Prometheus text format (Metrics.h),
+// with the send-latency and queue-sync histograms.
+#include <iterator>
+#include <string>
+
+#include "admin/AdminRoutes.h"
+#include "admin/Metrics.h"
+#include "server/Server.h"
+
+namespace mega {
+namespace {
+
+void AddQueueMetrics(MetricsText& m, const Server::Snapshot& s) {
+    for (int l = 0; l < kPriorityLevels; l++)
+        m.Gauge("mega_queue_depth", "Messages queued and not finished, by priority.",
+                double(s.depth[l]), Label("priority", PriorityName(l)));
+    m.Gauge("mega_queue_disk_bytes", "Bytes of queue segment files.", double(s.disk_bytes));
+    m.Gauge("mega_queue_scanning_segments",
+            "Segments still being checked after a restart (their messages not yet counted).",
+            double(s.scanning_segments));
+    m.Counter("mega_queue_corrupt_records_total",
+              "Corrupt queue records recovery skipped since the start (logged one by one).",
+              double(s.recovery.corrupt_records));
+    m.Counter("mega_queue_damaged_segments_total",
+              "Queue segments with an unreadable header, moved aside as *.damaged.",
+              double(s.recovery.damaged_segments));
+    m.Gauge("mega_inflight", "WeChat calls under way.", double(s.inflight));
+    m.Gauge("mega_waiting", "Messages waiting for a delay or a retry.", double(s.waiting));
+    m.Gauge("mega_dead_letters", "Messages in the failed store.", double(s.dead_letters));
+    m.Gauge("mega_connections", "Open client connections.", double(s.connections));
+    m.Counter("mega_connections_refused_total", "Clients refused over max_connections.",
+              double(s.connections_refused));
+    m.Counter("mega_connections_timed_out_total",
+              "Clients closed by the frame or the idle timeout.", double(s.connections_timed_out));
+    m.Gauge("mega_templates", "Templates cached.", double(s.templates));
+}
+
+void AddDeliveryMetrics(MetricsText& m, const Server::Snapshot& s) {
+    m.Gauge("mega_account_paused", "1 while sending is paused (quota or operator).",
+            s.pause.paused ? 1 : 0);
+    m.Counter("mega_messages_sent_total", "Messages WeChat accepted.", double(s.counters.sent));
+    m.Counter("mega_messages_failed_total", "Messages that failed for good.",
+              double(s.counters.failed));
+    m.Counter("mega_retries_total", "Attempts that failed and were scheduled again.",
+              double(s.counters.retried));
+    static const char* kOutcomes[] = {"sent", "transient", "token", "quota", "permanent"};
+    static_assert(std::size(kOutcomes) == std::size(DispatchCounters{}.by_outcome));
+    for (size_t i = 0; i < std::size(kOutcomes); i++)
+        m.Counter("mega_send_attempts_total", "template/send calls by outcome.",
+                  double(s.counters.by_outcome[i]), Label("outcome", kOutcomes[i]));
+    m.Counter("mega_quota_hits_total", "45009 answers (daily quota reached).",
+              double(s.counters.quota_hits));
+    m.Counter("mega_token_refreshes_total", "access_token fetches.", double(s.token_refreshes));
+    m.Counter("mega_api_base_switches_total", "Failovers between api_base URLs.",
+              double(s.base_switches));
+}
+
+void AddMessageLogMetrics(MetricsText& m, const Server::Snapshot& s) {
+    m.Counter("mega_message_log_rows_written_total", "Rows the message-log writer wrote.",
+              double(s.log_written));
+    m.Counter("mega_message_log_dropped_total", "Message-log events dropped (MySQL slow or down).",
+              double(s.log_dropped));
+    m.Counter("mega_message_log_rejected_total",
+              "Message-log rows MySQL refused, written without their body or dropped.",
+              double(s.log_rejected));
+    m.Gauge("mega_message_log_pending", "Message-log rows waiting to be written.",
+            double(s.log_pending));
+}
+
+HttpResponse MetricsReply(const Server::Snapshot& s) {
+    MetricsText m;
+    AddQueueMetrics(m, s);
+    AddDeliveryMetrics(m, s);
+    AddMessageLogMetrics(m, s);
+    std::string text = std::move(m.text());
+    const LatencyHistogram& latency = s.counters.latency;
+    RenderHistogram("mega_send_latency_seconds", "Duration of template/send calls.",
+                    LatencyHistogram::kBounds, latency.counts(), latency.sum(), &text);
+    RenderHistogram("mega_queue_sync_seconds",
+                    "Duration of the queue flusher's fdatasync rounds (what fsync = always "
+                    "acknowledgements wait on).",
+                    SyncTimes::kBounds, s.syncs.counts, s.syncs.sum_seconds, &text);
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = std::move(text);
+    return r;
+}
+
+}  // namespace
+
+void AddMetricsRoutes(RouteTable& routes, Server& server) {
+    routes.Get("/metrics",
+               [&server](AdminCall& call) { call.responder.Send(MetricsReply(server.Stats())); });
+}
+
+}  // namespace mega

@@ -1,0 +1,191 @@
+// GET /api/health (no token: 200, or 503 when messages cannot be taken or sent) and
+// GET /api/stats: the server's counters, queue depths, throughput and its series, and a
+// summary of the message log (MySQL, queried off the loop).
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "admin/AdminRoutes.h"
+#include "admin/HttpReply.h"
+#include "store/MessageQueries.h"
+#include "base/OffLoop.h"
+#include "server/Server.h"
+
+namespace mega {
+namespace {
+
+int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+HttpResponse HealthReply(const Server::Snapshot& s) {
+    std::vector<std::string> problems;
+    if (!s.queue_writable) problems.push_back("queue not writable");
+    if (!s.token_error.empty()) problems.push_back("no access_token: " + s.token_error);
+    if (!s.log_healthy) problems.push_back("message log cannot reach MySQL");
+    if (s.pause.paused) problems.push_back("account paused: " + s.pause.reason);
+    // 503 when messages cannot be taken or cannot be sent; a pause or the log is degraded.
+    const int status = s.queue_writable && s.token_error.empty() ? 200 : 503;
+    return JsonReply(
+        [&](JsonWriter& w) {
+            w.StartObject();
+            Field(w, "status", problems.empty() ? "ok" : "degraded");
+            w.Key("problems");
+            w.StartArray();
+            for (const std::string& p : problems) WriteString(w, p);
+            w.EndArray();
+            w.EndObject();
+        },
+        status);
+}
+
+void WriteQueue(JsonWriter& w, const Server::Snapshot& s) {
+    w.Key("queue");
+    w.StartObject();
+    uint64_t total = 0;
+    for (int l = 0; l < kPriorityLevels; l++) {
+        Field(w, PriorityName(l), s.depth[l]);
+        total += s.depth[l];
+    }
+    Field(w, "total", total);
+    Field(w, "disk_bytes", s.disk_bytes);
+    // After a restart the older segments are checked in the background: until this is 0,
+    // their messages are not counted above yet.
+    Field(w, "scanning_segments", s.scanning_segments);
+    // What recovery skipped since the start (every queue file: FORMAT.md, Recovery).
+    Field(w, "corrupt_records", s.recovery.corrupt_records);
+    Field(w, "damaged_segments", s.recovery.damaged_segments);
+    w.EndObject();
+}
+
+void WriteCounters(JsonWriter& w, const Server::Snapshot& s) {
+    Field(w, "inflight", s.inflight);
+    Field(w, "waiting", s.waiting);
+    Field(w, "sent", s.counters.sent);
+    Field(w, "failed", s.counters.failed);
+    Field(w, "retried", s.counters.retried);
+    Field(w, "attempts", s.counters.attempts);
+    Field(w, "quota_hits", s.counters.quota_hits);
+    Field(w, "dead_letters", s.dead_letters);
+    Field(w, "connections", s.connections);
+    Field(w, "connections_refused", s.connections_refused);
+    Field(w, "connections_timed_out", s.connections_timed_out);
+    Field(w, "templates", s.templates);
+    Field(w, "msgkeys", s.dedup_keys);
+    Field(w, "token_refreshes", s.token_refreshes);
+    Field(w, "paused", s.pause.paused);
+    w.Key("message_log");
+    w.StartObject();
+    Field(w, "written", s.log_written);
+    Field(w, "dropped", s.log_dropped);
+    Field(w, "rejected", s.log_rejected);
+    Field(w, "pending", s.log_pending);
+    Field(w, "healthy", s.log_healthy);
+    w.EndObject();
+    w.Key("throughput");
+    w.StartObject();
+    Field(w, "1m", s.rate_1m);
+    Field(w, "5m", s.rate_5m);
+    Field(w, "60m", s.rate_60m);
+    w.EndObject();
+}
+
+// Sent / (sent + failed), or null when unknown.
+void WriteRate(JsonWriter& w, const char* key, const LogSummary::Count& c, bool known) {
+    w.Key(key);
+    if (!known || c.sent + c.failed == 0) {
+        w.Null();
+    } else {
+        w.Double(double(c.sent) / double(c.sent + c.failed));
+    }
+}
+
+void WriteGroups(JsonWriter& w, const char* key, const char* field,
+                 const std::vector<LogSummary::Count>& groups) {
+    w.Key(key);
+    w.StartArray();
+    for (const LogSummary::Count& c : groups) {
+        w.StartObject();
+        Field(w, field, c.name);
+        Field(w, "sent", c.sent);
+        Field(w, "failed", c.failed);
+        w.EndObject();
+    }
+    w.EndArray();
+}
+
+// From the message log (MySQL): counts and rates over everything it holds.
+void WriteLogSummary(JsonWriter& w, const LogSummary& summary, const Status& db) {
+    w.Key("rates");
+    w.StartObject();
+    WriteRate(w, "overall", summary.overall, db.ok());
+    WriteRate(w, "today", summary.today, db.ok());
+    WriteRate(w, "last_hour", summary.last_hour, db.ok());
+    w.EndObject();
+    w.Key("by_status");
+    w.StartObject();
+    for (const auto& [name, n] : summary.by_status) Field(w, name.c_str(), n);
+    w.EndObject();
+    WriteGroups(w, "by_template", "key", summary.by_template);
+    WriteGroups(w, "by_source", "source", summary.by_source);
+    if (!db.ok()) Field(w, "db_error", db.message());
+}
+
+void WriteSeries(JsonWriter& w, const char* key, const Throughput& throughput, int width,
+                 int count) {
+    w.Key(key);
+    w.StartArray();
+    for (const Throughput::Point& p : throughput.Series(NowMs() / 1000, width, count)) {
+        w.StartObject();
+        Field(w, "t", p.t);
+        Field(w, "sent", p.sent);
+        Field(w, "failed", p.failed);
+        w.EndObject();
+    }
+    w.EndArray();
+}
+
+HttpResponse StatsReply(const Server& server, const LogSummary& summary, const Status& db) {
+    const Server::Snapshot s = server.Stats();
+    return JsonReply([&](JsonWriter& w) {
+        w.StartObject();
+        WriteQueue(w, s);
+        WriteCounters(w, s);
+        WriteLogSummary(w, summary, db);
+        w.Key("series");
+        w.StartObject();
+        WriteSeries(w, "minutes", server.throughput(), 60, 60);
+        WriteSeries(w, "seconds", server.throughput(), 1, 300);
+        w.EndObject();
+        w.EndObject();
+    });
+}
+
+void GetStats(Server& server, AdminCall& call) {
+    struct Result {
+        LogSummary summary;
+        Status status;
+    };
+    auto result = std::make_shared<Result>();
+    const Config& config = server.config();
+    OffLoop(
+        server.loop(),
+        [&config, result] { result->status = SummarizeLog(config, NowMs(), &result->summary); },
+        [&server, result, responder = call.responder] {
+            const Status db = MessageStoreStatus(result->status, "GET /api/stats");
+            responder.Send(StatsReply(server, result->summary, db));
+        });
+}
+
+}  // namespace
+
+void AddStatsRoutes(RouteTable& routes, Server& server) {
+    routes.Get("/api/health",
+               [&server](AdminCall& call) { call.responder.Send(HealthReply(server.Stats())); });
+    routes.Get("/api/stats", [&server](AdminCall& call) { GetStats(server, call); });
+}
+
+}  // namespace mega
