@@ -5,11 +5,16 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <initializer_list>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/ExitCode.h"
@@ -35,9 +40,22 @@ inline std::string ExitStatusFooter(std::initializer_list<ExitStatusLine> lines)
     return out;
 }
 
+// CLI11's formatter, without the blank line it leaves after the last option group when a
+// later group is hidden (options in the group "").
+class HelpFormatter : public CLI::Formatter {
+  public:
+    std::string make_help(const CLI::App* app, std::string name,
+                          CLI::AppFormatMode mode) const override {
+        std::string out = CLI::Formatter::make_help(app, std::move(name), mode);
+        for (size_t at; (at = out.find("\n\n\n")) != std::string::npos;) out.erase(at, 1);
+        return out;
+    }
+};
+
 // Help, version, labels and footer of a program's top-level app. Call it before adding
 // subcommands: they inherit the footer, the group name and the help flag.
 inline void SetUpCommandLine(CLI::App* app, const std::string& footer) {
+    app->formatter(std::make_shared<HelpFormatter>());
     app->set_help_flag("-h,--help", "print this help and exit");
     app->set_version_flag("--version", VersionLine(app->get_name()), "print the version and exit");
     app->get_formatter()->label("SUBCOMMAND", "COMMAND");
@@ -45,6 +63,24 @@ inline void SetUpCommandLine(CLI::App* app, const std::string& footer) {
     app->get_formatter()->column_width(34);
     app->group("Commands");
     app->footer(footer);
+}
+
+// A validator: a number from `lo` (above it when `above_lo`) to `hi`. A bad value reads
+// "--window: wants a number from 1 to 100000, not '0'".
+inline CLI::Validator NumberIn(double lo, double hi, bool above_lo = false) {
+    auto check = [lo, hi, above_lo](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const double v = std::strtod(text.c_str(), &end);
+        if (!text.empty() && *end == '\0' && errno == 0 && std::isfinite(v) &&
+            (above_lo ? v > lo : v >= lo) && v <= hi)
+            return {};
+        char range[96];
+        std::snprintf(range, sizeof range, above_lo ? "above %g, at most %g" : "from %g to %g", lo,
+                      hi);
+        return std::string("wants a number ") + range + ", not '" + text + "'";
+    };
+    return CLI::Validator(check, "");
 }
 
 // "mega-cli account pause": the program and the subcommands the parse went into.
