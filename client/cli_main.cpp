@@ -107,10 +107,15 @@ void AddConnection(CLI::App* app, CliArgs* a) {
         ->check(mega::NumberIn(0, 86400, true));
 }
 
+// --opt appends: the program's (before the command) come first, then the command's.
 void AddRequestOptions(CLI::App* app, CliArgs* a) {
-    app->add_option("--opt", a->opts,
-                    "an extension word of the request header (priority=high,\n"
-                    "msgkey=x, ...), passed to the server as is; repeatable")
+    app->add_option_function<std::vector<std::string>>(
+           "--opt",
+           [a](const std::vector<std::string>& opts) {
+               a->opts.insert(a->opts.end(), opts.begin(), opts.end());
+           },
+           "an extension word of the request header (priority=high,\n"
+           "msgkey=x, ...), passed to the server as is; repeatable")
         ->type_name("NAME=VALUE")
         ->allow_extra_args(false);
 }

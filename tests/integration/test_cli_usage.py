@@ -149,6 +149,9 @@ def test_usage_errors_exit_64():
         (harness.mega_cli_binary(), ["-c", ini, "bulk", "--key", "order_paid"]),
         (harness.mega_cli_binary(), ["-c", ini, "push", "oX", "order_paid", "--no-such-flag"]),
         (harness.mega_cli_binary(), ["-c", ini, "failed", "retry"]),
+        # --opt before and after the command: both are kept (and checked)
+        (harness.mega_cli_binary(), ["-c", ini, "--opt", "bad", "push", "oX", "order_paid",
+                                     "--opt", "priority=high"]),
         (bench_binary(), []),
         (bench_binary(), ["--port", str(S["mega"].port), "--window", "0"]),
     ]
