@@ -1,8 +1,11 @@
-// mega: the server's command line.
+// mega: the server's command line (parsed with CLI11, see base/CommandLine.h).
 //   mega NAME start|stop|restart|status|migrate     reads config/NAME.ini
 //   mega -c FILE start|stop|restart|status|migrate
 // start validates the config, takes the pid-file lock, daemonizes when `daemonize = 1`
 // (the parent exits once the server listens, or with its error), and runs the event loop.
+// Exit statuses: kServerExitStatus below (also in `mega --help`).
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <signal.h>
 #include <spdlog/async.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -14,12 +17,16 @@
 #include <uv.h>
 
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "admin/AdminApi.h"
+#include "base/CommandLine.h"
+#include "base/ExitCode.h"
 #include "config/Config.h"
 #include "store/Migrations.h"
 #include "store/MysqlSession.h"
@@ -31,11 +38,85 @@ using namespace mega;
 
 namespace {
 
-int Usage() {
-    std::fprintf(stderr,
-                 "usage: mega NAME start|stop|restart|status|migrate   (config/NAME.ini)\n"
-                 "       mega -c FILE start|stop|restart|status|migrate\n");
-    return 2;
+namespace exit_code = mega::exit_code;
+
+constexpr int kExitNotRunning = 3;  // `status`: the LSB init-script convention
+
+const std::string kServerExitStatus = ExitStatusFooter({
+    {exit_code::kOk, "done (status: the server is running)"},
+    {kExitNotRunning, "status: the server is not running"},
+    {exit_code::kUsage, "usage error"},
+    {exit_code::kNoInput, "the config file cannot be read"},
+    {exit_code::kUnavailable,
+     "start/restart: the server could not start (already running, a port taken, MySQL\n"
+     "       unreachable, an old schema: the message says why); migrate: it failed"},
+    {exit_code::kOsError, "stop: the server cannot be signalled"},
+    {exit_code::kTempFail, "stop: the server did not stop in time, or is starting up: try again"},
+    {exit_code::kConfig, "the config file is invalid"},
+});
+
+// What the command line asks for.
+struct ServerCommandLine {
+    std::string name;         // NAME: config/NAME.ini
+    std::string config_file;  // -c FILE
+    std::string command;      // start, stop, restart, status or migrate
+    bool json = false;        // status --json
+};
+
+const std::pair<const char*, const char*> kServerCommands[] = {
+    {"start",
+     "check the config, take the pid-file lock and run the server;\n"
+     "with daemonize = 1 in the background: it returns once the\n"
+     "server listens, or says why it could not start"},
+    {"stop",
+     "stop the running server: no new requests, in-flight sends\n"
+     "finish, the queue is flushed (exit 0 if it was not running)"},
+    {"restart", "stop, then start"},
+    {"status", "whether the server runs, with its queue depth and counts"},
+    {"migrate", "create or upgrade the database tables (after every upgrade,\nbefore start)"},
+};
+
+// The words after parsing that CLI11 did not take: an unknown command, or a stray option.
+std::optional<int> CheckServerCommand(const CLI::App& app, const ServerCommandLine& args) {
+    const std::string commands = "; the commands are " + CommandNames(app);
+    for (const std::string& extra : app.remaining()) {
+        if (!extra.empty() && extra[0] == '-') return UsageError(app, "unknown option " + extra);
+        return UsageError(app, "unknown command '" + extra + "'" + commands);
+    }
+    if (args.command.empty()) {
+        std::error_code ec;
+        if (!args.name.empty() &&
+            (!args.config_file.empty() || !fs::exists("config/" + args.name + ".ini", ec)))
+            return UsageError(app, "unknown command '" + args.name + "'" + commands);
+        return UsageError(app, "no command" + commands);
+    }
+    if (args.name.empty() == args.config_file.empty())
+        return UsageError(app, args.name.empty()
+                                   ? "no config: give NAME (for config/NAME.ini) or -c FILE"
+                                   : "give either NAME or -c FILE, not both");
+    return std::nullopt;
+}
+
+// nullopt: go on with *args; else the exit status (help, version, usage error).
+std::optional<int> ParseServerCommandLine(int argc, char** argv, ServerCommandLine* args) {
+    CLI::App app{
+        "mega: queues and delivers WeChat template messages (a drop-in for Mega-Wechat).\n"
+        "The config is config/NAME.ini, relative to the current directory, or -c FILE.",
+        "mega"};
+    SetUpCommandLine(&app, kServerExitStatus);
+    app.add_option("NAME", args->name, "read config/NAME.ini (the original's form)")->type_name("");
+    app.add_option("-c,--config", args->config_file, "read the config from FILE")
+        ->type_name("FILE");
+    for (const auto& [word, description] : kServerCommands) {
+        CLI::App* sub = app.add_subcommand(word, description);
+        sub->callback([args, word = std::string(word)] { args->command = word; });
+        if (std::string(word) == "status")
+            sub->add_flag("--json", args->json, "print one JSON object (for scripts)");
+    }
+    app.require_subcommand(0, 1);
+    app.allow_extras();  // after the commands, which keep refusing extras: reported below
+    if (auto done = ParseCommandLine(app, argc, argv)) return done;
+    return CheckServerCommand(app, *args);
 }
 
 spdlog::level::level_enum LevelOf(const std::string& s) {
@@ -73,14 +154,44 @@ Status SetUpLogging(const Config& c, bool foreground) {
     return Status::Ok();
 }
 
-std::string ReadStatusFile(const Config& c) {
+// The running server's status file: "name value" lines (pid, depth, sent, ...).
+std::vector<std::pair<std::string, std::string>> ReadStatusFile(const Config& c) {
     std::ifstream in(c.queue_file_path + "/status");
-    std::string line, out;
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::string line;
     while (std::getline(in, line)) {
-        if (line.rfind("pid ", 0) == 0) continue;
-        out += (out.empty() ? "" : ", ") + line;
+        const size_t space = line.find(' ');
+        if (space == std::string::npos) continue;
+        fields.emplace_back(line.substr(0, space), line.substr(space + 1));
     }
-    return out;
+    return fields;
+}
+
+bool IsInteger(const std::string& s) {
+    return !s.empty() && s.size() < 19 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// {"running":true,"pid":123,"depth":0,...}: the status file's values, numbers as numbers.
+std::string StatusJson(int pid, const std::vector<std::pair<std::string, std::string>>& fields) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    w.StartObject();
+    w.Key("running");
+    w.Bool(pid != 0);
+    if (pid != 0) {
+        w.Key("pid");
+        w.Int(pid);
+    }
+    for (const auto& [name, value] : fields) {
+        if (name == "pid") continue;
+        w.Key(name.c_str(), rapidjson::SizeType(name.size()));
+        if (IsInteger(value))
+            w.Int64(std::stoll(value));
+        else
+            w.String(value.c_str(), rapidjson::SizeType(value.size()));
+    }
+    w.EndObject();
+    return std::string(sb.GetString(), sb.GetSize());
 }
 
 // Each client connection is one descriptor: lift the soft limit to the hard one so that
@@ -101,21 +212,21 @@ int Start(const Config& config) {
     if (ec || !fs::is_directory(config.queue_file_path)) {
         std::fprintf(stderr, "mega: queue_file_path %s is not usable: %s\n",
                      config.queue_file_path.c_str(), ec ? ec.message().c_str() : "not a directory");
-        return 1;
+        return exit_code::kUnavailable;
     }
     fs::create_directories(fs::path(config.pid_file).parent_path(), ec);
     PidFile pid_file;
     Status s = PidFile::Acquire(config.pid_file, &pid_file);
     if (!s.ok()) {
         std::fprintf(stderr, "mega: %s\n", s.message().c_str());
-        return 1;
+        return exit_code::kUnavailable;
     }
     int ready_fd = -1;
     if (config.daemonize) {
         s = Daemonize(&ready_fd);
         if (!s.ok()) {
             std::fprintf(stderr, "mega: %s\n", s.message().c_str());
-            return 1;
+            return exit_code::kUnavailable;
         }
     }
     auto fail = [&](const std::string& msg) {
@@ -126,7 +237,7 @@ int Start(const Config& config) {
         } else {
             std::fprintf(stderr, "mega: %s\n", msg.c_str());
         }
-        return 1;
+        return exit_code::kUnavailable;
     };
     s = SetUpLogging(config, !config.daemonize);
     if (!s.ok()) return fail(s.message());
@@ -158,67 +269,69 @@ int Start(const Config& config) {
     return rc;
 }
 
-int Status_(const Config& config) {
-    int pid = PidFile::RunningPid(config.pid_file);
-    if (pid == 0) {
+int Status_(const Config& config, bool json) {
+    const int pid = PidFile::RunningPid(config.pid_file);
+    const auto fields =
+        pid == 0 ? std::vector<std::pair<std::string, std::string>>{} : ReadStatusFile(config);
+    if (json) {
+        std::printf("%s\n", StatusJson(pid, fields).c_str());
+    } else if (pid == 0) {
         std::printf("mega is not running (config %s)\n", config.source_path.c_str());
-        return 3;
+    } else {
+        std::string text;
+        for (const auto& [name, value] : fields)
+            if (name != "pid") text += (text.empty() ? "" : ", ") + name + " " + value;
+        std::printf("mega is running, pid %d: %s\n", pid, text.c_str());
     }
-    std::printf("mega is running, pid %d: %s\n", pid, ReadStatusFile(config).c_str());
-    return 0;
+    return pid == 0 ? kExitNotRunning : exit_code::kOk;
 }
 
 int Stop(const Config& config) {
     Status s = StopServer(config, config.shutdown_timeout_ms + 10000);
     if (s.code() == Status::Code::kNotFound) {
         std::printf("mega is not running\n");
-        return 0;
+        return exit_code::kOk;
     }
     if (!s.ok()) {
         std::fprintf(stderr, "mega: stop: %s\n", s.message().c_str());
-        return 1;
+        return s.code() == Status::Code::kUnavailable ? exit_code::kTempFail : exit_code::kOsError;
     }
     std::printf("mega stopped\n");
-    return 0;
+    return exit_code::kOk;
+}
+
+int RunMigrate(const Config& config) {
+    MysqlSession::InitDriver();
+    std::string applied;
+    Status s = Migrate(config, &applied);
+    if (!s.ok()) {
+        std::fprintf(stderr, "mega: migrate: %s\n", s.message().c_str());
+        return exit_code::kUnavailable;
+    }
+    std::printf("schema at version %d%s%s\n", RequiredSchemaVersion(),
+                applied.empty() ? " (nothing to do)" : "; applied ", applied.c_str());
+    return exit_code::kOk;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string config_path, command;
-    if (argc == 4 && std::strcmp(argv[1], "-c") == 0) {
-        config_path = argv[2];
-        command = argv[3];
-    } else if (argc == 3 && argv[1][0] != '-') {
-        config_path = std::string("config/") + argv[1] + ".ini";
-        command = argv[2];
-    } else {
-        return Usage();
-    }
+    ServerCommandLine args;
+    if (auto done = ParseServerCommandLine(argc, argv, &args)) return *done;
+    const std::string config_path =
+        args.config_file.empty() ? "config/" + args.name + ".ini" : args.config_file;
     Config config;
     Status s = Config::Load(config_path, &config);
     if (!s.ok()) {
         std::fprintf(stderr, "mega: %s\n", s.message().c_str());
-        return 1;
+        return s.code() == Status::Code::kIoError ? exit_code::kNoInput : exit_code::kConfig;
     }
-    if (command == "start") return Start(config);
-    if (command == "stop") return Stop(config);
-    if (command == "restart") {
-        if (Stop(config) != 0) return 1;
+    if (args.command == "start") return Start(config);
+    if (args.command == "stop") return Stop(config);
+    if (args.command == "restart") {
+        if (int rc = Stop(config); rc != exit_code::kOk) return rc;
         return Start(config);
     }
-    if (command == "status") return Status_(config);
-    if (command == "migrate") {
-        MysqlSession::InitDriver();
-        std::string applied;
-        s = Migrate(config, &applied);
-        if (!s.ok()) {
-            std::fprintf(stderr, "mega: migrate: %s\n", s.message().c_str());
-            return 1;
-        }
-        std::printf("schema at version %d%s%s\n", RequiredSchemaVersion(),
-                    applied.empty() ? " (nothing to do)" : "; applied ", applied.c_str());
-        return 0;
-    }
-    return Usage();
+    if (args.command == "status") return Status_(config, args.json);
+    return RunMigrate(config);
 }

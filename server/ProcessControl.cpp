@@ -14,6 +14,8 @@
 #include <cstring>
 #include <thread>
 
+#include "base/ExitCode.h"
+
 namespace mega {
 
 PidFile& PidFile::operator=(PidFile&& o) noexcept {
@@ -78,7 +80,7 @@ Status Daemonize(int* ready_fd) {
         }
         if (msg.empty()) msg = "the server exited during start-up (see its log)";
         std::fprintf(stderr, "mega: %s\n", msg.c_str());
-        std::exit(1);
+        std::exit(exit_code::kUnavailable);
     }
     ::close(fds[0]);
     ::setsid();

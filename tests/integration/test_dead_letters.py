@@ -84,9 +84,9 @@ def test_retry_all_after_the_fault_is_gone():
     fake, mega = S["fake"], S["mega"]
     fake.configure(fail_openids={})
     before = ds.Deliveries(fake).count_to(BAD)
-    rc, out, err = ds.mega_cli(mega, "failed", "retry", "--all")
+    rc, out, err = ds.mega_cli(mega, "failed", "retry", "--all", "--json")
     check(rc == 0, f"mega-cli failed retry --all exited {rc}: {out} {err}")
-    check(json.loads(out).get("retried") == 3, f"failed retry --all: {out}")
+    check(json.loads(out).get("retried") == 3, f"failed retry --all --json: {out}")
     d = ds.Deliveries(fake)
     wait_until(lambda: d.count_to(BAD) - before >= 3, 30,
                lambda: f"3 retried dead letters delivered (have {d.count_to(BAD) - before})")

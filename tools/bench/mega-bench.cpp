@@ -42,6 +42,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/CommandLine.h"
+#include "base/ExitCode.h"
 #include "base/UniqueFd.h"
 #include "protocol/Frame.h"
 
@@ -90,140 +92,133 @@ struct Options {
 // RLIMIT_NOFILE of the machine (20000 here) must also cover them.
 constexpr int kMaxConnections = 19000;
 
-constexpr const char* kUsage =
-    "usage: mega-bench --port N [options]\n"
-    "  --proto mega|beanstalk|redis   protocol (default mega)\n"
-    "  --host H            loopback address only (default 127.0.0.1)\n"
-    "  --cmd push|send     mega command (default push)\n"
-    "  --key K             mega template key / Redis list key (default bench)\n"
-    "  --tube T            beanstalk tube (default: the default tube)\n"
-    "  --connections C     connections (default 1; C + idle at most 19000)\n"
-    "  --window W          requests in flight per connection (default 1)\n"
-    "  --threads T         epoll threads (default min(2, C))\n"
-    "  --messages N        messages in all (default 10000; with --duration: no limit)\n"
-    "  --duration S        issue requests for S seconds, then wait for the replies to\n"
-    "                      those in flight (within --max-seconds)\n"
-    "  --body-bytes B      body size in bytes (default 200)\n"
-    "  --max-seconds S     stop after S seconds even if N is not reached (default 60)\n"
-    "  --rate R            offer R msgs/s in all (default: as fast as the window allows).\n"
-    "                      Each connection runs its own schedule at R/C: a batch of B\n"
-    "                      requests every B*C/R s, the connections staggered evenly over\n"
-    "                      that interval; one behind schedule (window full) catches up as\n"
-    "                      replies come, within its window\n"
-    "  --pace-batch B      paced: requests per batch (default 16; 1 = one write each)\n"
-    "  --idle N            before the load, open N more connections that send nothing; at\n"
-    "                      the end report how many the server still holds open\n"
-    "  --pause-after-idle  once the idle connections are open, print \"mega-bench: idle\n"
-    "                      connections open\" on stderr and wait for a line on stdin before\n"
-    "                      the load (so that a caller can measure the server meanwhile)\n"
-    "  --json              one JSON line on stdout (the summary goes to stderr)\n"
-    "mega bodies are JSON {\"t\":\"<unix ms at write>\",\"pad\":\"xx…\"} padded to B bytes;\n"
-    "openids are oBench%09d (message index). Exit: 0 all acknowledged without error (and\n"
-    "every idle connection still open), 1 errors, not all acknowledged or an idle connection\n"
-    "closed, 2 bad usage, 3 cannot connect.\n";
+const std::string kBenchExitStatus = mega::ExitStatusFooter({
+    {mega::exit_code::kOk, "all acknowledged without error (and every idle connection open)"},
+    {1, "errors, not all acknowledged, or an idle connection closed"},
+    {mega::exit_code::kUsage, "usage error (also: --host is not a loopback address)"},
+    {mega::exit_code::kUnavailable, "cannot connect"},
+    {mega::exit_code::kOsError, "the open-file limit is too low for the connections"},
+});
 
-bool ParseNumber(std::string_view s, double* out) {
-    char* end = nullptr;
-    std::string copy(s);
-    double v = std::strtod(copy.c_str(), &end);
-    if (copy.empty() || *end != '\0' || !(v >= 0)) return false;
-    *out = v;
-    return true;
+constexpr const char* kDescription =
+    "mega-bench: a loopback load generator for mega (push/send), beanstalkd (put) and\n"
+    "Redis (LPUSH). mega bodies are JSON {\"t\":\"<unix ms at write>\",\"pad\":\"xx...\"}\n"
+    "padded to --body-bytes; openids are oBench%09d (message index).";
+
+// A template key / Redis list key: one word.
+CLI::Validator OneWord() {
+    return CLI::Validator(
+        [](std::string& v) -> std::string {
+            return v.empty() || v.find(' ') != v.npos ? "wants one word, not '" + v + "'" : "";
+        },
+        "");
 }
 
-// Parses argv into `o`; on a problem prints it and returns false.
-bool ParseArgs(int argc, char** argv, Options* o) {
-    auto fail = [](const std::string& what) {
-        std::fprintf(stderr, "mega-bench: %s\n%s", what.c_str(), kUsage);
-        return false;
+// The options, as numbers before they are checked against each other.
+struct NumericOptions {
+    double port = 0, connections = 1, idle = 0, window = 1, threads = 0, messages = 10000;
+    double body_bytes = 200, pace_batch = 16;
+};
+
+void DefineOptions(CLI::App* app, Options* o, NumericOptions* n, std::string* proto,
+                   std::string* cmd) {
+    using mega::NumberIn;
+    const auto one_of = [](std::initializer_list<std::string> v) {
+        return CLI::IsMember(std::vector<std::string>(v)).description("");
     };
-    for (int i = 1; i < argc; i++) {
-        std::string_view a = argv[i];
-        if (a == "--json") {
-            o->json = true;
-            continue;
-        }
-        if (a == "--pause-after-idle") {
-            o->pause_after_idle = true;
-            continue;
-        }
-        if (a == "-h" || a == "--help") {
-            std::fputs(kUsage, stdout);
-            std::exit(0);
-        }
-        if (i + 1 >= argc) return fail("missing value after " + std::string(a));
-        std::string_view v = argv[++i];
-        double num = 0;
-        const bool is_num = ParseNumber(v, &num);
-        auto bounded = [&](double lo, double hi) { return is_num && num >= lo && num <= hi; };
-        if (a == "--proto") {
-            if (v == "mega")
-                o->proto = Proto::kMega;
-            else if (v == "beanstalk")
-                o->proto = Proto::kBeanstalk;
-            else if (v == "redis")
-                o->proto = Proto::kRedis;
-            else
-                return fail("unknown protocol " + std::string(v));
-        } else if (a == "--host") {
-            o->host = v;
-        } else if (a == "--port") {
-            if (!bounded(1, 65535)) return fail("bad --port");
-            o->port = int(num);
-        } else if (a == "--cmd") {
-            if (v == "push")
-                o->command = mega::protocol::Command::kPush;
-            else if (v == "send")
-                o->command = mega::protocol::Command::kSend;
-            else
-                return fail("--cmd is push or send");
-        } else if (a == "--key") {
-            if (v.empty() || v.find(' ') != v.npos) return fail("bad --key");
-            o->key = v;
-        } else if (a == "--tube") {
-            o->tube = v;
-        } else if (a == "--connections") {
-            if (!bounded(1, kMaxConnections)) return fail("--connections is 1..19000");
-            o->connections = int(num);
-        } else if (a == "--idle") {
-            if (!bounded(0, kMaxConnections)) return fail("--idle is 0..19000");
-            o->idle = int(num);
-        } else if (a == "--window") {
-            if (!bounded(1, 65536)) return fail("--window is 1..65536");
-            o->window = int(num);
-        } else if (a == "--threads") {
-            if (!bounded(1, 64)) return fail("--threads is 1..64");
-            o->threads = int(num);
-        } else if (a == "--messages") {
-            if (!bounded(1, 1e12)) return fail("--messages is 1..1e12");
-            o->messages = uint64_t(num);
-            o->messages_set = true;
-        } else if (a == "--duration") {
-            if (!bounded(0.01, 3600)) return fail("--duration is 0.01..3600");
-            o->duration = num;
-        } else if (a == "--body-bytes") {
-            if (!bounded(1, 1 << 20)) return fail("--body-bytes is 1..1048576");
-            o->body_bytes = size_t(num);
-        } else if (a == "--max-seconds") {
-            if (!bounded(0.01, 3600)) return fail("--max-seconds is 0.01..3600");
-            o->max_seconds = num;
-        } else if (a == "--rate") {
-            if (!bounded(0, 1e9)) return fail("bad --rate");
-            o->rate = num;
-        } else if (a == "--pace-batch") {
-            if (!bounded(1, 65536)) return fail("--pace-batch is 1..65536");
-            o->pace_batch = int(num);
-        } else {
-            return fail("unknown option " + std::string(a));
-        }
-    }
-    if (o->port == 0) return fail("--port is required");
+    app->add_option("--proto", *proto, "protocol (default mega)")
+        ->type_name("mega|beanstalk|redis")
+        ->check(one_of({"mega", "beanstalk", "redis"}));
+    app->add_option("--host", o->host, "loopback address only (default 127.0.0.1)")->type_name("H");
+    app->add_option("--port", n->port, "the server's port")
+        ->required()
+        ->type_name("N")
+        ->check(NumberIn(1, 65535));
+    app->add_option("--cmd", *cmd, "mega command (default push)")
+        ->type_name("push|send")
+        ->check(one_of({"push", "send"}));
+    app->add_option("--key", o->key, "mega template key / Redis list key (default bench)")
+        ->type_name("K")
+        ->check(OneWord());
+    app->add_option("--tube", o->tube, "beanstalk tube (default: the default tube)")
+        ->type_name("T");
+    app->add_option("--connections", n->connections,
+                    "connections (default 1; C + idle at most 19000)")
+        ->type_name("C")
+        ->check(NumberIn(1, kMaxConnections));
+    app->add_option("--window", n->window, "requests in flight per connection (default 1)")
+        ->type_name("W")
+        ->check(NumberIn(1, 65536));
+    app->add_option("--threads", n->threads, "epoll threads (default min(2, C))")
+        ->type_name("T")
+        ->check(NumberIn(1, 64));
+    app->add_option("--messages", n->messages,
+                    "messages in all (default 10000; with --duration: no limit)")
+        ->type_name("N")
+        ->check(NumberIn(1, 1e12));
+    app->add_option("--duration", o->duration,
+                    "issue requests for S seconds, then wait for the replies to\n"
+                    "those in flight (within --max-seconds)")
+        ->type_name("S")
+        ->check(NumberIn(0.01, 3600));
+    app->add_option("--body-bytes", n->body_bytes, "body size in bytes (default 200)")
+        ->type_name("B")
+        ->check(NumberIn(1, 1 << 20));
+    app->add_option("--max-seconds", o->max_seconds,
+                    "stop after S seconds even if N is not reached (default 60)")
+        ->type_name("S")
+        ->check(NumberIn(0.01, 3600));
+    app->add_option("--rate", o->rate,
+                    "offer R msgs/s in all (default: as fast as the window allows).\n"
+                    "Each connection runs its own schedule at R/C: a batch of B\n"
+                    "requests every B*C/R s, the connections staggered evenly over\n"
+                    "that interval; one behind schedule (window full) catches up as\n"
+                    "replies come, within its window")
+        ->type_name("R")
+        ->check(NumberIn(0, 1e9));
+    app->add_option("--pace-batch", n->pace_batch,
+                    "paced: requests per batch (default 16; 1 = one write each)")
+        ->type_name("B")
+        ->check(NumberIn(1, 65536));
+    app->add_option("--idle", n->idle,
+                    "before the load, open N more connections that send nothing; at\n"
+                    "the end report how many the server still holds open")
+        ->type_name("N")
+        ->check(NumberIn(0, kMaxConnections));
+    app->add_flag("--pause-after-idle", o->pause_after_idle,
+                  "once the idle connections are open, print \"mega-bench: idle\n"
+                  "connections open\" on stderr and wait for a line on stdin before\n"
+                  "the load (so that a caller can measure the server meanwhile)");
+    app->add_flag("--json", o->json, "one JSON line on stdout (the summary goes to stderr)");
+}
+
+// Parses argv into `o`; nullopt to go on, else the exit status (help, version, bad usage).
+std::optional<int> ParseArgs(int argc, char** argv, Options* o) {
+    CLI::App app{kDescription, "mega-bench"};
+    mega::SetUpCommandLine(&app, kBenchExitStatus);
+    NumericOptions n;
+    std::string proto = "mega", cmd = "push";
+    DefineOptions(&app, o, &n, &proto, &cmd);
+    if (auto done = mega::ParseCommandLine(app, argc, argv)) return done;
+    o->proto = proto == "redis"       ? Proto::kRedis
+               : proto == "beanstalk" ? Proto::kBeanstalk
+                                      : Proto::kMega;
+    o->command = cmd == "send" ? mega::protocol::Command::kSend : mega::protocol::Command::kPush;
+    o->port = int(n.port);
+    o->connections = int(n.connections);
+    o->idle = int(n.idle);
+    o->window = int(n.window);
+    o->threads = int(n.threads);
+    o->messages = uint64_t(n.messages);
+    o->messages_set = app.count("--messages") > 0;
+    o->body_bytes = size_t(n.body_bytes);
+    o->pace_batch = int(n.pace_batch);
     if (o->connections + o->idle > kMaxConnections)
-        return fail("--connections + --idle is at most 19000");
+        return mega::UsageError(app, "--connections + --idle is at most 19000");
     if (o->duration > 0 && !o->messages_set) o->messages = uint64_t(1e12);
     if (o->threads == 0) o->threads = std::min(2, o->connections);
     o->threads = std::min(o->threads, o->connections);
-    return true;
+    return std::nullopt;
 }
 
 // Latencies in nanoseconds, in log buckets: 2^7 sub-buckets per power of two, so a
@@ -911,11 +906,11 @@ std::string JsonEscape(std::string_view s) {
 
 int main(int argc, char** argv) {
     Options o;
-    if (!ParseArgs(argc, argv, &o)) return 2;
+    if (auto done = ParseArgs(argc, argv, &o)) return *done;
     sockaddr_storage addr{};
     socklen_t addr_len = 0;
-    if (!ResolveLoopback(o, &addr, &addr_len)) return 2;
-    if (!RaiseFileLimit(o.connections + o.idle)) return 2;
+    if (!ResolveLoopback(o, &addr, &addr_len)) return mega::exit_code::kUsage;
+    if (!RaiseFileLimit(o.connections + o.idle)) return mega::exit_code::kOsError;
 
     // Connect everything before the clock starts: the idle connections first.
     const Clock::time_point connect_start = Clock::now();
@@ -927,7 +922,7 @@ int main(int argc, char** argv) {
         if (!fd) {
             std::fprintf(stderr, "mega-bench: connect to %s:%d (idle connection %d): %s\n",
                          o.host.c_str(), o.port, i + 1, std::strerror(errno));
-            return 3;
+            return mega::exit_code::kUnavailable;
         }
         idle.push_back(std::move(fd));
     }
@@ -949,7 +944,7 @@ int main(int argc, char** argv) {
         if (!fd) {
             std::fprintf(stderr, "mega-bench: connect to %s:%d (connection %d): %s\n",
                          o.host.c_str(), o.port, i + 1, std::strerror(errno));
-            return 3;
+            return mega::exit_code::kUnavailable;
         }
         per_thread[size_t(i % o.threads)].push_back(std::move(fd));
     }
