@@ -25,6 +25,7 @@
 #include "client/Bulk.h"
 #include "client/MegaClient.h"
 #include "config/Config.h"
+#include "config/StatusFile.h"
 
 namespace {
 
@@ -233,7 +234,8 @@ std::optional<std::string> CheckJson(const std::string& json, const char* what) 
            " (at offset " + std::to_string(doc.GetErrorOffset()) + ")";
 }
 
-// Works out the server's address: --addr, else the first listen[] of the config file.
+// Works out the server's address: --addr, else the first listen[] of the config file (its
+// port 0: the port the running server wrote into its status file).
 Status ResolveAddress(const CliArgs& args, const std::string& config_name, std::string* address,
                       size_t* max_frame_bytes) {
     if (!args.addr.empty()) {
@@ -245,8 +247,8 @@ Status ResolveAddress(const CliArgs& args, const std::string& config_name, std::
     mega::Config config;
     Status s = mega::Config::Load(path, &config);
     if (!s.ok()) return s;
-    if (config.listen.empty()) return Status::Invalid(path + ": no listen[] address");
-    *address = config.listen.front();
+    s = mega::ResolveListenAddress(config, address);  // port 0: from the status file
+    if (!s.ok()) return s;
     *max_frame_bytes = size_t(config.package_max_length);
     return Status::Ok();
 }
