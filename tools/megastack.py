@@ -631,7 +631,8 @@ class Mega:
     def diagnostics(self, lines=30):
         parts = [f"--- mega[{self.name}] stderr:\n{tail(self._out('stderr'), lines)}"]
         if self.log_file:
-            parts.append(f"--- mega[{self.name}] log {self.log_file}:\n{tail(self.log_file, lines)}")
+            parts.append(f"--- mega[{self.name}] log {self.log_file}:\n"
+                         f"{tail(self.log_file, lines)}")
         return "\n".join(parts)
 
     def output(self):

@@ -285,8 +285,9 @@ MariaDB = megastack.MariaDB
 
 class FakeWechat(megastack.FakeWechat):
     def __init__(self, env, latency_ms=0, appid="wxtest", secret="secret", extra_args=()):
-        super().__init__(fake_wechat_binary(), os.path.join(env.dir, f"fake-wechat-{len(env.fakes)}.log"),
-                         latency_ms=latency_ms, appid=appid, secret=secret, extra_args=extra_args)
+        log_path = os.path.join(env.dir, f"fake-wechat-{len(env.fakes)}.log")
+        super().__init__(fake_wechat_binary(), log_path, latency_ms=latency_ms, appid=appid,
+                         secret=secret, extra_args=extra_args)
 
 
 class Mega(megastack.Mega):

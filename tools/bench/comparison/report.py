@@ -269,7 +269,12 @@ def write_report(args, out_dir, info, results, delivery, charts, scale=None):
              "*mega, delivery paused*: delivery paused through the admin API "
              "(`POST /api/account/pause`), so mega only stores and acknowledges, like the other "
              "two.",
-             "- beanstalkd: `beanstalkd -b DIR -f MS` (the default tube), `put 1024 0 60 200`.",
+             "- beanstalkd: `beanstalkd -b DIR -f MS` (the default tube), `put 1024 0 60 200`; "
+             "started with `-p 0 -V` so that it binds a free port and prints it (-V also logs "
+             "a line per connection opened or closed, none during the load).",
+             "- Every server listens on a port it got from the OS (port 0) and reported, except "
+             "Redis (`--port 0` turns TCP off): a port picked below the ephemeral range, retried "
+             "if taken.",
              "- Redis: `redis-server --appendonly yes --appendfsync X --save ''`, `LPUSH key body`.",
              "- Every run on a fresh server (empty data directory). Per load, N is sized from "
              f"a 0.5 s probe of each system to last about {args.seconds:g} s; then the "
