@@ -4,8 +4,9 @@
 
 #include <curl/curl.h>
 
-#include <fstream>
 #include <memory>
+
+#include "config/StatusFile.h"
 
 namespace mega::client {
 namespace {
@@ -34,14 +35,13 @@ Status AdminClient::FromConfig(const Config& config, AdminClient* out) {
     if (host == "::" || host == "[::]") host = "[::1]";
     if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
     if (port == "0") {  // a free port chosen at start: the server wrote it down
-        std::ifstream in(config.queue_file_path + "/status");
-        std::string word, value;
-        port.clear();
-        while (in >> word >> value)
-            if (word == "admin") port = value;
-        if (port.empty() || port == "0")
+        ServerStatus status;
+        Status s = ServerStatus::Read(config.queue_file_path, &status);
+        if (!s.ok()) return s;
+        if (status.admin_port <= 0)
             return Status::Unavailable("cannot find the admin port of the running server in " +
-                                       config.queue_file_path + "/status (is it running?)");
+                                       config.queue_file_path + "/status");
+        port = std::to_string(status.admin_port);
     }
     *out = AdminClient("http://" + host + ":" + port, config.admin_token);
     return Status::Ok();

@@ -26,6 +26,7 @@
 #include "client/Bulk.h"
 #include "client/MegaClient.h"
 #include "config/Config.h"
+#include "config/StatusFile.h"
 
 namespace {
 
@@ -640,9 +641,8 @@ std::optional<int> ResolveAddress(const CliArgs& a, std::string* address, size_t
     mega::Config config;
     Status s = mega::Config::Load(ConfigPath(a), &config);
     if (!s.ok()) return ConfigFailure(s);
-    if (config.listen.empty())
-        return ConfigFailure(Status::Invalid(ConfigPath(a) + ": no listen[] address"));
-    *address = config.listen.front();
+    s = mega::ResolveListenAddress(config, address);  // port 0: from the status file
+    if (!s.ok()) return ConfigFailure(s);
     *max_frame_bytes = size_t(config.package_max_length);
     return std::nullopt;
 }

@@ -238,7 +238,7 @@ Status Config::Load(const std::string& path, Config* out) {
         size_t colon = a.rfind(':');
         long long port;
         if (colon == std::string::npos || colon == 0 ||
-            !ParseInt(a.substr(colon + 1), 1, 65535, &port))
+            !ParseInt(a.substr(colon + 1), 0, 65535, &port))  // 0: the OS picks
             return Status::Invalid(path + ": [server] listen: expected host:port, got '" + a + "'");
     }
     if (c.log_file.empty()) c.log_file = "logs/mega.log";

@@ -18,6 +18,7 @@
 #include "base/Clock.h"
 #include "base/LogText.h"
 #include "base/OffLoop.h"
+#include "config/StatusFile.h"
 #include "delivery/MessageOptions.h"
 #include "protocol/JsonCheck.h"
 #include "store/Migrations.h"
@@ -61,6 +62,15 @@ std::string FailureJson(const FinalOutcome& f) {
     rapidjson::Writer<rapidjson::StringBuffer> w(sb);
     d.Accept(w);
     return std::string(sb.GetString(), sb.GetSize());
+}
+
+// The port a bound listener got (the one asked for, or the OS's pick for port 0).
+int BoundPort(const uv_tcp_t* tcp) {
+    sockaddr_storage sa{};
+    int len = sizeof sa;
+    if (uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return 0;
+    return sa.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&sa)->sin6_port)
+                                    : ntohs(reinterpret_cast<sockaddr_in*>(&sa)->sin_port);
 }
 
 }  // namespace
@@ -144,7 +154,8 @@ Status Server::Start() {
     spdlog::info("{} dead letters, {} message keys remembered", dead_letters_->size(),
                  dedup_->size());
     const std::string status_path = config_.queue_file_path + "/status";
-    status_fd_ = ::open(status_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    // Truncated: nothing of a previous server's file may show after this one's lines.
+    status_fd_ = ::open(status_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
     if (config_.message_log) {
         log_ = std::make_unique<MessageLog>(config_);
@@ -199,7 +210,9 @@ Status Server::Start() {
             });
             return Status::IoError("cannot listen on " + addr + ": " + uv_strerror(rc));
         }
-        spdlog::info("listening on {}", addr);
+        const int bound = BoundPort(tcp.get());  // the OS's pick for port 0
+        listen_ports_.push_back(bound);
+        spdlog::info("listening on {}", WithPort(addr, bound));
         listeners_.push_back(std::move(tcp));
     }
 
@@ -537,8 +550,11 @@ void Server::WriteStatusFile() {
         dispatcher_->waiting(), static_cast<unsigned long long>(c.sent),
         static_cast<unsigned long long>(c.failed), static_cast<unsigned long long>(c.retried),
         connections_.size(), admin_port());
+    std::string text(buf, size_t(std::max(n, 0)));
+    for (int port : listen_ports_) text += "port " + std::to_string(port) + "\n";
     // A few hundred bytes into the page cache once a second: no fsync, never waits on disk.
-    if (::pwrite(status_fd_, buf, size_t(n), 0) == n) (void)::ftruncate(status_fd_, n);
+    if (::pwrite(status_fd_, text.data(), text.size(), 0) == ssize_t(text.size()))
+        (void)::ftruncate(status_fd_, off_t(text.size()));
 }
 
 void Server::OnStatusTimer(uv_timer_t* h) {

@@ -163,6 +163,7 @@ class Server : public FrameSink {
     std::unique_ptr<AdminEndpoint> admin_;
 
     std::vector<std::unique_ptr<uv_tcp_t>> listeners_;
+    std::vector<int> listen_ports_;  // the port each listen[] address got (status file)
     std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
     std::vector<uint64_t> to_flush_;  // connections with replies queued this iteration
     uint64_t next_conn_id_ = 1;

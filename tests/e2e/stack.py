@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Starts the real stack for the dashboard's browser test, through tests/integration/harness.py:
-a sandbox MariaDB (migrated, with templates), fake-wechat, and mega in the foreground with its
-admin API on a free port and an admin token.
+"""Starts the real stack for the dashboard's browser test, through tests/integration/harness.py
+(and so tools/megastack.py): a sandbox MariaDB (migrated, with templates), fake-wechat, and
+mega in the foreground with both its ports on port 0 (read back from its status file) and an
+admin token.
 
     python3 tests/e2e/stack.py start
 
@@ -29,23 +30,6 @@ import harness  # noqa: E402
 TOKEN = "e2e-dashboard-token"
 
 
-def admin_port(mega, timeout=30):
-    """The admin API's port, from `admin PORT` in <queue_file_path>/status (written each second)."""
-    status = os.path.join(mega.sections["server"]["queue_file_path"], "status")
-
-    def read():
-        if mega.proc.poll() is not None:
-            raise harness.TestFailure(f"mega exited with {mega.proc.returncode}\n" + mega.diagnostics())
-        with open(status) as f:
-            for line in f:
-                k, _, v = line.partition(" ")
-                if k == "admin" and v.strip().isdigit() and int(v) > 0:
-                    return int(v)
-        return None
-
-    return harness.wait_until(read, timeout, f"`admin PORT` in {status}")
-
-
 def start():
     env = harness.Env("e2e")
     try:
@@ -55,10 +39,7 @@ def start():
             "admin": {"listen": "127.0.0.1:0", "token": TOKEN},
             "setting": {"daemonize": 0},
         })
-        port = admin_port(mega)
-        base = f"http://127.0.0.1:{port}"
-        harness.wait_until(lambda: harness.port_open(port), 30, "the admin API to listen")
-        info = {"admin": base, "token": TOKEN, "mega_port": mega.port, "fake": fake.base,
+        info = {"admin": mega.admin_base, "token": TOKEN, "mega_port": mega.port, "fake": fake.base,
                 "ini": mega.ini, "mega_cli": harness.mega_cli_binary(), "dir": env.dir,
                 "db_port": db.port}
     except BaseException as e:  # noqa: BLE001 - report anything, then clean up at exit

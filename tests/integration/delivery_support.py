@@ -48,9 +48,9 @@ def fast_retry(tries=10, backoff="1,1,2", http_timeout_ms=None, **sections):
 # admin API and metrics
 
 def admin_base(mega):
-    listen = mega.sections["admin"]["listen"]
-    host, port = listen.rsplit(":", 1)
-    return f"http://{host}:{port}"
+    """http://host:port of the admin API: the port the running server got (its status file)."""
+    check(mega.admin_port, f"mega[{mega.name}] has no admin port (not started, or no API)")
+    return mega.admin_base
 
 
 def admin_call(mega, method, path, body=None, timeout=15):

@@ -43,10 +43,9 @@ class Reply:
 
 
 def admin_addr(mega):
-    host, port = mega.sections["admin"]["listen"].rsplit(":", 1)
-    if host in ("0.0.0.0", "", "localhost"):
-        host = "127.0.0.1"
-    return host, int(port)
+    """(host, port) of the admin API: the port the running server got (its status file)."""
+    check(mega.admin_port, f"mega[{mega.name}] has no admin port (not started, or no API)")
+    return mega.admin_host, mega.admin_port
 
 
 class Admin:

@@ -1,7 +1,8 @@
 """Command lines: `mega -c INI start|status|stop` with daemonize = 1 (pid file, queue depth,
-clean stop); `mega NAME start` finding config/NAME.ini in the working directory; and mega-cli:
+clean stop); `mega NAME start` finding config/NAME.ini in the working directory; mega-cli:
 `push`, `bulk` delivering every line of an openid file, and `bulk` resuming from
-FILE.progress (only the lines after the recorded count are sent).
+FILE.progress (only the lines after the recorded count are sent); and port 0 in listen[] and
+[admin] listen, reported in the log and the status file and found there by the tools.
 """
 
 import os
@@ -79,7 +80,6 @@ def test_start_by_name():
     })
     with open(os.path.join(root, "config", "shop.ini"), "w") as f:
         f.write(harness.render_ini(sections))
-    port = int(sections["server"]["listen[]"].rsplit(":", 1)[1])
     proc = subprocess.Popen([harness.mega_binary(), "shop", "start"], cwd=root,
                             stdin=subprocess.DEVNULL,
                             stdout=open(os.path.join(root, "stdout"), "wb"),
@@ -92,8 +92,11 @@ def test_start_by_name():
             raise harness.TestFailure(
                 f"`mega shop start` exited {proc.returncode}:\n"
                 f"{harness.tail(os.path.join(root, 'stderr'))}")
-        return harness.port_open(port)
-    wait_until(up, 60, f"`mega shop start` (cwd with config/shop.ini) to listen on {port}")
+        # listen[] says port 0: the port it got is in its status file
+        st = harness.read_status(os.path.join(root, "logs", "queue"))
+        return st and st.get("pid") == proc.pid and st["port"] and \
+            harness.port_open(st["port"][0]) and st["port"][0]
+    port = wait_until(up, 60, "`mega shop start` (cwd with config/shop.ini) to listen")
     with harness.Client(port) as c:
         r = c.call_push("oByName0001", "order_paid", None)
         check(r.code == 200, f"push: {r}")
@@ -174,6 +177,38 @@ def test_bulk_resumes_from_progress():
     early = delivered_set("oBulkB") & set(ids[:k])
     check(not early, f"{len(early)} lines before the progress mark were sent again, "
                      f"e.g. {sorted(early)[:3]}")
+
+
+def test_port_0_is_reported_to_the_tools():
+    """listen[] and [admin] listen on port 0 (as every test server): the OS picks, mega logs
+    the ports it got and writes them into its status file (`port N` per listen[] address, in
+    order; `admin N`), `mega status` shows them and `mega-cli -c INI` connects through them."""
+    m = env.mega("port0", overrides={"server": {"listen[]": ["127.0.0.1:0", "127.0.0.1:0"]}})
+    check(len(m.ports) == 2 and len({*m.ports, m.admin_port}) == 3 and 0 not in m.ports,
+          f"ports {m.ports}, admin {m.admin_port}")
+    for i, port in enumerate(m.ports):
+        with harness.Client(port) as c:
+            r = c.call_push(f"oPortZero{i:03d}", "order_paid", None)
+            check(r.code == 200, f"push on listen[{i}] (port {port}): {r}")
+    for port in m.ports:
+        wait_until(lambda: f"listening on 127.0.0.1:{port}" in m.output(), 10,
+                   f"'listening on 127.0.0.1:{port}' in the log")
+    p = m.cli("status", timeout=30)
+    check(p.returncode == 0 and all(f"port {n}" in out_of(p) for n in m.ports)
+          and f"admin {m.admin_port}" in out_of(p), f"status: {out_of(p)!r}")
+    p = harness.run_captured([harness.mega_cli_binary(), "-c", m.ini, "push", "oPortZero100",
+                              "order_paid"], cwd=env.dir, timeout=60)
+    check(p.returncode == 0, f"mega-cli -c INI (port 0) push: {out_of(p)}")
+    p = harness.run_captured([harness.mega_cli_binary(), "-c", m.ini, "account", "status"],
+                             cwd=env.dir, timeout=60)
+    check(p.returncode == 0, f"mega-cli -c INI (admin port 0) account status: {out_of(p)}")
+    wait_until(lambda: all(S["fake"].messages_to(f"oPortZero{i:03d}") for i in (0, 1, 100)),
+               30, "the three pushes delivered")
+    check(m.stop() == 0, "stop")
+    p = harness.run_captured([harness.mega_cli_binary(), "-c", m.ini, "push", "oPortZero200",
+                              "order_paid"], cwd=env.dir, timeout=60)
+    check(p.returncode != 0 and "not running" in out_of(p),
+          f"mega-cli after stop (the status file remains): {out_of(p)}")
 
 
 def test_cli_server_sigterm():

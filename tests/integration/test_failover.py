@@ -22,7 +22,8 @@ S = {}
 def setup():
     S["db"] = env.mariadb({"order_paid": harness.ORDER_PAID})
     S["fake"] = env.fake_wechat(latency_ms=0)
-    S["dead"] = harness.free_port()
+    # refuses connections until fake-wechat is started on it (SO_REUSEADDR) in the 2nd test
+    S["dead"] = harness.closed_port(reusable=True)
     S["dead_base"] = f"http://127.0.0.1:{S['dead']}"
     S["live_base"] = f"http://127.0.0.1:{S['fake'].port}"
     S["mega"] = env.mega(overrides=ds.fast_retry(

@@ -29,7 +29,7 @@ def exits_nonzero(m, what):
     try:
         rc = m.proc.wait(60)
     except subprocess.TimeoutExpired:
-        up = harness.port_open(m.port)
+        up = m.ready()
         m.kill()
         raise harness.TestFailure(f"mega kept running with {what} (port open: {up})")
     check(rc != 0, f"mega exited 0 with {what}")
@@ -37,7 +37,7 @@ def exits_nonzero(m, what):
 
 
 def test_mysql_unreachable():
-    dead = harness.free_port()  # nothing listens there
+    dead = harness.closed_port()  # refuses connections
     m = env.mega("nomysql", start=False,
                  overrides={"pdo": {"dsn": f'"mysql:host=127.0.0.1;port={dead};dbname=mega"'}})
     rc, out = exits_nonzero(m, "MySQL unreachable")
@@ -71,10 +71,9 @@ def test_original_config_file():
     fake = env.fake_wechat(latency_ms=0, appid=ORIG_APPID, secret=ORIG_SECRET)
     d = os.path.join(env.dir, "orig")
     os.makedirs(os.path.join(d, "logs"), exist_ok=True)
-    port = harness.free_port()
     db = S["db"]
     subs = [
-        (b"listen[] = 127.0.0.1:9501", f"listen[] = 127.0.0.1:{port}".encode()),
+        (b"listen[] = 127.0.0.1:9501", b"listen[] = 127.0.0.1:0"),
         (b'queue_file_path = "/Mega-Wechat/logs/queue"',
          f'queue_file_path = "{d}/logs/queue"'.encode()),
         (b'dsn = "mysql:host=127.0.0.1;dbname=mega"',
@@ -89,11 +88,11 @@ def test_original_config_file():
         check(text.count(old) == 1, f"golden ini has no single line {old!r}")
         text = text.replace(old, new)
     # mega's admin API would listen on 127.0.0.1:9502 by default, which other tests running
-    # in parallel use too: give it a free address (the one section added)
-    text += f"\n[admin]\nlisten = 127.0.0.1:{harness.free_port()}\n".encode()
+    # in parallel use too: port 0 (the one section added)
+    text += b"\n[admin]\nlisten = 127.0.0.1:0\n"
     check(text.startswith(b"\xef\xbb\xbf") and b"table_size = 100;" in text, "rewrite broke it")
     # the original has daemonize = 1: `start` returns once the daemon runs
-    m = harness.Mega(env, "orig", {"server": {"listen[]": f"127.0.0.1:{port}",
+    m = harness.Mega(env, "orig", {"server": {"listen[]": "127.0.0.1:0",
                                               "queue_file_path": f"{d}/logs/queue"},
                                    "log": {"log_file": f"{d}/logs/mega.log"}}, ini_bytes=text)
     env.megas.append(m)
@@ -108,7 +107,7 @@ def test_original_config_file():
                "the push to reach the fake WeChat of the original app_id")
     p = m.cli("stop", timeout=60)
     check(p.returncode == 0, f"stop exited {p.returncode}: {p.stderr.decode(errors='replace')}")
-    wait_until(lambda: not harness.port_open(port), 30, "the daemon to stop listening")
+    wait_until(lambda: not harness.port_open(m.port), 30, "the daemon to stop listening")
 
 
 if __name__ == "__main__":
