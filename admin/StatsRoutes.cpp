@@ -8,18 +8,13 @@
 
 #include "admin/AdminRoutes.h"
 #include "admin/HttpReply.h"
+#include "base/Clock.h"
 #include "store/MessageQueries.h"
 #include "base/OffLoop.h"
 #include "server/Server.h"
 
 namespace mega {
 namespace {
-
-int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 HttpResponse HealthReply(const Server::Snapshot& s) {
     std::vector<std::string> problems;

@@ -1,6 +1,6 @@
 // The error table: every WeChat errcode the server knows, with what it means for the
-// message. Facts from /work/shared/WECHAT-API.md; codes marked (community) come from user
-// reports, not WeChat's documentation. A code not listed here is permanent.
+// message. Facts from WeChat's published error code list; codes marked (community) come
+// from user reports, not WeChat's documentation. A code not listed here is permanent.
 #include "delivery/ErrorClass.h"
 
 namespace mega {

@@ -81,19 +81,20 @@ class Server : public FrameSink {
         double rate_1m = 0, rate_5m = 0, rate_60m = 0;
     };
     Snapshot Stats() const;
-    // Validates and queues one message (the path of push/send frames, test messages and
-    // tasks). Invalid → the 400 reply text; Full → 503; anything else → 500.
+    // What Accept did with a message.
     struct Accepted {
         uint64_t id = 0, seq = 0;
         uint64_t key_seq = 0;  // the msgkey journal record, 0 if none
         int level = 1;
         bool duplicate = false;  // a msgkey seen within the window: nothing was queued
     };
-    // Staged pushes into the queue files (FileQueue::Publish): before replies go out, and
-    // before anything else records a push as done (task progress).
-    void PublishQueues();
+    // Validates and queues one message (the path of push/send frames, test messages and
+    // tasks). Invalid → the 400 reply text; Full → 503; anything else → 500.
     Status Accept(MessageKind kind, std::string_view openid, std::string_view key,
                   std::string_view data, std::string_view options, Accepted* out);
+    // Writes the staged pushes into the queue files (FileQueue::Publish). Called before
+    // replies go out, and before anything else records a push as done (task progress).
+    void PublishQueues();
     // Queues a dead letter again as a new attempt series; NotFound if there is no such id.
     Status RetryDeadLetter(uint64_t id);
     DeadLetters& dead_letters() { return *dead_letters_; }

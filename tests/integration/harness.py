@@ -45,7 +45,7 @@ from megastack import (SANDBOX, SOURCE_DIR, BUILD_DIR, closed_port, find_binary,
 
 GOLDEN_DIR = os.path.join(SOURCE_DIR, "tests", "golden")
 
-# A realistic WeChat template body (the shape of PROTOCOL.md's example).
+# A realistic WeChat template body (the shape of the original's documented example).
 ORDER_PAID = json.dumps({
     "touser": "${OPENID}",
     "template_id": "ngqIpbwh8bUfcSsECmogfXcV14J0tQlEpBO27izEYtY",
@@ -130,7 +130,7 @@ class Result:
 
 
 def encode_frame(header, opaque, body=None):
-    """packLength headerLength header opaque [bodyLength body] (PROTOCOL.md)."""
+    """packLength headerLength header opaque [bodyLength body] (protocol/Frame.h)."""
     if isinstance(header, str):
         header = header.encode()
     payload = struct.pack(">I", len(header)) + header + struct.pack(">I", opaque & 0xFFFFFFFF)

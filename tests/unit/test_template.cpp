@@ -43,7 +43,7 @@ std::string Str(const rapidjson::Value& v) {
     return std::string(v.GetString(), v.GetStringLength());
 }
 
-// The original example from PROTOCOL.md.
+// The original's documented example template.
 const std::string kExample =
     R"({"touser":"${OPENID}","template_id":"ngqIpbwh8bUfcSsECmogfXcV14J0tQlEpBO27izEYtY",)"
     R"( "url":"http://weixin.qq.com/download",)"
