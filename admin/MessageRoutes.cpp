@@ -11,9 +11,9 @@
 #include "admin/AdminRoutes.h"
 #include "admin/HttpReply.h"
 #include "admin/RequestFields.h"
-#include "store/MessageQueries.h"
 #include "base/OffLoop.h"
 #include "server/Server.h"
+#include "store/MessageQueries.h"
 
 namespace mega {
 namespace {

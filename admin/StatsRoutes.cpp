@@ -9,9 +9,9 @@
 #include "admin/AdminRoutes.h"
 #include "admin/HttpReply.h"
 #include "base/Clock.h"
-#include "store/MessageQueries.h"
 #include "base/OffLoop.h"
 #include "server/Server.h"
+#include "store/MessageQueries.h"
 
 namespace mega {
 namespace {

@@ -28,10 +28,10 @@
 #include "base/CommandLine.h"
 #include "base/ExitCode.h"
 #include "config/Config.h"
-#include "store/Migrations.h"
-#include "store/MysqlSession.h"
 #include "server/ProcessControl.h"
 #include "server/Server.h"
+#include "store/Migrations.h"
+#include "store/MysqlSession.h"
 
 namespace fs = std::filesystem;
 using namespace mega;

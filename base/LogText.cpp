@@ -10,10 +10,18 @@ namespace {
 void AppendEscape(std::string* out, unsigned char c) {
     static constexpr char kHex[] = "0123456789abcdef";
     switch (c) {
-        case '\n': out->append("\\n"); return;
-        case '\r': out->append("\\r"); return;
-        case '\t': out->append("\\t"); return;
-        case '\\': out->append("\\\\"); return;
+        case '\n':
+            out->append("\\n");
+            return;
+        case '\r':
+            out->append("\\r");
+            return;
+        case '\t':
+            out->append("\\t");
+            return;
+        case '\\':
+            out->append("\\\\");
+            return;
         default: {
             const char e[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
             out->append(e, 4);

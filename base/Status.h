@@ -9,7 +9,7 @@
 namespace mega {
 
 class Status {
-public:
+  public:
     enum class Code { kOk, kInvalid, kNotFound, kIoError, kFull, kUnavailable };
 
     Status() = default;
@@ -25,7 +25,7 @@ public:
     const std::string& message() const { return message_; }
     std::string ToString() const { return ok() ? "OK" : message_; }
 
-private:
+  private:
     Status(Code c, std::string m) : code_(c), message_(std::move(m)) {}
     Code code_ = Code::kOk;
     std::string message_;

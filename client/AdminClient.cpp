@@ -48,13 +48,13 @@ Status AdminClient::FromConfig(const Config& config, AdminClient* out) {
 }
 
 Status AdminClient::Call(const std::string& method, const std::string& path,
-                         const std::string& body, long* http_status,
-                         std::string* response) const {
+                         const std::string& body, long* http_status, std::string* response) const {
     std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
     if (!curl) return Status::Unavailable("curl_easy_init failed");
     std::unique_ptr<curl_slist, SlistDeleter> headers;
     curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json");
-    if (!token_.empty()) list = curl_slist_append(list, ("Authorization: Bearer " + token_).c_str());
+    if (!token_.empty())
+        list = curl_slist_append(list, ("Authorization: Bearer " + token_).c_str());
     headers.reset(list);
     const std::string url = base_url_ + path;
     response->clear();

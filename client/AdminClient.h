@@ -12,7 +12,7 @@
 namespace mega::client {
 
 class AdminClient {
-public:
+  public:
     // Resolves the API's address from `config`. Unavailable if it cannot be found.
     static Status FromConfig(const Config& config, AdminClient* out);
     AdminClient() = default;
@@ -23,7 +23,7 @@ public:
     Status Call(const std::string& method, const std::string& path, const std::string& body,
                 long* http_status, std::string* response) const;
 
-private:
+  private:
     std::string base_url_;  // http://host:port
     std::string token_;
 };

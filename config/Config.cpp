@@ -20,8 +20,8 @@ std::string Trim(std::string_view v) {
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r'))
         v.remove_suffix(1);
-    if (v.size() >= 2 && ((v.front() == '"' && v.back() == '"') ||
-                          (v.front() == '\'' && v.back() == '\''))) {
+    if (v.size() >= 2 &&
+        ((v.front() == '"' && v.back() == '"') || (v.front() == '\'' && v.back() == '\''))) {
         v = v.substr(1, v.size() - 2);
     }
     return std::string(v);
@@ -93,60 +93,93 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
             if (!st->listen_seen) c.listen.clear();
             st->listen_seen = true;
             for (auto& a : SplitList(value)) c.listen.push_back(a);
-        } else if (name == "table_size") return integer(&c.table_size, 1, 1000000);
-        else if (name == "template_size") return integer(&c.template_size, 16, 16 << 20);
-        else if (name == "queue_file_path") c.queue_file_path = value;
+        } else if (name == "table_size")
+            return integer(&c.table_size, 1, 1000000);
+        else if (name == "template_size")
+            return integer(&c.template_size, 16, 16 << 20);
+        else if (name == "queue_file_path")
+            c.queue_file_path = value;
         else if (name == "fsync") {
-            if (value == "always") c.fsync = FsyncPolicy::kAlways;
-            else if (value == "interval") c.fsync = FsyncPolicy::kInterval;
-            else if (value == "none") c.fsync = FsyncPolicy::kNone;
-            else return bad("expected always, interval or none");
-        } else if (name == "fsync_interval_ms") return integer(&c.fsync_interval_ms, 1, 60000);
-        else if (name == "queue_max_bytes") return integer(&c.queue_max_bytes, 1 << 20, 1ll << 50);
+            if (value == "always")
+                c.fsync = FsyncPolicy::kAlways;
+            else if (value == "interval")
+                c.fsync = FsyncPolicy::kInterval;
+            else if (value == "none")
+                c.fsync = FsyncPolicy::kNone;
+            else
+                return bad("expected always, interval or none");
+        } else if (name == "fsync_interval_ms")
+            return integer(&c.fsync_interval_ms, 1, 60000);
+        else if (name == "queue_max_bytes")
+            return integer(&c.queue_max_bytes, 1 << 20, 1ll << 50);
         else if (name == "queue_segment_bytes")
             return integer(&c.queue_segment_bytes, 64 << 10, (1ll << 32) - 1);  // 32-bit offsets
-        else if (name == "pid_file") c.pid_file = value;
-        else if (name == "shutdown_timeout_ms") return integer(&c.shutdown_timeout_ms, 0, 3600000);
-        else if (name == "max_connections") return integer(&c.max_connections, 1, 1 << 24);
-        else if (name == "idle_timeout_s") return integer(&c.idle_timeout_s, 0, 30 * 86400);
-        else if (name == "frame_timeout_s") return integer(&c.frame_timeout_s, 0, 86400);
+        else if (name == "pid_file")
+            c.pid_file = value;
+        else if (name == "shutdown_timeout_ms")
+            return integer(&c.shutdown_timeout_ms, 0, 3600000);
+        else if (name == "max_connections")
+            return integer(&c.max_connections, 1, 1 << 24);
+        else if (name == "idle_timeout_s")
+            return integer(&c.idle_timeout_s, 0, 30 * 86400);
+        else if (name == "frame_timeout_s")
+            return integer(&c.frame_timeout_s, 0, 86400);
     } else if (section == "setting") {
-        if (name == "task_worker_num") return integer(&c.task_worker_num, 1, 256);
-        else if (name == "max_inflight") return integer(&c.max_inflight, 1, 65536);
+        if (name == "task_worker_num")
+            return integer(&c.task_worker_num, 1, 256);
+        else if (name == "max_inflight")
+            return integer(&c.max_inflight, 1, 65536);
         else if (name == "package_max_length")
             return integer(&c.package_max_length, 64, 1ll << 30);
-        else if (name == "daemonize") return boolean(&c.daemonize);
-        else if (name == "http_timeout_ms") return integer(&c.http_timeout_ms, 100, 600000);
-        else if (name == "log_file" && c.log_file.empty()) c.log_file = value;
+        else if (name == "daemonize")
+            return boolean(&c.daemonize);
+        else if (name == "http_timeout_ms")
+            return integer(&c.http_timeout_ms, 100, 600000);
+        else if (name == "log_file" && c.log_file.empty())
+            c.log_file = value;
     } else if (section == "pdo") {
         if (name == "dsn") {
             Status s = Config::ParseDsn(value, &c);
             if (!s.ok()) return bad(s.message().c_str());
-        } else if (name == "username") c.mysql_user = value;
-        else if (name == "password") c.mysql_password = value;
-        else if (name == "table_prefix") c.table_prefix = value;
+        } else if (name == "username")
+            c.mysql_user = value;
+        else if (name == "password")
+            c.mysql_password = value;
+        else if (name == "table_prefix")
+            c.table_prefix = value;
     } else if (section == "wechat") {
-        if (name == "app_id") c.app_id = value;
-        else if (name == "app_secret") c.app_secret = value;
-        else if (name == "token") c.token = value;
+        if (name == "app_id")
+            c.app_id = value;
+        else if (name == "app_secret")
+            c.app_secret = value;
+        else if (name == "token")
+            c.token = value;
         else if (name == "token_api") {
-            if (value == "stable") c.stable_token = true;
-            else if (value == "classic") c.stable_token = false;
-            else return bad("expected stable or classic");
+            if (value == "stable")
+                c.stable_token = true;
+            else if (value == "classic")
+                c.stable_token = false;
+            else
+                return bad("expected stable or classic");
         } else if (name == "rate_limit_per_second") {
             char* end = nullptr;
             double r = std::strtod(value.c_str(), &end);
-            if (value.empty() || *end != '\0' || r < 0 || r > 1e6) return bad("expected a rate >= 0");
+            if (value.empty() || *end != '\0' || r < 0 || r > 1e6)
+                return bad("expected a rate >= 0");
             c.rate_limit_per_second = r;
-        } else if (name == "rate_burst") return integer(&c.rate_burst, 0, 1000000);
-        else if (name == "failover_healthy_s") return integer(&c.failover_healthy_s, 1, 86400);
-        else if (name == "quota_probe_s") return integer(&c.quota_probe_s, 0, 86400);
+        } else if (name == "rate_burst")
+            return integer(&c.rate_burst, 0, 1000000);
+        else if (name == "failover_healthy_s")
+            return integer(&c.failover_healthy_s, 1, 86400);
+        else if (name == "quota_probe_s")
+            return integer(&c.quota_probe_s, 0, 86400);
         else if (name == "api_base") {
             c.api_base = SplitList(value);
             if (c.api_base.empty()) return bad("expected at least one URL");
         }
     } else if (section == "retry") {
-        if (name == "tries") return integer(&c.retry_tries, 1, 1000);
+        if (name == "tries")
+            return integer(&c.retry_tries, 1, 1000);
         else if (name == "backoff") {
             c.retry_backoff.clear();
             for (const auto& step : SplitList(value)) {
@@ -155,10 +188,13 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
                 c.retry_backoff.push_back(int(n));
             }
             if (c.retry_backoff.empty()) return bad("expected seconds like 10,30,60");
-        } else if (name == "dedup_window") return integer(&c.dedup_window_s, 0, 30 * 86400);
+        } else if (name == "dedup_window")
+            return integer(&c.dedup_window_s, 0, 30 * 86400);
     } else if (section == "admin") {
-        if (name == "listen") c.admin_listen = value, c.admin_listen_set = true;
-        else if (name == "token") c.admin_token = value;
+        if (name == "listen")
+            c.admin_listen = value, c.admin_listen_set = true;
+        else if (name == "token")
+            c.admin_token = value;
         else if (name == "allowed_hosts") {
             c.admin_allowed_hosts = SplitList(value);
             for (auto& host : c.admin_allowed_hosts)
@@ -173,16 +209,19 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
         else if (name == "idle_timeout_s")
             return integer(&c.admin_idle_timeout_s, 1, 86400);
     } else if (section == "log") {
-        if (name == "log_file") c.log_file = value;
+        if (name == "log_file")
+            c.log_file = value;
         else if (name == "log_level") {
-            static const char* kLevels[] = {"trace", "debug", "info", "notice", "warning",
-                                            "warn", "error", "critical", "off"};
+            static const char* kLevels[] = {"trace", "debug", "info",     "notice", "warning",
+                                            "warn",  "error", "critical", "off"};
             bool known = false;
             for (const char* l : kLevels) known = known || value == l;
             if (!known) return bad("expected trace, debug, info, warning, error or critical");
             c.log_level = value;
-        } else if (name == "log_prefix") c.log_prefix = value;
-        else if (name == "message_log") return boolean(&c.message_log);
+        } else if (name == "log_prefix")
+            c.log_prefix = value;
+        else if (name == "message_log")
+            return boolean(&c.message_log);
         else if (name == "message_log_backlog")
             return integer(&c.message_log_backlog, 10, 10000000);
     }
@@ -210,15 +249,19 @@ Status Config::ParseDsn(const std::string& dsn, Config* out) {
         pos = semi + 1;
         if (Trim(part).empty()) continue;
         size_t eq = part.find('=');
-        if (eq == std::string::npos) return Status::Invalid("dsn: expected name=value in '" + part + "'");
+        if (eq == std::string::npos)
+            return Status::Invalid("dsn: expected name=value in '" + part + "'");
         std::string k = Trim(part.substr(0, eq)), v = Trim(part.substr(eq + 1));
-        if (k == "host") out->mysql_host = v;
+        if (k == "host")
+            out->mysql_host = v;
         else if (k == "port") {
             long long n;
             if (!ParseInt(v, 1, 65535, &n)) return Status::Invalid("dsn: bad port '" + v + "'");
             out->mysql_port = int(n);
-        } else if (k == "dbname") out->mysql_db = v;
-        else if (k == "unix_socket") out->mysql_socket = v;
+        } else if (k == "dbname")
+            out->mysql_db = v;
+        else if (k == "unix_socket")
+            out->mysql_socket = v;
         // charset and other PDO words are accepted and ignored (we always use utf8mb4)
     }
     return Status::Ok();

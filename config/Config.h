@@ -21,7 +21,7 @@ struct Config {
     std::string queue_file_path = "logs/queue";
     FsyncPolicy fsync = FsyncPolicy::kInterval;
     int fsync_interval_ms = 100;
-    uint64_t queue_max_bytes = 8ull << 30;      // 8 GiB of live queue
+    uint64_t queue_max_bytes = 8ull << 30;       // 8 GiB of live queue
     uint64_t queue_segment_bytes = 64ull << 20;  // one segment file
     std::string pid_file;                        // default: <queue_file_path>/mega.pid
     int shutdown_timeout_ms = 10000;             // stop: wait this long for in-flight sends
@@ -30,8 +30,8 @@ struct Config {
     int frame_timeout_s = 30;     // close a client whose frame is not complete this long after
 
     // [setting]
-    int task_worker_num = 8;         // sender threads
-    int max_inflight = 256;          // concurrent WeChat calls per sender thread
+    int task_worker_num = 8;  // sender threads
+    int max_inflight = 256;   // concurrent WeChat calls per sender thread
     uint64_t package_max_length = 2465792;
     bool daemonize = true;
     int http_timeout_ms = 10000;
@@ -50,21 +50,21 @@ struct Config {
     std::string app_secret;  // secret: never logged
     std::string token;       // the account's server-URL token (delivery events)
     std::vector<std::string> api_base{"https://api.weixin.qq.com"};  // failover order
-    bool stable_token = true;          // token_api = stable | classic
-    double rate_limit_per_second = 0;  // 0 = unlimited
-    int rate_burst = 0;                // 0 = a tenth of a second's worth
-    int failover_healthy_s = 60;       // on a later base this long, then try the first again
-    int quota_probe_s = 300;           // while paused by 45009, send one probe this often
+    bool stable_token = true;                                        // token_api = stable | classic
+    double rate_limit_per_second = 0;                                // 0 = unlimited
+    int rate_burst = 0;           // 0 = a tenth of a second's worth
+    int failover_healthy_s = 60;  // on a later base this long, then try the first again
+    int quota_probe_s = 300;      // while paused by 45009, send one probe this often
 
     // [retry]
-    int retry_tries = 3;                      // attempts in all, the first included
+    int retry_tries = 3;                         // attempts in all, the first included
     std::vector<int> retry_backoff{10, 30, 60};  // seconds; the last step repeats
     int dedup_window_s = 86400;                  // msgkey memory
 
     // [admin]
-    std::string admin_listen = "127.0.0.1:9502";  // empty = no admin API
-    bool admin_listen_set = false;                // false: the default, which may be busy
-    std::string admin_token;                      // secret: never logged
+    std::string admin_listen = "127.0.0.1:9502";   // empty = no admin API
+    bool admin_listen_set = false;                 // false: the default, which may be busy
+    std::string admin_token;                       // secret: never logged
     std::vector<std::string> admin_allowed_hosts;  // more Host names (lower case), [:port]
     int admin_max_connections = 1024;              // beyond: 503 and close
     int admin_header_timeout_s = 10;               // headers complete by then, else 408
@@ -75,7 +75,7 @@ struct Config {
     std::string log_file = "logs/mega.log";
     std::string log_level = "info";
     std::string log_prefix = "mega";
-    bool message_log = true;  // rows in {prefix}mega_message_log
+    bool message_log = true;           // rows in {prefix}mega_message_log
     int message_log_backlog = 100000;  // events waiting for the writer before "queued" ones go
 
     std::string source_path;  // the file it was read from

@@ -13,7 +13,7 @@
 namespace mega {
 
 class ApiBases {
-public:
+  public:
     ApiBases(std::vector<std::string> bases, int healthy_s);
 
     // The epoch (changes on every switch) and its base URL.
@@ -24,7 +24,7 @@ public:
     void ReportFailure(uint64_t epoch, const char* why);
     uint64_t switches() const { return switches_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     std::vector<std::string> bases_;
     int64_t healthy_ms_;
     std::atomic<uint64_t> epoch_{0};

@@ -13,8 +13,8 @@
 
 #include "base/Status.h"
 #include "config/Config.h"
-#include "queue/FileQueue.h"
 #include "delivery/Message.h"
+#include "queue/FileQueue.h"
 
 namespace mega {
 
@@ -27,7 +27,7 @@ struct DeadLetter {
 };
 
 class DeadLetters {
-public:
+  public:
     // `budget`: the disk cap shared with the message queues (queue_max_bytes).
     static Status Open(const Config& config, std::shared_ptr<DiskBudget> budget,
                        std::unique_ptr<DeadLetters>* out);
@@ -49,7 +49,7 @@ public:
     Status Close() { return queue_->Close(); }
     FileQueue::RecoveryCounts recovery_counts() const { return queue_->recovery_counts(); }
 
-private:
+  private:
     static bool Decode(std::string_view payload, DeadLetter* out);
     std::unique_ptr<FileQueue> queue_;
     std::map<uint64_t, RecordRef> index_;  // message id → record, ids increase with time

@@ -20,7 +20,7 @@
 namespace mega {
 
 class DedupIndex {
-public:
+  public:
     // on_durable: as QueueOptions::on_durable, for the journal (fsync = always waits on it).
     // `budget`: the disk cap shared with the message queues (queue_max_bytes).
     static Status Open(const Config& config, std::shared_ptr<DiskBudget> budget,
@@ -35,13 +35,13 @@ public:
     Status Add(std::string_view key, int64_t now_ms, uint64_t* seq = nullptr);
     uint64_t durable_seq() const { return journal_->durable_seq(); }
     void RequestSync() { journal_->RequestSync(); }  // no-op when nothing is pending
-    void Publish() { journal_->Publish(); }  // the keys added into the journal file
+    void Publish() { journal_->Publish(); }          // the keys added into the journal file
     void Expire(int64_t now_ms);  // forget keys older than the window (call now and then)
     size_t size() const { return keys_.size(); }
     Status Close() { return journal_->Close(); }
     FileQueue::RecoveryCounts recovery_counts() const { return journal_->recovery_counts(); }
 
-private:
+  private:
     struct Entry {
         int64_t at_ms;
         RecordRef ref;
@@ -54,7 +54,7 @@ private:
 
     int64_t window_ms_ = 0;
     std::unique_ptr<FileQueue> journal_;
-    std::deque<Entry> order_;  // oldest first
+    std::deque<Entry> order_;                                               // oldest first
     std::unordered_map<std::string, int64_t, Hash, std::equal_to<>> keys_;  // key → at_ms
 };
 

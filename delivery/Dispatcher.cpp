@@ -18,10 +18,15 @@ namespace mega {
 namespace {
 
 constexpr int kLevelShift = 60;
-inline uint64_t MakeTag(int level, RecordRef ref) { return (uint64_t(level) << kLevelShift) | ref; }
-inline int TagLevel(uint64_t tag) { return int(tag >> kLevelShift); }
-inline RecordRef TagRef(uint64_t tag) { return tag & ((uint64_t(1) << kLevelShift) - 1); }
-
+inline uint64_t MakeTag(int level, RecordRef ref) {
+    return (uint64_t(level) << kLevelShift) | ref;
+}
+inline int TagLevel(uint64_t tag) {
+    return int(tag >> kLevelShift);
+}
+inline RecordRef TagRef(uint64_t tag) {
+    return tag & ((uint64_t(1) << kLevelShift) - 1);
+}
 
 }  // namespace
 
@@ -61,8 +66,8 @@ int Dispatcher::PickLevel() {
 void Dispatcher::Pump() {
     if (stopped_) return;
     const int64_t now = NowMs();
-    const size_t capacity = pause_.paused ? (probe_allowed_ && !probe_inflight_ ? 1 : 0)
-                                          : senders_->capacity();
+    const size_t capacity =
+        pause_.paused ? (probe_allowed_ && !probe_inflight_ ? 1 : 0) : senders_->capacity();
     size_t budget = capacity > inflight_ ? capacity - inflight_ : 0;
     bool rate_limited = false;
     auto take = [&](uint64_t tag) {
@@ -180,7 +185,8 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         const Decoded d = flight_[r.flight];
         FreeFlightSlot(r.flight);
         if (r.outcome == Outcome::kSent) {
-            if (was_probe && pause_.paused && !pause_.by_operator) Resume("a probe message went through");
+            if (was_probe && pause_.paused && !pause_.by_operator)
+                Resume("a probe message went through");
             Settle(d, Ending::kSent, &r, {});
             continue;
         }
@@ -220,8 +226,7 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         LogStatusChange(d, LogStatus::kRetrying, st.attempts, &r, {}, now);
         spdlog::info("message {} to {} ({}{}{}) attempt {}/{} failed ({} {}): retry in {} s", m.id,
                      LogText(m.openid), LogText(m.key), opts.source.empty() ? "" : ", source ",
-                     LogText(opts.source),
-                     st.attempts, tries, OutcomeName(r.outcome), r.errcode,
+                     LogText(opts.source), st.attempts, tries, OutcomeName(r.outcome), r.errcode,
                      (int64_t(st.retry_at) * 1000 - now + 999) / 1000);
     }
     Pump();
@@ -241,15 +246,16 @@ uint64_t Dispatcher::PopDue() {
 
 std::vector<Dispatcher::WaitingMessage> Dispatcher::Waiting(size_t limit) const {
     std::vector<Due> sorted(heap_);
-    std::sort(sorted.begin(), sorted.end(), [](const Due& a, const Due& b) { return a.at_ms < b.at_ms; });
+    std::sort(sorted.begin(), sorted.end(),
+              [](const Due& a, const Due& b) { return a.at_ms < b.at_ms; });
     std::vector<WaitingMessage> out;
     for (const Due& d : sorted) {
         if (out.size() >= limit) break;
         FileQueue* q = queues_[TagLevel(d.tag)];
         Message m;
         if (!DecodeMessage(q->Payload(TagRef(d.tag)), &m)) continue;
-        out.push_back({m.id, std::string(m.openid), std::string(m.key), q->State(TagRef(d.tag)).attempts,
-                       d.at_ms});
+        out.push_back({m.id, std::string(m.openid), std::string(m.key),
+                       q->State(TagRef(d.tag)).attempts, d.at_ms});
     }
     return out;
 }
@@ -284,14 +290,15 @@ void Dispatcher::Settle(const Decoded& d, Ending ending, const DeliveryResult* r
     } else {
         counters_.failed++;
         const std::string_view error = r ? std::string_view(r->reply) : local_error;
-        spdlog::warn("message {} to {} ({}) failed after {} attempts: {}", m.id,
-                     LogText(m.openid), LogText(m.key), attempts, LogText(error));
+        spdlog::warn("message {} to {} ({}) failed after {} attempts: {}", m.id, LogText(m.openid),
+                     LogText(m.key), attempts, LogText(error));
         if (dead_letters_) {
             Status s = dead_letters_->Add(r ? r->errcode : -1, attempts, error, payload);
-            if (!s.ok()) spdlog::error("failed store: cannot keep message {}: {}", m.id, s.message());
+            if (!s.ok())
+                spdlog::error("failed store: cannot keep message {}: {}", m.id, s.message());
         }
     }
-    const LogStatus status = sent ? LogStatus::kSent
+    const LogStatus status = sent                           ? LogStatus::kSent
                              : ending == Ending::kCancelled ? LogStatus::kCancelled
                                                             : LogStatus::kFailed;
     LogStatusChange(d, status, attempts + (sent ? 1 : 0), r, local_error, NowMs());

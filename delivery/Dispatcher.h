@@ -18,14 +18,14 @@
 #include <string>
 #include <vector>
 
-#include "config/Config.h"
-#include "queue/FileQueue.h"
 #include "base/LatencyHistogram.h"
+#include "config/Config.h"
 #include "delivery/DeadLetters.h"
 #include "delivery/Message.h"
 #include "delivery/MessageOptions.h"
 #include "delivery/Policies.h"
 #include "delivery/SenderPool.h"
+#include "queue/FileQueue.h"
 #include "store/MessageLog.h"
 #include "templates/TemplateCache.h"
 
@@ -38,8 +38,8 @@ struct FinalOutcome {
     bool cancelled = false;  // by an operator: neither sent nor failed
     std::string_view openid;
     const MessageOptions* options = nullptr;  // decoded once, when it was handed out
-    const DeliveryResult* result = nullptr;  // null when it failed before any HTTP call
-    std::string_view local_error;           // set when result is null
+    const DeliveryResult* result = nullptr;   // null when it failed before any HTTP call
+    std::string_view local_error;             // set when result is null
 };
 
 struct DispatchCounters {
@@ -58,7 +58,7 @@ struct PauseState {
 };
 
 class Dispatcher {
-public:
+  public:
     using FinalCallback = std::function<void(const FinalOutcome&)>;
 
     Dispatcher(uv_loop_t* loop, const Config& config,
@@ -94,7 +94,7 @@ public:
     bool Cancel(uint64_t id);
     const DispatchCounters& counters() const { return counters_; }
 
-private:
+  private:
     struct Due {
         int64_t at_ms;
         uint64_t tag;
@@ -142,8 +142,8 @@ private:
     RetrySchedule retries_;
     int64_t timer_at_ms_ = 0;
     std::vector<Due> heap_;  // a min-heap (std::push_heap with greater), iterable for listing
-    std::vector<DeliveryJob> batch_;  // reused
-    std::vector<Decoded> flight_;         // in flight, by DeliveryJob::flight
+    std::vector<DeliveryJob> batch_;     // reused
+    std::vector<Decoded> flight_;        // in flight, by DeliveryJob::flight
     std::vector<uint32_t> free_flight_;  // free slots of flight_
     size_t inflight_ = 0;
     bool stopped_ = false;

@@ -49,10 +49,14 @@ bool ParseMessageOptions(std::string_view words, int64_t now_ms, MessageOptions*
             *error = "unknown option " + std::string(word);
             return false;
         } else if (name == "priority") {
-            if (value == "high") out->priority = Priority::kHigh;
-            else if (value == "normal") out->priority = Priority::kNormal;
-            else if (value == "low") out->priority = Priority::kLow;
-            else return bad();
+            if (value == "high")
+                out->priority = Priority::kHigh;
+            else if (value == "normal")
+                out->priority = Priority::kNormal;
+            else if (value == "low")
+                out->priority = Priority::kLow;
+            else
+                return bad();
         } else if (name == "delay") {
             if (!ParseInt(value, 0, 366ll * 86400, &n)) return bad();
             out->not_before_ms = n ? now_ms + n * 1000 : 0;

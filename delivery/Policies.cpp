@@ -46,7 +46,8 @@ int64_t RetrySchedule::DueMs(uint16_t attempts, int min_delay_s, int64_t now_ms)
     rng_ ^= rng_ << 13;
     rng_ ^= rng_ >> 7;
     rng_ ^= rng_ << 17;
-    const int64_t due = now_ms + int64_t(delay) * 1000 + int64_t(rng_ % (uint64_t(delay) * 200 + 1));
+    const int64_t due =
+        now_ms + int64_t(delay) * 1000 + int64_t(rng_ % (uint64_t(delay) * 200 + 1));
     return (due + 999) / 1000 * 1000;
 }
 

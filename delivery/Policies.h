@@ -28,7 +28,7 @@ class PriorityPicker {
 class RateBucket {
   public:
     RateBucket(double rate_per_second, int burst, int64_t now_ms);
-    bool Take(int64_t now_ms);           // true, and one token fewer, if one is there
+    bool Take(int64_t now_ms);             // true, and one token fewer, if one is there
     int64_t WaitMs(int64_t now_ms) const;  // until the next token, after a failed Take
     void SlowUntil(int64_t until_ms) { slow_until_ms_ = until_ms; }
     bool limited() const { return rate_ > 0; }

@@ -18,8 +18,8 @@
 #include "config/Config.h"
 #include "delivery/Channel.h"
 #include "delivery/ErrorClass.h"
-#include "templates/Template.h"
 #include "delivery/TokenCache.h"
+#include "templates/Template.h"
 
 namespace mega {
 
@@ -37,7 +37,7 @@ struct DeliveryResult {
 };
 
 class SenderPool {
-public:
+  public:
     using ResultsCallback = std::function<void(std::vector<DeliveryResult>& results)>;
 
     // Starts the threads. `on_results` runs on `loop`'s thread. `config` and `tokens` must
@@ -63,7 +63,7 @@ public:
     // (uv_run NOWAIT) before uv_loop_close to free it.
     void Stop(int timeout_ms);
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

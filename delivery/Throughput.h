@@ -10,7 +10,7 @@
 namespace mega {
 
 class Throughput {
-public:
+  public:
     struct Point {
         int64_t t;  // unix seconds (start of the slot)
         uint64_t sent, failed;
@@ -22,7 +22,7 @@ public:
     // The last `count` slots of `width` seconds each, oldest first.
     std::vector<Point> Series(int64_t now_s, int width, int count) const;
 
-private:
+  private:
     static constexpr int kSlots = 3600;
     struct Slot {
         int64_t t = -1;

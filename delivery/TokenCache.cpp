@@ -44,7 +44,6 @@ int64_t WallMs() {
         .count();
 }
 
-
 // Percent-encodes everything but RFC 3986 unreserved characters.
 void AppendUrlEncoded(std::string* out, std::string_view s) {
     static constexpr char kHex[] = "0123456789ABCDEF";

@@ -18,7 +18,7 @@
 namespace mega {
 
 class TokenCache {
-public:
+  public:
     explicit TokenCache(const Config& config);
 
     // A valid token and its generation. Blocks while another thread fetches one; fetches it
@@ -35,16 +35,16 @@ public:
     // The API base URLs (failover), shared with the sender threads.
     ApiBases& bases() { return bases_; }
 
-private:
+  private:
     Status Fetch(bool force_refresh, std::string* token, int* expires_in);
     bool MayForceRefresh(int64_t now_ms);
 
     const Config& config_;
     ApiBases bases_;
-    std::string rejected_;          // the token WeChat last rejected (stable: force a new one)
-    int64_t forced_at_ms_ = 0;      // wall clock of the last forced stable refresh
-    int64_t forced_day_ = -1;       // its UTC+8 day number
-    int forced_today_ = 0;          // WeChat allows 20 a day, 30 s apart
+    std::string rejected_;           // the token WeChat last rejected (stable: force a new one)
+    int64_t forced_at_ms_ = 0;       // wall clock of the last forced stable refresh
+    int64_t forced_day_ = -1;        // its UTC+8 day number
+    int forced_today_ = 0;           // WeChat allows 20 a day, 30 s apart
     bool transport_failed_ = false;  // the last Fetch got no HTTP answer (fetching thread only)
     std::mutex mu_;
     std::condition_variable cv_;

@@ -78,8 +78,8 @@ class WechatReplyReader : public ReplyReader {
         fields_.Reset();
         rapidjson::MemoryStream in(body.data(), body.size());
         ChannelReply r;
-        r.understood = !reader_.Parse<0>(in, fields_).IsError() && fields_.root_object &&
-                       fields_.has_errcode;
+        r.understood =
+            !reader_.Parse<0>(in, fields_).IsError() && fields_.root_object && fields_.has_errcode;
         r.errcode = fields_.errcode;
         r.msgid = fields_.msgid;
         return r;

@@ -12,8 +12,7 @@ class WechatTemplateChannel : public Channel {
     std::string_view name() const override { return "wechat_template"; }
     Status Render(const DeliveryJob& job, std::string* body,
                   Template::Scratch* scratch) const override;
-    void AppendUrl(std::string_view base, std::string_view token,
-                   std::string* url) const override;
+    void AppendUrl(std::string_view base, std::string_view token, std::string* url) const override;
     std::unique_ptr<ReplyReader> NewReplyReader() const override;
     Outcome Classify(bool transport_ok, long http_status, int errcode) const override;
 };

@@ -13,7 +13,7 @@ namespace mega {
 
 template <typename T>
 class UvHandle {
-public:
+  public:
     // init is the handle's uv_*_init function, e.g. UvHandle<uv_timer_t>(loop, uv_timer_init).
     template <typename Init>
     UvHandle(uv_loop_t* loop, Init init) : handle_(std::make_unique<T>()) {
@@ -35,12 +35,11 @@ public:
         if (!handle_) return;
         T* raw = handle_.release();
         raw->data = nullptr;
-        uv_close(reinterpret_cast<uv_handle_t*>(raw), [](uv_handle_t* h) {
-            std::unique_ptr<T> owned(reinterpret_cast<T*>(h));
-        });
+        uv_close(reinterpret_cast<uv_handle_t*>(raw),
+                 [](uv_handle_t* h) { std::unique_ptr<T> owned(reinterpret_cast<T*>(h)); });
     }
 
-private:
+  private:
     std::unique_ptr<T> handle_;
 };
 

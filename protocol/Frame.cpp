@@ -35,10 +35,14 @@ bool NextWord(std::string_view* rest, std::string_view* word) {
 
 const char* CommandWord(Command c) {
     switch (c) {
-        case Command::kPush: return "push";
-        case Command::kSend: return "send";
-        case Command::kTset: return "tset";
-        case Command::kResult: return "result";
+        case Command::kPush:
+            return "push";
+        case Command::kSend:
+            return "send";
+        case Command::kTset:
+            return "tset";
+        case Command::kResult:
+            return "result";
     }
     return "";
 }
@@ -164,9 +168,8 @@ void AppendResult(std::string* out, uint32_t code, uint32_t opaque, std::string_
     out->append(message);
 }
 
-void AppendRequest(std::string* out, Command command, std::string_view openid,
-                   std::string_view key, uint32_t opaque, std::string_view body,
-                   std::string_view options) {
+void AppendRequest(std::string* out, Command command, std::string_view openid, std::string_view key,
+                   uint32_t opaque, std::string_view body, std::string_view options) {
     const std::string_view word = CommandWord(command);
     size_t hlen = word.size() + 1 + key.size();
     if (command != Command::kTset) hlen += openid.size() + 1;

@@ -24,12 +24,12 @@ struct Frame {
     std::string_view key;      // push/send/tset
     std::string_view options;  // header words after the standard ones ("a=1 b=2"), may be empty
     uint32_t opaque = 0;
-    std::string_view body;     // push/send: JSON text; result: message
-    uint32_t code = 0;         // result only
+    std::string_view body;  // push/send: JSON text; result: message
+    uint32_t code = 0;      // result only
 };
 
 class FrameDecoder {
-public:
+  public:
     enum class Result { kFrame, kNeedMore, kError };
 
     explicit FrameDecoder(size_t max_frame_bytes = 2465792) : max_frame_bytes_(max_frame_bytes) {}
@@ -51,7 +51,7 @@ public:
 
     size_t buffered() const { return end_ - begin_; }
 
-private:
+  private:
     void Reallocate(size_t capacity);  // keeps the unread bytes, at the front
 
     size_t max_frame_bytes_;
@@ -63,9 +63,8 @@ private:
 
 // Appends an encoded frame to `out` (no allocation when `out` has capacity).
 void AppendResult(std::string* out, uint32_t code, uint32_t opaque, std::string_view message);
-void AppendRequest(std::string* out, Command command, std::string_view openid,
-                   std::string_view key, uint32_t opaque, std::string_view body,
-                   std::string_view options = {});
+void AppendRequest(std::string* out, Command command, std::string_view openid, std::string_view key,
+                   uint32_t opaque, std::string_view body, std::string_view options = {});
 
 // Splits "a=1 b=2" into name/value pairs; returns false on a word without '='.
 struct Option {

@@ -15,12 +15,12 @@
 #define RAPIDJSON_NAMESPACE_END }
 #include "protocol/JsonCheck.h"
 
-#include "base/Utf8.h"
-
 #include <rapidjson/reader.h>
 
 #include <cstdint>
 #include <cstring>
+
+#include "base/Utf8.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -73,8 +73,10 @@ bool JsonDepthWithin(std::string_view text, int max_depth) {
     for (size_t i = 0; i < text.size(); i++) {
         const char c = text[i];
         if (in_string) {
-            if (c == '\\') i++;
-            else if (c == '"') in_string = false;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
         } else if (c == '"') {
             in_string = true;
         } else if (c == '[' || c == '{') {

@@ -55,8 +55,10 @@ void Connection::HandleFrames() {
         sink_->OnFrame(*this, frame);
     }
     // The frame timeout runs from the first byte of a frame that is still incomplete.
-    if (decoder_.buffered() == 0) partial_since_ms_ = 0;
-    else if (progress || partial_since_ms_ == 0) partial_since_ms_ = last_active_ms_;
+    if (decoder_.buffered() == 0)
+        partial_since_ms_ = 0;
+    else if (progress || partial_since_ms_ == 0)
+        partial_since_ms_ = last_active_ms_;
 }
 
 void Connection::Reply(uint32_t code, uint32_t opaque, std::string_view message) {

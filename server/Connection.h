@@ -17,18 +17,18 @@ namespace mega {
 class Connection;
 
 class FrameSink {
-public:
+  public:
     virtual ~FrameSink() = default;
     virtual void OnFrame(Connection& conn, const protocol::Frame& frame) = 0;
     virtual void OnReplyQueued(Connection& conn) = 0;  // schedule a Flush()
     // Replies are about to be written outside the scheduled flush: whatever they
     // acknowledge must be in the queue files first.
     virtual void BeforeDirectFlush() = 0;
-    virtual void OnClosed(Connection& conn) = 0;       // the handle is closed: free it
+    virtual void OnClosed(Connection& conn) = 0;  // the handle is closed: free it
 };
 
 class Connection {
-public:
+  public:
     Connection(uv_loop_t* loop, uint64_t id, size_t max_frame_bytes, FrameSink* sink);
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -53,7 +53,7 @@ public:
     void CloseAfterFlush();
     void Close();
 
-private:
+  private:
     static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
     static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
     static void OnWrite(uv_write_t* req, int status);

@@ -30,7 +30,8 @@ PidFile::~PidFile() {
 
 Status PidFile::Acquire(const std::string& path, PidFile* out) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return Status::IoError("cannot open pid file " + path + ": " + std::strerror(errno));
+    if (fd < 0)
+        return Status::IoError("cannot open pid file " + path + ": " + std::strerror(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         ::close(fd);
         return Status::Invalid("already running (pid " + std::to_string(RunningPid(path)) + ")");
@@ -63,7 +64,8 @@ int PidFile::RunningPid(const std::string& path) {
 
 Status Daemonize(int* ready_fd) {
     int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return Status::IoError("pipe: " + std::string(std::strerror(errno)));
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+        return Status::IoError("pipe: " + std::string(std::strerror(errno)));
     std::fflush(nullptr);
     pid_t pid = ::fork();
     if (pid < 0) return Status::IoError("fork: " + std::string(std::strerror(errno)));
@@ -119,7 +121,8 @@ Status StopServer(const Config& config, int timeout_ms) {
     if (pid == 0) return Status::NotFound("not running");
     if (pid < 0) return Status::Unavailable("starting up; try again");
     if (::kill(pid, SIGTERM) != 0)
-        return Status::IoError("cannot signal pid " + std::to_string(pid) + ": " + std::strerror(errno));
+        return Status::IoError("cannot signal pid " + std::to_string(pid) + ": " +
+                               std::strerror(errno));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (PidFile::RunningPid(config.pid_file) != 0) {
         if (std::chrono::steady_clock::now() > deadline)

@@ -12,7 +12,7 @@
 namespace mega {
 
 class PidFile {
-public:
+  public:
     // Takes the lock; Invalid "already running (pid N)" if another server holds it.
     static Status Acquire(const std::string& path, PidFile* out);
     PidFile() = default;
@@ -24,7 +24,7 @@ public:
     // The pid of the running server, or 0 if none holds the lock.
     static int RunningPid(const std::string& path);
 
-private:
+  private:
     int fd_ = -1;
     std::string path_;
 };

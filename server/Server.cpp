@@ -21,8 +21,8 @@
 #include "config/StatusFile.h"
 #include "delivery/MessageOptions.h"
 #include "protocol/JsonCheck.h"
-#include "store/Migrations.h"
 #include "server/TaskRunner.h"
+#include "store/Migrations.h"
 
 namespace mega {
 namespace {
@@ -38,7 +38,6 @@ bool IsRecipient(std::string_view openid) {
         if (c <= ' ' || c >= 0x7F) return false;
     return true;
 }
-
 
 // WeChat's error JSON with the recipient added, as the original answered a failed send.
 std::string FailureJson(const FinalOutcome& f) {

@@ -18,19 +18,19 @@
 
 #include "base/Status.h"
 #include "config/Config.h"
-#include "queue/FileQueue.h"
-#include "server/Connection.h"
 #include "delivery/DeadLetters.h"
 #include "delivery/DedupIndex.h"
 #include "delivery/Dispatcher.h"
 #include "delivery/Message.h"
 #include "delivery/SenderPool.h"
-#include "templates/TemplateCache.h"
-#include "server/TemplateReloads.h"
-#include "store/TemplateStore.h"
 #include "delivery/Throughput.h"
 #include "delivery/TokenCache.h"
 #include "delivery/WechatTemplateChannel.h"
+#include "queue/FileQueue.h"
+#include "server/Connection.h"
+#include "server/TemplateReloads.h"
+#include "store/TemplateStore.h"
+#include "templates/TemplateCache.h"
 
 namespace mega {
 
@@ -66,8 +66,8 @@ class Server : public FrameSink {
         uint64_t depth[kPriorityLevels] = {};
         uint64_t inflight = 0, waiting = 0, dead_letters = 0, connections = 0, templates = 0;
         uint64_t disk_bytes = 0, dedup_keys = 0, token_refreshes = 0, base_switches = 0;
-        uint64_t scanning_segments = 0;  // after a restart: older segments not checked yet
-        uint64_t connections_refused = 0;   // over max_connections
+        uint64_t scanning_segments = 0;      // after a restart: older segments not checked yet
+        uint64_t connections_refused = 0;    // over max_connections
         uint64_t connections_timed_out = 0;  // frame or idle timeout
         // What queue recovery skipped: corrupt records, segments moved aside (all queue files).
         FileQueue::RecoveryCounts recovery;

@@ -15,9 +15,9 @@
 
 #include "base/Clock.h"
 #include "base/LogText.h"
-#include "store/MysqlSession.h"
 #include "base/OffLoop.h"
 #include "server/Server.h"
+#include "store/MysqlSession.h"
 
 namespace mega {
 namespace {
@@ -25,7 +25,6 @@ namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kLowWater = 2000;
 constexpr uint64_t kMaxPerTick = 20000;
-
 
 uint64_t CountLines(const std::string& text) {
     uint64_t n = 0;
@@ -41,7 +40,9 @@ uint64_t CountLines(const std::string& text) {
     return n;
 }
 
-std::string Table(const Config& c) { return "`" + c.table_prefix + "mega_task`"; }
+std::string Table(const Config& c) {
+    return "`" + c.table_prefix + "mega_task`";
+}
 
 }  // namespace
 
@@ -65,7 +66,8 @@ Status TaskRunner::Load() {
     try {
         std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
             "SELECT id,tmpl_key,data,options,rate,status,total,queued,sent,failed,file_offset,"
-            "created_at,updated_at FROM " + Table(server_->config()) +
+            "created_at,updated_at FROM " +
+            Table(server_->config()) +
             " WHERE status IN ('loading','running','paused') ORDER BY id"));
         std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
         while (rs->next()) {
@@ -152,7 +154,8 @@ void TaskRunner::Create(TaskInfo info, std::string openids_text, bool start, Don
             auto t = std::make_unique<Running>();
             t->info = *task;
             tasks_[task->id] = std::move(t);
-            spdlog::info("task {} created: {} openids, template {}", task->id, task->total, task->key);
+            spdlog::info("task {} created: {} openids, template {}", task->id, task->total,
+                         task->key);
             done(Status::Ok(), task->id);
         });
 }
@@ -222,7 +225,9 @@ std::vector<TaskInfo> TaskRunner::List() const {
     return out;
 }
 
-void TaskRunner::OnTick(uv_timer_t* t) { static_cast<TaskRunner*>(t->data)->Tick(); }
+void TaskRunner::OnTick(uv_timer_t* t) {
+    static_cast<TaskRunner*>(t->data)->Tick();
+}
 
 void TaskRunner::Tick() {
     const int64_t now = NowMs();
@@ -302,17 +307,22 @@ void TaskRunner::ReadAhead(uint64_t id) {
                 size_t nl = chunk->bytes.find('\n', pos);
                 if (nl == std::string::npos) break;
                 std::string_view line(chunk->bytes.data() + pos, nl - pos);
-                while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+                while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+                    line.remove_suffix(1);
                 const uint64_t end = t.read_offset + nl + 1;
-                if (!line.empty() && line.front() != '#') t.ahead.emplace_back(std::string(line), end);
+                if (!line.empty() && line.front() != '#')
+                    t.ahead.emplace_back(std::string(line), end);
                 pos = nl + 1;
             }
             t.read_offset += pos;
-            if (chunk->eof && pos == chunk->bytes.size() && t.info.status != "loading") t.file_done = true;
+            if (chunk->eof && pos == chunk->bytes.size() && t.info.status != "loading")
+                t.file_done = true;
         });
 }
 
-void TaskRunner::SaveAll() { Save(true); }
+void TaskRunner::SaveAll() {
+    Save(true);
+}
 
 // Writes changed tasks off the loop. Each row carries its updated_at, and the UPDATE skips a
 // row whose stored updated_at is newer, so two saves that overlap cannot go back in time.

@@ -33,13 +33,13 @@ struct TaskInfo {
 };
 
 class TaskRunner {
-public:
+  public:
     using Done = std::function<void(Status, uint64_t id)>;
 
     TaskRunner(uv_loop_t* loop, Server* server);
     ~TaskRunner();
-    Status Load();  // blocking, at start: the unfinished tasks
-    void Close();   // stops feeding (shutdown)
+    Status Load();   // blocking, at start: the unfinished tasks
+    void Close();    // stops feeding (shutdown)
     void SaveAll();  // the final save of every task's progress (shutdown, after the last result)
 
     // Creates a task in status `loading` (or `running` when `start` and openids are given).
@@ -51,7 +51,7 @@ public:
     void OnFinal(uint64_t task_id, bool sent);
     std::vector<TaskInfo> List() const;
 
-private:
+  private:
     struct Running {
         TaskInfo info;
         std::deque<std::pair<std::string, uint64_t>> ahead;  // openid, file offset after it

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "base/Status.h"
-#include "templates/TemplateCache.h"
 #include "store/TemplateStore.h"
+#include "templates/TemplateCache.h"
 
 namespace mega {
 

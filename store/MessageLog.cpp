@@ -51,7 +51,6 @@ struct Row {
     bool has_body = false;
 };
 
-
 }  // namespace
 
 void FitUtf8Column(std::string* text, size_t max_chars) {

@@ -36,7 +36,9 @@ void ReadRow(sql::ResultSet& rs, MessageRow* r) {
     r->sent_ms = rs.getInt64(13);
 }
 
-std::string Table(const Config& c) { return "`" + c.table_prefix + "mega_message_log`"; }
+std::string Table(const Config& c) {
+    return "`" + c.table_prefix + "mega_message_log`";
+}
 
 int64_t LocalMidnightMs(int64_t now_ms) {
     time_t t = time_t(now_ms / 1000);
@@ -121,17 +123,20 @@ Status SummarizeLog(const Config& config, int64_t now_ms, LogSummary* out) {
             if (name == "failed") out->overall.failed = n;
         }
         auto window = [&](int64_t since, LogSummary::Count* c) {
-            std::unique_ptr<sql::ResultSet> r(st->executeQuery(
-                "SELECT status, COUNT(*) FROM " + t + " WHERE status IN ('sent','failed') AND "
-                "updated_at >= " + std::to_string(since) + " GROUP BY status"));
+            std::unique_ptr<sql::ResultSet> r(
+                st->executeQuery("SELECT status, COUNT(*) FROM " + t +
+                                 " WHERE status IN ('sent','failed') AND "
+                                 "updated_at >= " +
+                                 std::to_string(since) + " GROUP BY status"));
             while (r->next()) (r->getString(1) == "sent" ? c->sent : c->failed) = r->getUInt64(2);
         };
         window(LocalMidnightMs(now_ms), &out->today);
         window(now_ms - 3600000, &out->last_hour);
         auto grouped = [&](const char* column, std::vector<LogSummary::Count>* list) {
-            std::unique_ptr<sql::ResultSet> r(st->executeQuery(
-                std::string("SELECT ") + column + ", SUM(status='sent'), SUM(status='failed') FROM " +
-                t + " GROUP BY " + column + " ORDER BY COUNT(*) DESC LIMIT 50"));
+            std::unique_ptr<sql::ResultSet> r(
+                st->executeQuery(std::string("SELECT ") + column +
+                                 ", SUM(status='sent'), SUM(status='failed') FROM " + t +
+                                 " GROUP BY " + column + " ORDER BY COUNT(*) DESC LIMIT 50"));
             while (r->next()) list->push_back({r->getString(1), r->getUInt64(2), r->getUInt64(3)});
         };
         grouped("tmpl_key", &out->by_template);

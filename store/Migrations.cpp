@@ -11,7 +11,9 @@
 namespace mega {
 namespace {
 
-int VersionOf(const EmbeddedFile& f) { return std::atoi(f.name); }
+int VersionOf(const EmbeddedFile& f) {
+    return std::atoi(f.name);
+}
 
 std::vector<std::string> Statements(std::string_view text) {
     std::vector<std::string> out;

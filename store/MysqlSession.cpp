@@ -11,9 +11,13 @@
 
 namespace mega {
 
-void MysqlSession::InitDriver() { sql::mysql::get_mysql_driver_instance(); }
+void MysqlSession::InitDriver() {
+    sql::mysql::get_mysql_driver_instance();
+}
 
-MysqlSession::MysqlSession() { sql::mysql::get_mysql_driver_instance()->threadInit(); }
+MysqlSession::MysqlSession() {
+    sql::mysql::get_mysql_driver_instance()->threadInit();
+}
 
 MysqlSession::ThreadScope::ThreadScope() {
     sql::mysql::get_mysql_driver_instance()->threadInit();
@@ -23,7 +27,9 @@ MysqlSession::ThreadScope::~ThreadScope() {
     sql::mysql::get_mysql_driver_instance()->threadEnd();
 }
 
-void MysqlSession::Reset() { conn_.reset(); }
+void MysqlSession::Reset() {
+    conn_.reset();
+}
 
 MysqlSession::~MysqlSession() {
     conn_.reset();
@@ -46,9 +52,8 @@ Status MysqlSession::Connect(const Config& c) {
         conn_.reset(sql::mysql::get_mysql_driver_instance()->connect(opts));
     } catch (const sql::SQLException& e) {
         conn_.reset();
-        return Status::Unavailable("MySQL at " + c.mysql_host + ":" +
-                                   std::to_string(c.mysql_port) + " (database " + c.mysql_db +
-                                   "): " + e.what());
+        return Status::Unavailable("MySQL at " + c.mysql_host + ":" + std::to_string(c.mysql_port) +
+                                   " (database " + c.mysql_db + "): " + e.what());
     }
     return Status::Ok();
 }

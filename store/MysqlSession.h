@@ -19,7 +19,7 @@ class Connection;
 namespace mega {
 
 class MysqlSession {
-public:
+  public:
     MysqlSession();  // registers the calling thread with the driver
     ~MysqlSession();
     MysqlSession(const MysqlSession&) = delete;
@@ -52,7 +52,7 @@ public:
         ThreadScope& operator=(const ThreadScope&) = delete;
     };
 
-private:
+  private:
     std::string Expand(const std::string& statement) const;
     std::string prefix_;
     std::unique_ptr<sql::Connection> conn_;

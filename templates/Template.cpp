@@ -140,8 +140,9 @@ class DataCollector : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Dat
 
   private:
     enum class ScalarKind { kNull, kString, kRaw };
-    static constexpr const char* kBadEscape = "data holds an escape that is not UTF-8 "
-                                              "(a lone surrogate)";
+    static constexpr const char* kBadEscape =
+        "data holds an escape that is not UTF-8 "
+        "(a lone surrogate)";
 
     bool Fail(const char* why) {
         error_ = why;

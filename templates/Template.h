@@ -15,17 +15,17 @@
 namespace mega {
 
 class Template {
-public:
+  public:
     // Reusable parse state for Render (the JSON reader's stack, decoded values). Keeps its
     // memory between calls; one per thread that renders (not thread-safe itself).
     class Scratch {
-    public:
+      public:
         Scratch();
         ~Scratch();
         Scratch(const Scratch&) = delete;
         Scratch& operator=(const Scratch&) = delete;
 
-    private:
+      private:
         friend class Template;
         struct State;
         std::unique_ptr<State> state_;
@@ -48,7 +48,7 @@ public:
     Status Render(std::string_view openid, std::string_view data_json,
                   std::string_view client_msg_id, std::string* out, Scratch* scratch) const;
 
-private:
+  private:
     struct Piece {
         size_t literal_begin = 0, literal_size = 0;  // text before the hole (range of text_)
         std::string name;       // placeholder name; empty for the final literal

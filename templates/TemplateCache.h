@@ -14,7 +14,7 @@
 namespace mega {
 
 class TemplateCache {
-public:
+  public:
     TemplateCache(size_t capacity, size_t max_bytes) : capacity_(capacity), max_bytes_(max_bytes) {}
 
     // Adds or replaces a template. Invalid with the reply text the protocol uses:
@@ -27,7 +27,7 @@ public:
         for (const auto& [k, t] : map_) f(*t);
     }
 
-private:
+  private:
     struct Hash {
         using is_transparent = void;
         size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

@@ -16,21 +16,21 @@
 #include <thread>
 #include <vector>
 
+#include "base/UniqueFd.h"
 #include "client/Bulk.h"
 #include "client/MegaClient.h"
-#include "base/UniqueFd.h"
 #include "protocol/Frame.h"
 
 namespace {
 
 using mega::Status;
+using mega::UniqueFd;
 using mega::client::AckedPrefix;
 using mega::client::BulkJob;
 using mega::client::BulkReport;
 using mega::client::ClientOptions;
 using mega::client::MegaClient;
 using mega::client::Reply;
-using mega::UniqueFd;
 using mega::protocol::Command;
 
 // A request as the fake server saw it (copied out of the decoder's buffer).

@@ -117,6 +117,6 @@ TEST_CASE("JsonCheck: a string escape that decodes to a lone surrogate is refuse
     CHECK_FALSE(Check(R"({"a":"\udc00"})"));
     CHECK_FALSE(Check(R"({"a":"x\udfffy"})"));
     CHECK_FALSE(Check(R"({"\udc00":1})"));
-    CHECK_FALSE(Check(R"({"a":"\ud800"})"));       // high without low: RapidJSON refuses too
+    CHECK_FALSE(Check(R"({"a":"\ud800"})"));         // high without low: RapidJSON refuses too
     CHECK(Check(R"({"a":"\ud83d\ude00 \u00e9"})"));  // a pair, and a BMP character
 }

@@ -22,5 +22,5 @@ TEST_CASE("LogText: line breaks, controls, backslashes and bad bytes are escaped
     CHECK(LogText("\x7f") == "\\x7f");
     CHECK(LogText("\xff\xfe") == "\\xff\\xfe");
     CHECK(LogText("\xed\xb0\x80") == "\\xed\\xb0\\x80");  // a surrogate, as \udc00 decodes
-    CHECK(LogText("\xe4\xb8") == "\\xe4\\xb8");          // a sequence cut short
+    CHECK(LogText("\xe4\xb8") == "\\xe4\\xb8");           // a sequence cut short
 }

@@ -22,13 +22,13 @@
 #include <string>
 #include <vector>
 
+#include "delivery/DeadLetters.h"
+#include "delivery/DedupIndex.h"
+#include "delivery/Message.h"
 #include "queue/Crc32c.h"
 #include "queue/DiskBudget.h"
 #include "queue/FileQueue.h"
 #include "queue/SegmentFile.h"
-#include "delivery/DeadLetters.h"
-#include "delivery/DedupIndex.h"
-#include "delivery/Message.h"
 
 namespace fs = std::filesystem;
 using mega::FileQueue;

@@ -34,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 // A WeChat API stand-in: parses requests (Content-Length bodies, keep-alive) and answers
 // with what the handler returns, after `delay_ms`, or never when `hold` is set.
 class WechatStub {
-public:
+  public:
     struct Request {
         std::string method, target, body;
     };
@@ -69,7 +69,7 @@ public:
     std::string base() const { return "http://127.0.0.1:" + std::to_string(port_); }
     int requests() const { return requests_.load(); }
 
-private:
+  private:
     struct Conn {
         int fd;
         std::string in;
@@ -202,7 +202,7 @@ struct Account {
 
 // A libuv loop for the pool's results, closed (checked empty) at the end of the test.
 class TestLoop {
-public:
+  public:
     TestLoop() { uv_loop_init(&loop_); }
     ~TestLoop() {
         uv_run(&loop_, UV_RUN_NOWAIT);  // completes the pool's uv_close
@@ -219,7 +219,7 @@ public:
         return true;
     }
 
-private:
+  private:
     uv_loop_t loop_;
 };
 

@@ -27,7 +27,7 @@ namespace {
 
 // Answers each connection's request with the handler's body, then closes it.
 class TokenEndpointStub {
-public:
+  public:
     using Handler = std::function<std::string(const std::string& request_line)>;
 
     explicit TokenEndpointStub(Handler handler, int delay_ms = 0)
@@ -57,7 +57,7 @@ public:
         return last_line_;
     }
 
-private:
+  private:
     void Serve() {
         for (;;) {
             const int c = accept(fd_, nullptr, nullptr);
@@ -108,7 +108,7 @@ Config TestConfig(const std::string& base) {
 
 // Captures spdlog's output for the lifetime of the object.
 class LogCapture {
-public:
+  public:
     LogCapture() : previous_(spdlog::default_logger()) {
         auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
         spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
@@ -117,7 +117,7 @@ public:
     ~LogCapture() { spdlog::set_default_logger(previous_); }
     std::string text() const { return out_.str(); }
 
-private:
+  private:
     std::shared_ptr<spdlog::logger> previous_;
     std::ostringstream out_;
 };

@@ -199,22 +199,24 @@ int Run(const std::string& url, uint64_t messages, int threads, int inflight) {
         if (!batch.empty()) pool_ptr->Submit(&batch);
     };
     const mega::WechatTemplateChannel channel;
-    mega::SenderPool pool(&loop, config, &tokens, &channel, [&](std::vector<mega::DeliveryResult>& rs) {
-        for (const auto& r : rs) {
-            if (r.outcome != mega::Outcome::kSent) {
-                if (failed++ < 5) std::fprintf(stderr, "failed: %s\n", r.reply.c_str());
-            }
-            latencies.push_back(r.latency_us);
-        }
-        done += rs.size();
-        if (done_at_warm == 0 && done >= warmup) {
-            done_at_warm = done;
-            alloc_at_warm = g_allocations.load();
-            warm_ms = NowMs();
-        }
-        refill(rs.size());
-        if (done == messages) uv_stop(&loop);
-    });
+    mega::SenderPool pool(&loop, config, &tokens, &channel,
+                          [&](std::vector<mega::DeliveryResult>& rs) {
+                              for (const auto& r : rs) {
+                                  if (r.outcome != mega::Outcome::kSent) {
+                                      if (failed++ < 5)
+                                          std::fprintf(stderr, "failed: %s\n", r.reply.c_str());
+                                  }
+                                  latencies.push_back(r.latency_us);
+                              }
+                              done += rs.size();
+                              if (done_at_warm == 0 && done >= warmup) {
+                                  done_at_warm = done;
+                                  alloc_at_warm = g_allocations.load();
+                                  warm_ms = NowMs();
+                              }
+                              refill(rs.size());
+                              if (done == messages) uv_stop(&loop);
+                          });
     pool_ptr = &pool;
     start_ms = NowMs();
     refill(pool.capacity());

@@ -32,9 +32,12 @@ void DelayedReplies::Arm() {
     if (due == armed_due_ms_) return;
     uint64_t now = uv_now(loop_);
     armed_due_ms_ = due;
-    uv_timer_start(timer_.get(), [](uv_timer_t* t) {
-        if (t->data != nullptr) static_cast<DelayedReplies*>(t->data)->OnTimer();
-    }, due > now ? due - now : 0, 0);
+    uv_timer_start(
+        timer_.get(),
+        [](uv_timer_t* t) {
+            if (t->data != nullptr) static_cast<DelayedReplies*>(t->data)->OnTimer();
+        },
+        due > now ? due - now : 0, 0);
 }
 
 void DelayedReplies::OnTimer() {

@@ -26,14 +26,14 @@ using mega::UvHandle;
 namespace fakewechat {
 
 class DelayedReplies {
-public:
+  public:
     explicit DelayedReplies(uv_loop_t* loop);
 
     // delay_ms 0 answers at once. Replies due at the same millisecond leave in schedule order.
     void Schedule(uint64_t delay_ms, HttpResponder responder, HttpResponse response);
     size_t pending() const { return heap_.size(); }
 
-private:
+  private:
     struct Entry {
         uint64_t due_ms;
         uint64_t sequence;

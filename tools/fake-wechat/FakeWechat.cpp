@@ -23,31 +23,56 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
 std::string_view ErrorText(int errcode) {
     switch (errcode) {
-        case -1: return "system error";
-        case 40001: return "invalid credential, access_token is invalid or not latest";
-        case 40002: return "invalid grant_type";
-        case 40003: return "invalid openid";
-        case 40013: return "invalid appid";
-        case 40014: return "invalid access_token";
-        case 40037: return "invalid template_id";
-        case 40125: return "invalid appsecret";
-        case 40241: return "duplicate message";
-        case 41001: return "access_token missing";
-        case 41002: return "appid missing";
-        case 41004: return "appsecret missing";
-        case 42001: return "access_token expired";
-        case 43002: return "require POST method";
-        case 43004: return "require subscribe hint";
-        case 43101: return "user refuse to accept the msg";
-        case 43116: return "this template has been banned";
-        case 43117: return "message sent to this user too frequently";
-        case 45009: return "reach max api daily quota limit";
-        case 45011: return "api minute-quota reach limit  mustslower  retry next minute";
-        case 47001: return "data format error";
-        case 47003: return "argument invalid!";
-        case 48001: return "api unauthorized";
-        case 48017: return "ip not allowed";
-        default: return "injected error";
+        case -1:
+            return "system error";
+        case 40001:
+            return "invalid credential, access_token is invalid or not latest";
+        case 40002:
+            return "invalid grant_type";
+        case 40003:
+            return "invalid openid";
+        case 40013:
+            return "invalid appid";
+        case 40014:
+            return "invalid access_token";
+        case 40037:
+            return "invalid template_id";
+        case 40125:
+            return "invalid appsecret";
+        case 40241:
+            return "duplicate message";
+        case 41001:
+            return "access_token missing";
+        case 41002:
+            return "appid missing";
+        case 41004:
+            return "appsecret missing";
+        case 42001:
+            return "access_token expired";
+        case 43002:
+            return "require POST method";
+        case 43004:
+            return "require subscribe hint";
+        case 43101:
+            return "user refuse to accept the msg";
+        case 43116:
+            return "this template has been banned";
+        case 43117:
+            return "message sent to this user too frequently";
+        case 45009:
+            return "reach max api daily quota limit";
+        case 45011:
+            return "api minute-quota reach limit  mustslower  retry next minute";
+        case 47001:
+            return "data format error";
+        case 47003:
+            return "argument invalid!";
+        case 48001:
+            return "api unauthorized";
+        case 48017:
+            return "ip not allowed";
+        default:
+            return "injected error";
     }
 }
 
@@ -87,8 +112,8 @@ HttpResponse HttpErrorPage(int status) {
     r.status = status;
     r.content_type = "text/html";
     std::string title = std::to_string(status) + " " + std::string(HttpReason(status));
-    r.body = "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
-             "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+    r.body = "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" +
+             title + "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
     return r;
 }
 
@@ -106,14 +131,15 @@ std::string_view StringMember(const rapidjson::Value& object, const char* name) 
 
 // Small documents parse without touching the heap.
 class ParsedJson {
-public:
-    explicit ParsedJson(std::string_view text) : allocator_(buffer_, sizeof(buffer_)), document_(&allocator_) {
+  public:
+    explicit ParsedJson(std::string_view text)
+        : allocator_(buffer_, sizeof(buffer_)), document_(&allocator_) {
         document_.Parse(text.data(), text.size());
     }
     bool object() const { return !document_.HasParseError() && document_.IsObject(); }
     const rapidjson::Document& get() const { return document_; }
 
-private:
+  private:
     char buffer_[16384];
     rapidjson::MemoryPoolAllocator<> allocator_;
     rapidjson::Document document_;
@@ -157,7 +183,8 @@ void FakeWechat::Handle(HttpRequest&& request, HttpResponder responder) {
         responder.CloseConnection();
         return;
     }
-    if (path == "/cgi-bin/message/template/send") return HandleTemplateSend(std::move(request), std::move(responder));
+    if (path == "/cgi-bin/message/template/send")
+        return HandleTemplateSend(std::move(request), std::move(responder));
     if (path == "/cgi-bin/token") return HandleClassicToken(request, responder);
     if (path == "/cgi-bin/stable_token") return HandleStableToken(request, responder);
     if (!control) return responder.Send(Json(R"({"errcode":404,"errmsg":"no such api"})", 404));
@@ -175,7 +202,8 @@ void FakeWechat::Handle(HttpRequest&& request, HttpResponder responder) {
     }
     if (path == "/fake/expire_tokens" && post) {
         uint64_t now = Now();
-        for (auto& [token, record] : state_.tokens) record.expires_at_ms = std::min(record.expires_at_ms, now);
+        for (auto& [token, record] : state_.tokens)
+            record.expires_at_ms = std::min(record.expires_at_ms, now);
         return responder.Send(Json(R"({"ok":true})"));
     }
     if ((path == "/fake/clear_quota" || path == "/fake/new_day") && post) {
@@ -186,18 +214,21 @@ void FakeWechat::Handle(HttpRequest&& request, HttpResponder responder) {
         }
         return responder.Send(Json(R"({"ok":true})"));
     }
-    responder.Send(ControlError(404, "no such control endpoint or wrong method: " + request.method + " " + path));
+    responder.Send(ControlError(
+        404, "no such control endpoint or wrong method: " + request.method + " " + path));
 }
 
 std::string FakeWechat::IssueToken() {
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
+    static constexpr char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
     std::string token = std::to_string(++token_serial_) + "_";
     while (token.size() < 136) token.push_back(kAlphabet[random_() % (sizeof(kAlphabet) - 1)]);
     state_.tokens.emplace(token, Token{Now() + static_cast<uint64_t>(config_.token_ttl_s) * 1000});
     // Superseded tokens past their grace are as good as unknown: forget them.
     if (state_.tokens.size() > 10'000) {
         uint64_t now = Now();
-        std::erase_if(state_.tokens, [now](const auto& entry) { return now >= entry.second.dead_after_ms; });
+        std::erase_if(state_.tokens,
+                      [now](const auto& entry) { return now >= entry.second.dead_after_ms; });
     }
     return token;
 }
@@ -237,21 +268,25 @@ void FakeWechat::HandleClassicToken(const HttpRequest& request, const HttpRespon
     std::string grant_type, appid, secret;
     request.QueryParam("grant_type", &grant_type);
     if (grant_type != "client_credential") return responder.Send(Json(WechatError(40002, "")));
-    if (!request.QueryParam("appid", &appid) || appid.empty()) return responder.Send(Json(WechatError(41002, "")));
+    if (!request.QueryParam("appid", &appid) || appid.empty())
+        return responder.Send(Json(WechatError(41002, "")));
     if (appid != options_.appid) return responder.Send(Json(WechatError(40013, "")));
-    if (!request.QueryParam("secret", &secret) || secret.empty()) return responder.Send(Json(WechatError(41004, "")));
+    if (!request.QueryParam("secret", &secret) || secret.empty())
+        return responder.Send(Json(WechatError(41004, "")));
     if (secret != options_.secret) return responder.Send(Json(WechatError(40001, "")));
-    if (state_.classic_fetches_today >= config_.token_daily_limit) return responder.Send(Json(WechatError(45009, "")));
+    if (state_.classic_fetches_today >= config_.token_daily_limit)
+        return responder.Send(Json(WechatError(45009, "")));
     ++state_.classic_fetches_today;
 
     // The previous token keeps working for the grace period, then answers 40001.
     uint64_t now = Now();
     if (auto old = state_.tokens.find(state_.classic_token); old != state_.tokens.end()) {
-        old->second.dead_after_ms = std::min(old->second.dead_after_ms,
-                                             now + static_cast<uint64_t>(config_.classic_grace_s) * 1000);
+        old->second.dead_after_ms = std::min(
+            old->second.dead_after_ms, now + static_cast<uint64_t>(config_.classic_grace_s) * 1000);
     }
     state_.classic_token = IssueToken();
-    responder.Send(Json(TokenReply(state_.classic_token, static_cast<uint64_t>(config_.token_ttl_s))));
+    responder.Send(
+        Json(TokenReply(state_.classic_token, static_cast<uint64_t>(config_.token_ttl_s))));
 }
 
 void FakeWechat::HandleStableToken(const HttpRequest& request, const HttpResponder& responder) {
@@ -260,7 +295,8 @@ void FakeWechat::HandleStableToken(const HttpRequest& request, const HttpRespond
     ParsedJson body(request.body);
     if (!body.object()) return responder.Send(Json(WechatError(47001, RequestId())));
     const rapidjson::Document& json = body.get();
-    if (StringMember(json, "grant_type") != "client_credential") return responder.Send(Json(WechatError(40002, RequestId())));
+    if (StringMember(json, "grant_type") != "client_credential")
+        return responder.Send(Json(WechatError(40002, RequestId())));
     std::string_view appid = StringMember(json, "appid");
     std::string_view secret = StringMember(json, "secret");
     if (appid.empty()) return responder.Send(Json(WechatError(41002, RequestId())));
@@ -268,7 +304,8 @@ void FakeWechat::HandleStableToken(const HttpRequest& request, const HttpRespond
     if (secret.empty()) return responder.Send(Json(WechatError(41004, RequestId())));
     if (secret != options_.secret) return responder.Send(Json(WechatError(40125, RequestId())));
     auto force = json.FindMember("force_refresh");
-    const bool force_refresh = force != json.MemberEnd() && force->value.IsBool() && force->value.GetBool();
+    const bool force_refresh =
+        force != json.MemberEnd() && force->value.IsBool() && force->value.GetBool();
 
     uint64_t now = Now();
     const uint64_t ttl_ms = static_cast<uint64_t>(config_.token_ttl_s) * 1000;
@@ -283,8 +320,10 @@ void FakeWechat::HandleStableToken(const HttpRequest& request, const HttpRespond
         if (state_.stable_forced_today >= config_.stable_force_per_day)
             return responder.Send(Json(WechatError(45009, RequestId())));
         // Within the interval WeChat does not refresh: the current token comes back.
-        const bool too_soon = state_.stable_forced_ever &&
-                              now < state_.stable_forced_at_ms + static_cast<uint64_t>(config_.stable_force_interval_s) * 1000;
+        const bool too_soon =
+            state_.stable_forced_ever &&
+            now < state_.stable_forced_at_ms +
+                      static_cast<uint64_t>(config_.stable_force_interval_s) * 1000;
         if (!too_soon) {
             ++state_.stable_forced_today;
             state_.stable_forced_ever = true;
@@ -294,10 +333,12 @@ void FakeWechat::HandleStableToken(const HttpRequest& request, const HttpRespond
         }
     }
     if (issue) {
-        state_.stable_token = IssueToken();  // a renewed (unforced) old token lives until it expires
+        state_.stable_token =
+            IssueToken();  // a renewed (unforced) old token lives until it expires
         current = state_.tokens.find(state_.stable_token);
     }
-    uint64_t left_ms = current->second.expires_at_ms > now ? current->second.expires_at_ms - now : 0;
+    uint64_t left_ms =
+        current->second.expires_at_ms > now ? current->second.expires_at_ms - now : 0;
     responder.Send(Json(TokenReply(state_.stable_token, left_ms / 1000)));
 }
 
@@ -307,12 +348,14 @@ void FakeWechat::AnswerSend(const HttpResponder& responder, int errcode, uint64_
         response = Json(R"({"errcode":0,"errmsg":"ok","msgid":)" + std::to_string(msgid) + "}");
     } else {
         ++state_.errors[errcode];
-        response = errcode >= 500 && errcode <= 599 ? HttpErrorPage(errcode) : Json(WechatError(errcode, RequestId()));
+        response = errcode >= 500 && errcode <= 599 ? HttpErrorPage(errcode)
+                                                    : Json(WechatError(errcode, RequestId()));
     }
     delayed_.Schedule(static_cast<uint64_t>(config_.latency_ms), responder, std::move(response));
 }
 
-uint64_t FakeWechat::Deliver(const std::string& touser, const std::string& client_msg_id, std::string body) {
+uint64_t FakeWechat::Deliver(const std::string& touser, const std::string& client_msg_id,
+                             std::string body) {
     const uint64_t msgid = next_msgid_++;
     ++state_.delivered;
     ++state_.day_sends;
@@ -336,7 +379,8 @@ uint64_t FakeWechat::Deliver(const std::string& touser, const std::string& clien
         while (!state_.sent_order.empty() && state_.sent_order.front().second + window_ms < now) {
             auto& [old_key, at] = state_.sent_order.front();
             auto it = state_.sent_by_client_msg_id.find(old_key);
-            if (it != state_.sent_by_client_msg_id.end() && it->second.at_ms == at) state_.sent_by_client_msg_id.erase(it);
+            if (it != state_.sent_by_client_msg_id.end() && it->second.at_ms == at)
+                state_.sent_by_client_msg_id.erase(it);
             state_.sent_order.pop_front();
         }
     }
@@ -348,10 +392,12 @@ void FakeWechat::HandleTemplateSend(HttpRequest&& request, HttpResponder respond
     if (request.method != "POST") return AnswerSend(responder, 43002);
 
     std::string token;
-    if (!request.QueryParam("access_token", &token) || token.empty()) return AnswerSend(responder, 41001);
+    if (!request.QueryParam("access_token", &token) || token.empty())
+        return AnswerSend(responder, 41001);
     const uint64_t now = Now();
     auto record = state_.tokens.find(token);
-    if (record == state_.tokens.end() || now >= record->second.dead_after_ms) return AnswerSend(responder, 40001);
+    if (record == state_.tokens.end() || now >= record->second.dead_after_ms)
+        return AnswerSend(responder, 40001);
     if (now >= record->second.expires_at_ms) return AnswerSend(responder, 42001);
 
     ParsedJson body(request.body);
@@ -371,7 +417,8 @@ void FakeWechat::HandleTemplateSend(HttpRequest&& request, HttpResponder respond
     }
     if (auto it = config_.fail_openids.find(touser); it != config_.fail_openids.end())
         return AnswerSend(responder, it->second);
-    if (auto it = config_.fail_template_ids.find(template_id); it != config_.fail_template_ids.end())
+    if (auto it = config_.fail_template_ids.find(template_id);
+        it != config_.fail_template_ids.end())
         return AnswerSend(responder, it->second);
     if (!client_msg_id.empty()) {
         auto it = state_.sent_by_client_msg_id.find(touser + '\n' + client_msg_id);
@@ -381,7 +428,8 @@ void FakeWechat::HandleTemplateSend(HttpRequest&& request, HttpResponder respond
             return AnswerSend(responder, 0, it->second.msgid);
         }
     }
-    if (config_.quota >= 0 && state_.day_sends >= config_.quota) return AnswerSend(responder, 45009);
+    if (config_.quota >= 0 && state_.day_sends >= config_.quota)
+        return AnswerSend(responder, 45009);
     if (Chance(config_.timeout_rate)) {
         ++state_.held;
         if (Chance(config_.timeout_executes)) {
@@ -407,10 +455,14 @@ void FakeWechat::HandleStats(const HttpResponder& responder) {
     rapidjson::StringBuffer out;
     JsonWriter w(out);
     w.StartObject();
-    w.Key("delivered"); w.Uint64(state_.delivered);
-    w.Key("requests"); w.Uint64(state_.send_requests);
-    w.Key("token_requests"); w.Uint64(state_.token_requests);
-    w.Key("stable_token_requests"); w.Uint64(state_.stable_token_requests);
+    w.Key("delivered");
+    w.Uint64(state_.delivered);
+    w.Key("requests");
+    w.Uint64(state_.send_requests);
+    w.Key("token_requests");
+    w.Uint64(state_.token_requests);
+    w.Key("stable_token_requests");
+    w.Uint64(state_.stable_token_requests);
     w.Key("errors");
     w.StartObject();
     for (const auto& [code, count] : state_.errors) {
@@ -419,17 +471,28 @@ void FakeWechat::HandleStats(const HttpResponder& responder) {
         w.Uint64(count);
     }
     w.EndObject();
-    w.Key("dedup_dropped"); w.Uint64(state_.dedup_dropped);
-    w.Key("inflight"); w.Uint64(delayed_.pending() + held_.size());
-    w.Key("max_per_second"); w.Uint64(state_.max_per_second);
-    w.Key("executed_on_timeout"); w.Uint64(state_.executed_on_timeout);
-    w.Key("held"); w.Uint64(state_.held);
-    w.Key("refused"); w.Uint64(state_.refused);
-    w.Key("day_sends"); w.Int64(state_.day_sends);
-    w.Key("messages_stored"); w.Uint64(state_.messages.size());
-    w.Key("messages_not_stored"); w.Uint64(state_.messages_not_stored);
-    w.Key("connections"); w.Uint64(server_.connection_count());
-    w.Key("http_requests"); w.Uint64(server_.requests_parsed());
+    w.Key("dedup_dropped");
+    w.Uint64(state_.dedup_dropped);
+    w.Key("inflight");
+    w.Uint64(delayed_.pending() + held_.size());
+    w.Key("max_per_second");
+    w.Uint64(state_.max_per_second);
+    w.Key("executed_on_timeout");
+    w.Uint64(state_.executed_on_timeout);
+    w.Key("held");
+    w.Uint64(state_.held);
+    w.Key("refused");
+    w.Uint64(state_.refused);
+    w.Key("day_sends");
+    w.Int64(state_.day_sends);
+    w.Key("messages_stored");
+    w.Uint64(state_.messages.size());
+    w.Key("messages_not_stored");
+    w.Uint64(state_.messages_not_stored);
+    w.Key("connections");
+    w.Uint64(server_.connection_count());
+    w.Key("http_requests");
+    w.Uint64(server_.requests_parsed());
     w.EndObject();
     responder.Send(Json(out.GetString()));
 }
@@ -441,7 +504,9 @@ void FakeWechat::HandleMessages(const HttpRequest& request, const HttpResponder&
             *value = fallback;
             return true;
         }
-        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 18) return false;
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
+            text.size() > 18)
+            return false;
         *value = std::stoull(text);
         return true;
     };
@@ -454,27 +519,35 @@ void FakeWechat::HandleMessages(const HttpRequest& request, const HttpResponder&
     rapidjson::StringBuffer out;
     JsonWriter w(out);
     w.StartObject();
-    w.Key("next"); w.Uint64(end);
-    w.Key("total"); w.Uint64(state_.messages.size());
-    w.Key("not_stored"); w.Uint64(state_.messages_not_stored);
+    w.Key("next");
+    w.Uint64(end);
+    w.Key("total");
+    w.Uint64(state_.messages.size());
+    w.Key("not_stored");
+    w.Uint64(state_.messages_not_stored);
     w.Key("messages");
     w.StartArray();
     for (size_t i = begin; i < end; ++i) {
         const StoredMessage& m = state_.messages[i];
         ParsedJson body(m.body);  // fields are re-read from the body rather than kept twice
         auto write_field = [&w, &body](const char* name) {
-            std::string_view value = body.object() ? StringMember(body.get(), name) : std::string_view();
+            std::string_view value =
+                body.object() ? StringMember(body.get(), name) : std::string_view();
             w.Key(name);
             w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
         };
         w.StartObject();
-        w.Key("seq"); w.Uint64(i);
-        w.Key("msgid"); w.Uint64(m.msgid);
+        w.Key("seq");
+        w.Uint64(i);
+        w.Key("msgid");
+        w.Uint64(m.msgid);
         write_field("touser");
         write_field("template_id");
         write_field("client_msg_id");
-        w.Key("body"); w.String(m.body.data(), static_cast<rapidjson::SizeType>(m.body.size()));
-        w.Key("t_ms"); w.Int64(m.t_ms);
+        w.Key("body");
+        w.String(m.body.data(), static_cast<rapidjson::SizeType>(m.body.size()));
+        w.Key("t_ms");
+        w.Int64(m.t_ms);
         w.EndObject();
     }
     w.EndArray();
@@ -486,22 +559,38 @@ std::string FakeWechat::ConfigJson() const {
     rapidjson::StringBuffer out;
     JsonWriter w(out);
     w.StartObject();
-    w.Key("latency_ms"); w.Int(config_.latency_ms);
-    w.Key("fail_rate"); w.Double(config_.fail_rate);
-    w.Key("fail_codes"); WriteIntList(w, config_.fail_codes);
-    w.Key("timeout_rate"); w.Double(config_.timeout_rate);
-    w.Key("timeout_executes"); w.Double(config_.timeout_executes);
-    w.Key("fail_openids"); WriteIntMap(w, config_.fail_openids);
-    w.Key("fail_template_ids"); WriteIntMap(w, config_.fail_template_ids);
-    w.Key("next_errors"); WriteIntList(w, config_.next_errors);
-    w.Key("quota"); w.Int64(config_.quota);
-    w.Key("token_ttl_s"); w.Int(config_.token_ttl_s);
-    w.Key("refuse"); w.Bool(config_.refuse);
-    w.Key("classic_grace_s"); w.Int(config_.classic_grace_s);
-    w.Key("token_daily_limit"); w.Int(config_.token_daily_limit);
-    w.Key("stable_force_per_day"); w.Int(config_.stable_force_per_day);
-    w.Key("stable_force_interval_s"); w.Int(config_.stable_force_interval_s);
-    w.Key("dedup_window_s"); w.Int(config_.dedup_window_s);
+    w.Key("latency_ms");
+    w.Int(config_.latency_ms);
+    w.Key("fail_rate");
+    w.Double(config_.fail_rate);
+    w.Key("fail_codes");
+    WriteIntList(w, config_.fail_codes);
+    w.Key("timeout_rate");
+    w.Double(config_.timeout_rate);
+    w.Key("timeout_executes");
+    w.Double(config_.timeout_executes);
+    w.Key("fail_openids");
+    WriteIntMap(w, config_.fail_openids);
+    w.Key("fail_template_ids");
+    WriteIntMap(w, config_.fail_template_ids);
+    w.Key("next_errors");
+    WriteIntList(w, config_.next_errors);
+    w.Key("quota");
+    w.Int64(config_.quota);
+    w.Key("token_ttl_s");
+    w.Int(config_.token_ttl_s);
+    w.Key("refuse");
+    w.Bool(config_.refuse);
+    w.Key("classic_grace_s");
+    w.Int(config_.classic_grace_s);
+    w.Key("token_daily_limit");
+    w.Int(config_.token_daily_limit);
+    w.Key("stable_force_per_day");
+    w.Int(config_.stable_force_per_day);
+    w.Key("stable_force_interval_s");
+    w.Int(config_.stable_force_interval_s);
+    w.Key("dedup_window_s");
+    w.Int(config_.dedup_window_s);
     w.EndObject();
     return out.GetString();
 }
@@ -509,9 +598,11 @@ std::string FakeWechat::ConfigJson() const {
 namespace {
 
 // Reads one POST /fake/config member into config; false (with why) when the value is wrong.
-bool ApplyConfigMember(std::string_view key, const rapidjson::Value& v, FakeWechatConfig* c, std::string* why) {
+bool ApplyConfigMember(std::string_view key, const rapidjson::Value& v, FakeWechatConfig* c,
+                       std::string* why) {
     auto non_negative_int = [&](int* field) {
-        if (!v.IsInt() || v.GetInt() < 0) return *why = std::string(key) + " must be an integer >= 0", false;
+        if (!v.IsInt() || v.GetInt() < 0)
+            return *why = std::string(key) + " must be an integer >= 0", false;
         *field = v.GetInt();
         return true;
     };
@@ -525,17 +616,21 @@ bool ApplyConfigMember(std::string_view key, const rapidjson::Value& v, FakeWech
         if (!v.IsArray()) return *why = std::string(key) + " must be a list of errcodes", false;
         field->clear();
         for (const auto& item : v.GetArray()) {
-            if (!item.IsInt()) return *why = std::string(key) + " must be a list of errcodes", false;
+            if (!item.IsInt())
+                return *why = std::string(key) + " must be a list of errcodes", false;
             field->push_back(item.GetInt());
         }
         return true;
     };
     auto code_map = [&](std::map<std::string, int>* field) {
-        if (!v.IsObject()) return *why = std::string(key) + " must be an object of name: errcode", false;
+        if (!v.IsObject())
+            return *why = std::string(key) + " must be an object of name: errcode", false;
         field->clear();
         for (const auto& member : v.GetObject()) {
-            if (!member.value.IsInt()) return *why = std::string(key) + " values must be errcodes", false;
-            field->emplace(std::string(member.name.GetString(), member.name.GetStringLength()), member.value.GetInt());
+            if (!member.value.IsInt())
+                return *why = std::string(key) + " values must be errcodes", false;
+            field->emplace(std::string(member.name.GetString(), member.name.GetStringLength()),
+                           member.value.GetInt());
         }
         return true;
     };
@@ -549,12 +644,14 @@ bool ApplyConfigMember(std::string_view key, const rapidjson::Value& v, FakeWech
     if (key == "next_errors") return code_list(&c->next_errors);
     if (key == "quota") {
         if (v.IsNull()) return c->quota = -1, true;
-        if (!v.IsInt64() || v.GetInt64() < -1) return *why = "quota must be an integer >= 0, or -1/null for none", false;
+        if (!v.IsInt64() || v.GetInt64() < -1)
+            return *why = "quota must be an integer >= 0, or -1/null for none", false;
         c->quota = v.GetInt64();
         return true;
     }
     if (key == "token_ttl_s") {
-        if (!v.IsInt() || v.GetInt() < 1) return *why = "token_ttl_s must be an integer >= 1", false;
+        if (!v.IsInt() || v.GetInt() < 1)
+            return *why = "token_ttl_s must be an integer >= 1", false;
         c->token_ttl_s = v.GetInt();
         return true;
     }
@@ -578,12 +675,14 @@ void FakeWechat::HandleConfig(const HttpRequest& request, const HttpResponder& r
     if (request.method == "POST" && !request.body.empty()) {
         rapidjson::Document json;
         json.Parse(request.body.data(), request.body.size());
-        if (json.HasParseError() || !json.IsObject()) return responder.Send(ControlError(400, "body must be a JSON object"));
+        if (json.HasParseError() || !json.IsObject())
+            return responder.Send(ControlError(400, "body must be a JSON object"));
         FakeWechatConfig changed = config_;  // all or nothing
         std::string why;
         for (const auto& member : json.GetObject()) {
             std::string_view key(member.name.GetString(), member.name.GetStringLength());
-            if (!ApplyConfigMember(key, member.value, &changed, &why)) return responder.Send(ControlError(400, why));
+            if (!ApplyConfigMember(key, member.value, &changed, &why))
+                return responder.Send(ControlError(400, why));
         }
         config_ = std::move(changed);
     }

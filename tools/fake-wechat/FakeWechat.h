@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "base/Status.h"
-#include "tools/fake-wechat/DelayedReplies.h"
 #include "http/HttpServer.h"
+#include "tools/fake-wechat/DelayedReplies.h"
 
 namespace fakewechat {
 
@@ -48,7 +48,7 @@ struct FakeWechatConfig {
 };
 
 class FakeWechat {
-public:
+  public:
     FakeWechat(uv_loop_t* loop, FakeWechatOptions options);
     FakeWechat(const FakeWechat&) = delete;
     FakeWechat& operator=(const FakeWechat&) = delete;
@@ -56,9 +56,9 @@ public:
     mega::Status Listen(const std::string& host, int port) { return server_.Listen(host, port); }
     int port() const { return server_.port(); }
 
-private:
+  private:
     struct Token {
-        uint64_t expires_at_ms;              // loop clock; past it: 42001
+        uint64_t expires_at_ms;               // loop clock; past it: 42001
         uint64_t dead_after_ms = UINT64_MAX;  // superseded: past it 40001
     };
     struct StoredMessage {

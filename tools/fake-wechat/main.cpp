@@ -12,8 +12,8 @@
 #include <string>
 #include <string_view>
 
-#include "tools/fake-wechat/FakeWechat.h"
 #include "http/UvHandle.h"
+#include "tools/fake-wechat/FakeWechat.h"
 
 namespace {
 
