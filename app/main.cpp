@@ -8,7 +8,6 @@
 #include <rapidjson/writer.h>
 #include <signal.h>
 #include <spdlog/async.h>
-#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -27,6 +26,7 @@
 #include "admin/AdminApi.h"
 #include "base/CommandLine.h"
 #include "base/ExitCode.h"
+#include "base/LogFile.h"
 #include "config/Config.h"
 #include "server/ProcessControl.h"
 #include "server/Server.h"
@@ -132,13 +132,14 @@ spdlog::level::level_enum LevelOf(const std::string& s) {
 // Logs go to [log] log_file (and to stderr in the foreground) through one background
 // thread, so a slow disk never stalls the event loop; when the buffer is full the oldest
 // lines are dropped rather than blocking.
-Status SetUpLogging(const Config& c, bool foreground) {
+Status SetUpLogging(const Config& c, bool foreground, std::shared_ptr<LogFile>* log_file) {
     std::error_code ec;
     fs::create_directories(fs::path(c.log_file).parent_path(), ec);
     try {
         spdlog::init_thread_pool(8192, 1);
         std::vector<spdlog::sink_ptr> sinks;
-        sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(c.log_file));
+        *log_file = std::make_shared<LogFile>(c.log_file);
+        sinks.push_back(*log_file);
         if (foreground) sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
         auto logger = std::make_shared<spdlog::async_logger>(
             c.log_prefix, sinks.begin(), sinks.end(), spdlog::thread_pool(),
@@ -239,7 +240,8 @@ int Start(const Config& config) {
         }
         return exit_code::kUnavailable;
     };
-    s = SetUpLogging(config, !config.daemonize);
+    std::shared_ptr<LogFile> log_file;
+    s = SetUpLogging(config, !config.daemonize, &log_file);
     if (!s.ok()) return fail(s.message());
     pid_file.WritePid();
     ::signal(SIGPIPE, SIG_IGN);
@@ -253,6 +255,7 @@ int Start(const Config& config) {
         Server server(config, &loop, [&loop](Server* s) -> std::unique_ptr<AdminEndpoint> {
             return std::make_unique<AdminApi>(&loop, s);
         });
+        server.SetLogReopener([log_file](std::string* error) { return log_file->Reopen(error); });
         s = server.Start();
         if (!s.ok()) {
             server.Shutdown();

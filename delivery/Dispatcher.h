@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "base/Clock.h"
 #include "base/LatencyHistogram.h"
 #include "config/Config.h"
 #include "delivery/DeadLetters.h"
@@ -75,6 +76,10 @@ class Dispatcher {
     void Stop();
     void CloseHandles();
 
+    // A new [wechat] rate_limit_per_second and rate_burst (SIGHUP); the bucket starts empty.
+    void SetRate(double rate_per_second, int burst) {
+        bucket_ = RateBucket(rate_per_second, burst, NowMs());
+    }
     void Pause(const std::string& reason, bool by_operator, int64_t until_ms);
     void Resume(const std::string& why);
     const PauseState& pause_state() const { return pause_; }

@@ -72,6 +72,39 @@ int BoundPort(const uv_tcp_t* tcp) {
                                     : ntohs(reinterpret_cast<sockaddr_in*>(&sa)->sin_port);
 }
 
+// The names of the settings read only at start whose value differs in `fresh` (values are
+// never logged: some are secrets).
+std::vector<std::string> KeysNeedingRestart(const Config& now, const Config& fresh) {
+    std::vector<std::string> changed;
+    auto note = [&](const char* name, bool differs) {
+        if (differs) changed.push_back(name);
+    };
+    note("[server] listen[]", now.listen != fresh.listen);
+    note("[server] queue_file_path", now.queue_file_path != fresh.queue_file_path);
+    note("[server] fsync",
+         now.fsync != fresh.fsync || now.fsync_interval_ms != fresh.fsync_interval_ms);
+    note("[server] queue_max_bytes", now.queue_max_bytes != fresh.queue_max_bytes);
+    note("[server] max_connections", now.max_connections != fresh.max_connections);
+    note("[server] idle_timeout_s", now.idle_timeout_s != fresh.idle_timeout_s);
+    note("[server] frame_timeout_s", now.frame_timeout_s != fresh.frame_timeout_s);
+    note("[setting] task_worker_num", now.task_worker_num != fresh.task_worker_num);
+    note("[setting] max_inflight", now.max_inflight != fresh.max_inflight);
+    note("[setting] package_max_length", now.package_max_length != fresh.package_max_length);
+    note("[pdo]", now.mysql_host != fresh.mysql_host || now.mysql_port != fresh.mysql_port ||
+                      now.mysql_db != fresh.mysql_db || now.mysql_user != fresh.mysql_user ||
+                      now.mysql_password != fresh.mysql_password);
+    note("[wechat] app_id/app_secret",
+         now.app_id != fresh.app_id || now.app_secret != fresh.app_secret);
+    note("[wechat] api_base", now.api_base != fresh.api_base);
+    note("[retry]", now.retry_tries != fresh.retry_tries ||
+                        now.retry_backoff != fresh.retry_backoff ||
+                        now.dedup_window_s != fresh.dedup_window_s);
+    note("[admin]", now.admin_listen != fresh.admin_listen || now.admin_token != fresh.admin_token);
+    note("[log] log_file", now.log_file != fresh.log_file);
+    note("[log] message_log", now.message_log != fresh.message_log);
+    return changed;
+}
+
 }  // namespace
 
 Server::Server(const Config& config, uv_loop_t* loop, AdminFactory make_admin)
@@ -81,13 +114,17 @@ Server::Server(const Config& config, uv_loop_t* loop, AdminFactory make_admin)
       templates_(size_t(config.table_size), size_t(config.template_size)),
       reloads_(loop, store_, templates_) {
     make_admin_ = std::move(make_admin);
+    applied_log_level_ = config.log_level;
+    applied_rate_ = config.rate_limit_per_second;
+    applied_burst_ = config.rate_burst;
     uv_check_init(loop_, &check_);
     check_.data = this;
     uv_async_init(loop_, &durable_async_, OnDurable);
     durable_async_.data = this;
-    uv_signal_init(loop_, &sigterm_);
-    uv_signal_init(loop_, &sigint_);
-    sigterm_.data = sigint_.data = this;
+    for (uv_signal_t* sig : {&sigterm_, &sigint_, &sighup_, &sigusr1_}) {
+        uv_signal_init(loop_, sig);
+        sig->data = this;
+    }
     uv_timer_init(loop_, &status_timer_);
     uv_timer_init(loop_, &shutdown_timer_);
     status_timer_.data = shutdown_timer_.data = this;
@@ -220,6 +257,8 @@ Status Server::Start() {
     started_ = true;
     uv_signal_start(&sigterm_, OnSignal, SIGTERM);
     uv_signal_start(&sigint_, OnSignal, SIGINT);
+    uv_signal_start(&sighup_, OnSignal, SIGHUP);
+    uv_signal_start(&sigusr1_, OnSignal, SIGUSR1);
     uv_timer_start(&status_timer_, OnStatusTimer, 0, 1000);
     return Status::Ok();
 }
@@ -525,8 +564,70 @@ void Server::OnCheck(uv_check_t* h) {
 }
 
 void Server::OnSignal(uv_signal_t* h, int signum) {
+    auto* self = static_cast<Server*>(h->data);
+    if (signum == SIGUSR1) return self->ReopenLogs();
+    if (signum == SIGHUP) return self->Reload();
     spdlog::info("signal {}: stopping", signum);
-    static_cast<Server*>(h->data)->Shutdown();
+    self->Shutdown();
+}
+
+void Server::ReopenLogs() {
+    std::string error;
+    if (!reopen_logs_) return;
+    if (reopen_logs_(&error))
+        spdlog::info("log file reopened");
+    else
+        spdlog::error("cannot reopen the log file {}: {} (still writing to the old one)",
+                      config_.log_file, error);
+}
+
+void Server::Reload() {
+    if (stopping_) return;
+    ReopenLogs();
+    spdlog::info("SIGHUP: reloading {}", config_.source_path);
+    struct Read {
+        Config fresh;
+        Status status;
+    };
+    auto read = std::make_shared<Read>();
+    OffLoop(
+        loop_,
+        [path = config_.source_path, read] { read->status = Config::Load(path, &read->fresh); },
+        [this, read] {
+            if (!read->status.ok())
+                return spdlog::error("SIGHUP: {} not reloaded: {}", config_.source_path,
+                                     read->status.message());
+            ApplyReload(read->fresh);
+        });
+}
+
+// What a reload applies: the log level, the rate limit and the templates. The rest is read
+// once at start; a change to it is named (never its value) as needing a restart.
+void Server::ApplyReload(const Config& fresh) {
+    if (stopping_) return;
+    if (fresh.log_level != applied_log_level_) {
+        spdlog::set_level(spdlog::level::from_str(fresh.log_level));
+        applied_log_level_ = fresh.log_level;
+        spdlog::info("SIGHUP: log level {}", fresh.log_level);
+    }
+    if (fresh.rate_limit_per_second != applied_rate_ || fresh.rate_burst != applied_burst_) {
+        applied_rate_ = fresh.rate_limit_per_second;
+        applied_burst_ = fresh.rate_burst;
+        dispatcher_->SetRate(applied_rate_, applied_burst_);
+        spdlog::info("SIGHUP: rate_limit_per_second {} (0: unlimited), rate_burst {}",
+                     applied_rate_, applied_burst_);
+    }
+    std::vector<std::string> keys;
+    templates_.ForEach([&keys](const Template& t) { keys.push_back(t.key()); });
+    for (const std::string& key : keys) reloads_.Reload(key, [](Status) {});
+    spdlog::info("SIGHUP: reloading {} templates from MySQL (new ones still need tset)",
+                 keys.size());
+    const std::vector<std::string> restart = KeysNeedingRestart(config_, fresh);
+    if (!restart.empty()) {
+        std::string names;
+        for (const auto& k : restart) names += (names.empty() ? "" : ", ") + k;
+        spdlog::warn("SIGHUP: changed in the file, applied only after a restart: {}", names);
+    }
 }
 
 uint64_t Server::NextMessageId() {
@@ -681,6 +782,8 @@ void Server::FinishShutdown() {
     close(&durable_async_);
     close(&sigterm_);
     close(&sigint_);
+    close(&sighup_);
+    close(&sigusr1_);
     close(&status_timer_);
     close(&shutdown_timer_);
     spdlog::info("stopped");

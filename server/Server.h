@@ -60,6 +60,13 @@ class Server : public FrameSink {
     // Graceful stop: no new connections or frames, in-flight sends finish (up to
     // shutdown_timeout_ms), queues flushed, replies written, then the loop ends.
     void Shutdown();
+    // How to reopen the log file (main owns it): SIGUSR1 does only that; SIGHUP does it and
+    // then reloads what can change at run time (Reload).
+    using LogReopener = std::function<bool(std::string* error)>;
+    void SetLogReopener(LogReopener reopen) { reopen_logs_ = std::move(reopen); }
+    // SIGHUP: reads the ini again and applies the log level and the rate limit, reloads the
+    // cached templates from MySQL, and logs what changed and what needs a restart.
+    void Reload();
 
     // Operations for the admin API (loop thread).
     struct Snapshot {
@@ -143,6 +150,8 @@ class Server : public FrameSink {
     static void OnCheck(uv_check_t* h);
     static void OnDurable(uv_async_t* h);
     static void OnSignal(uv_signal_t* h, int signum);
+    void ReopenLogs();
+    void ApplyReload(const Config& fresh);
     static void OnStatusTimer(uv_timer_t* h);
     static void OnShutdownTimer(uv_timer_t* h);
 
@@ -182,7 +191,11 @@ class Server : public FrameSink {
 
     uv_check_t check_;
     uv_async_t durable_async_;
-    uv_signal_t sigterm_, sigint_;
+    uv_signal_t sigterm_, sigint_, sighup_, sigusr1_;
+    LogReopener reopen_logs_;
+    std::string applied_log_level_;  // what SIGHUP last applied (the config's at start)
+    double applied_rate_ = 0;
+    int applied_burst_ = 0;
     uv_timer_t status_timer_, shutdown_timer_;
 };
 
