@@ -355,6 +355,7 @@ void Dispatcher::Pause(const std::string& reason, bool by_operator, int64_t unti
     spdlog::warn("account {} paused: {}{}", config_.app_id, reason,
                  until_ms ? " (until the quota resets at midnight UTC+8)" : "");
     // While paused by the quota, wake every probe interval (and at the reset).
+    if (save_pause_) save_pause_(pause_);
     uv_timer_stop(&pause_timer_);
     if (!by_operator) {
         const int64_t probe_ms = config_.quota_probe_s > 0 ? config_.quota_probe_s * 1000ll : 0;
@@ -370,8 +371,22 @@ void Dispatcher::Resume(const std::string& why) {
                  (NowMs() - pause_.since_ms) / 1000, pause_.reason);
     pause_ = PauseState{};
     probe_allowed_ = false;
+    if (save_pause_) save_pause_(pause_);
     uv_timer_stop(&pause_timer_);
     Pump();
+}
+
+void Dispatcher::RestorePause(const PauseState& kept) {
+    if (!kept.paused) return;
+    if (!kept.by_operator && kept.until_ms <= NowMs()) {
+        spdlog::info("the quota pause from before the restart is over ({})", kept.reason);
+        if (save_pause_) save_pause_(PauseState{});
+        return;
+    }
+    spdlog::warn("kept from before the restart: sending paused{} since {} ms ago: {}",
+                 kept.by_operator ? " by an operator" : "", NowMs() - kept.since_ms, kept.reason);
+    Pause(kept.reason, kept.by_operator, kept.by_operator ? 0 : kept.until_ms);
+    pause_.since_ms = kept.since_ms;
 }
 
 void Dispatcher::OnPauseTimer(uv_timer_t* t) {

@@ -82,6 +82,12 @@ class Dispatcher {
     }
     void Pause(const std::string& reason, bool by_operator, int64_t until_ms);
     void Resume(const std::string& why);
+    // Called with the new state after every pause and resume (to keep it across restarts).
+    void OnPauseChange(std::function<void(const PauseState&)> save) {
+        save_pause_ = std::move(save);
+    }
+    // A pause kept from before a restart: an operator's always, the quota's if not over.
+    void RestorePause(const PauseState& kept);
     const PauseState& pause_state() const { return pause_; }
 
     size_t inflight() const { return inflight_; }
@@ -141,6 +147,7 @@ class Dispatcher {
     FinalCallback on_final_;
     uv_timer_t timer_, pause_timer_;
     PauseState pause_;
+    std::function<void(const PauseState&)> save_pause_;
     bool probe_allowed_ = false, probe_inflight_ = false;
     PriorityPicker picker_;
     RateBucket bucket_;

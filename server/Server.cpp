@@ -20,6 +20,7 @@
 #include "base/OffLoop.h"
 #include "config/StatusFile.h"
 #include "delivery/MessageOptions.h"
+#include "delivery/PauseFile.h"
 #include "protocol/JsonCheck.h"
 #include "server/TaskRunner.h"
 #include "store/Migrations.h"
@@ -207,6 +208,8 @@ Status Server::Start() {
                                          queues_[0].get(), queues_[1].get(), queues_[2].get()},
                                      &templates_, senders_.get(), dead_letters_.get(), log_.get(),
                                      [this](const FinalOutcome& f) { OnFinal(f); });
+
+    RestorePause();
 
     tasks_ = std::make_unique<TaskRunner>(loop_, this);
     s = tasks_->Load();
@@ -561,6 +564,22 @@ void Server::OnCheck(uv_check_t* h) {
     ids.swap(self->to_flush_);
     for (uint64_t id : ids)
         if (Connection* c = self->FindConnection(id)) c->Flush();
+}
+
+// The pause is kept in <queue_file_path>/pause (delivery/PauseFile): written on every pause
+// and resume (a few bytes into the page cache, so a crashed or killed process keeps it too),
+// read back here before anything is sent.
+void Server::RestorePause() {
+    const std::string path = config_.queue_file_path + "/pause";
+    PauseState kept;
+    Status s = LoadPauseFile(path, &kept);
+    if (!s.ok() && s.code() != Status::Code::kNotFound)
+        spdlog::error("{} (sending is not paused)", s.message());
+    dispatcher_->OnPauseChange([path](const PauseState& state) {
+        Status saved = SavePauseFile(path, state);
+        if (!saved.ok()) spdlog::error("pause not kept across a restart: {}", saved.message());
+    });
+    if (s.ok()) dispatcher_->RestorePause(kept);
 }
 
 void Server::OnSignal(uv_signal_t* h, int signum) {

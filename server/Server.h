@@ -151,6 +151,7 @@ class Server : public FrameSink {
     static void OnDurable(uv_async_t* h);
     static void OnSignal(uv_signal_t* h, int signum);
     void ReopenLogs();
+    void RestorePause();
     void ApplyReload(const Config& fresh);
     static void OnStatusTimer(uv_timer_t* h);
     static void OnShutdownTimer(uv_timer_t* h);
