@@ -63,16 +63,18 @@ bool IsOpenidsUpload(const HttpRequest& request) {
 
 }  // namespace
 
-AdminRequestGate::AdminRequestGate(const Config& config) : token_(config.admin_token) {
+AdminRequestGate::AdminRequestGate(const Config& config)
+    : token_(config.admin_token), metrics_public_(config.metrics_public) {
     for (const std::string& entry : config.admin_allowed_hosts) {
         HostPort parsed;
         if (ParseHostPort(entry, &parsed)) allowed_hosts_.push_back(parsed);
     }
 }
 
-bool AdminRequestGate::IsPublic(const HttpRequest& request) {
+bool AdminRequestGate::IsPublic(const HttpRequest& request) const {
     const std::string& path = request.path;
     if (path == "/api/health") return true;
+    if (path == "/metrics" && metrics_public_) return true;
     return request.method == "GET" &&
            (path == "/" || path == "/index.html" || path.rfind("/assets/", 0) == 0);
 }

@@ -28,8 +28,9 @@ class AdminRequestGate {
     // nullopt: the request may go on to its endpoint.
     std::optional<GateRefusal> Check(const HttpRequest& request) const;
 
-    // The dashboard's files and /api/health: answered without the token.
-    static bool IsPublic(const HttpRequest& request);
+    // The dashboard's files, /api/health, and /metrics with [admin] metrics_public = 1:
+    // answered without the token.
+    bool IsPublic(const HttpRequest& request) const;
 
   private:
     struct HostPort {
@@ -44,6 +45,7 @@ class AdminRequestGate {
     bool Authorized(const HttpRequest& request) const;
 
     std::string token_;
+    bool metrics_public_ = false;
     std::vector<HostPort> allowed_hosts_;
 };
 

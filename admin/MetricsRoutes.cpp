@@ -1,11 +1,21 @@
 // GET /metrics: the server's counters and gauges in the Prometheus text format (Metrics.h),
 // with the send-latency and queue-sync histograms.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <iterator>
+#include <map>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "admin/AdminRoutes.h"
 #include "admin/Metrics.h"
+#include "base/Clock.h"
+#include "base/Version.h"
 #include "server/Server.h"
+#include "server/TaskRunner.h"
 
 namespace mega {
 namespace {
@@ -67,9 +77,57 @@ void AddMessageLogMetrics(MetricsText& m, const Server::Snapshot& s) {
             double(s.log_pending));
 }
 
-HttpResponse MetricsReply(const Server::Snapshot& s) {
+// The standard process metrics of Prometheus clients, from /proc/self: resident memory, CPU
+// seconds, open descriptors, start time. A few small reads per scrape.
+void AddProcessMetrics(MetricsText& m) {
+    std::ifstream stat("/proc/self/stat");
+    std::string line;
+    std::getline(stat, line);
+    const size_t close = line.rfind(')');  // the command name may hold spaces
+    std::istringstream fields(close == std::string::npos ? "" : line.substr(close + 2));
+    std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
+    const double tick = double(::sysconf(_SC_CLK_TCK)), page = double(::sysconf(_SC_PAGESIZE));
+    if (f.size() > 21) {  // fields from the 3rd: utime is the 14th, starttime the 22nd, rss 24th
+        m.Counter("process_cpu_seconds_total", "User and system CPU time spent in seconds.",
+                  (std::stod(f[11]) + std::stod(f[12])) / tick);
+        m.Gauge("process_resident_memory_bytes", "Resident memory size in bytes.",
+                std::stod(f[21]) * page);
+        std::ifstream uptime("/proc/uptime");
+        double up = 0;
+        uptime >> up;
+        const double boot = double(NowMs()) / 1000 - up;
+        m.Gauge("process_start_time_seconds", "Start time of the process since unix epoch.",
+                boot + std::stod(f[19]) / tick);
+    }
+    size_t fds = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+        fds++;
+    m.Gauge("process_open_fds", "Number of open file descriptors.", double(fds));
+}
+
+void AddTaskMetrics(MetricsText& m, const std::vector<TaskInfo>& tasks) {
+    std::map<std::string, uint64_t> by_status;
+    uint64_t sent = 0, failed = 0;
+    for (const TaskInfo& t : tasks) {
+        by_status[t.status]++;
+        sent += t.sent;
+        failed += t.failed;
+    }
+    for (const auto& [status, n] : by_status)
+        m.Gauge("mega_tasks", "Batch tasks by status.", double(n), Label("status", status));
+    m.Gauge("mega_task_messages_sent", "Messages of the listed tasks sent.", double(sent));
+    m.Gauge("mega_task_messages_failed", "Messages of the listed tasks failed.", double(failed));
+}
+
+HttpResponse MetricsReply(const Server::Snapshot& s, const std::vector<TaskInfo>& tasks) {
     MetricsText m;
+    m.Gauge("mega_build_info", "Version and commit of this build (the value is 1).", 1,
+            Label("version", MEGA_VERSION) + "," + Label("commit", MEGA_GIT_COMMIT));
+    AddProcessMetrics(m);
     AddQueueMetrics(m, s);
+    AddTaskMetrics(m, tasks);
     AddDeliveryMetrics(m, s);
     AddMessageLogMetrics(m, s);
     std::string text = std::move(m.text());
@@ -89,8 +147,9 @@ HttpResponse MetricsReply(const Server::Snapshot& s) {
 }  // namespace
 
 void AddMetricsRoutes(RouteTable& routes, Server& server) {
-    routes.Get("/metrics",
-               [&server](AdminCall& call) { call.responder.Send(MetricsReply(server.Stats())); });
+    routes.Get("/metrics", [&server](AdminCall& call) {
+        call.responder.Send(MetricsReply(server.Stats(), server.tasks().List()));
+    });
 }
 
 }  // namespace mega

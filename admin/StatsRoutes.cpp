@@ -16,18 +16,33 @@
 namespace mega {
 namespace {
 
+// A minute with at least this many WeChat calls, half or more of them failed, is degraded.
+constexpr uint64_t kHealthMinAttempts = 10;
+
+// The health rules (README, "Health"): down (503) when messages cannot be taken or none can
+// be sent; degraded (200) when sending is held back or failing, or the log is behind.
 HttpResponse HealthReply(const Server::Snapshot& s) {
-    std::vector<std::string> problems;
-    if (!s.queue_writable) problems.push_back("queue not writable");
-    if (!s.token_error.empty()) problems.push_back("no access_token: " + s.token_error);
-    if (!s.log_healthy) problems.push_back("message log cannot reach MySQL");
-    if (s.pause.paused) problems.push_back("account paused: " + s.pause.reason);
-    // 503 when messages cannot be taken or cannot be sent; a pause or the log is degraded.
-    const int status = s.queue_writable && s.token_error.empty() ? 200 : 503;
+    std::vector<std::string> down, degraded;
+    if (!s.listening) down.push_back("not listening: stopping");
+    if (!s.queue_writable) down.push_back("queue not writable");
+    if (!s.token_error.empty()) down.push_back("no access_token: " + s.token_error);
+    if (s.pause.paused) degraded.push_back("account paused: " + s.pause.reason);
+    if (s.attempts_1m >= kHealthMinAttempts && s.failed_attempts_1m * 2 >= s.attempts_1m)
+        degraded.push_back(std::to_string(s.failed_attempts_1m) + " of " +
+                           std::to_string(s.attempts_1m) +
+                           " WeChat calls failed in the last minute");
+    if (!s.log_healthy) degraded.push_back("message log cannot reach MySQL");
+    if (s.log_healthy && s.log_pending > s.log_backlog_limit / 2)
+        degraded.push_back("message log behind: " + std::to_string(s.log_pending) +
+                           " events waiting");
+    const char* state = !down.empty() ? "down" : !degraded.empty() ? "degraded" : "ok";
+    std::vector<std::string> problems = down;
+    problems.insert(problems.end(), degraded.begin(), degraded.end());
+    const int status = down.empty() ? 200 : 503;
     return JsonReply(
         [&](JsonWriter& w) {
             w.StartObject();
-            Field(w, "status", problems.empty() ? "ok" : "degraded");
+            Field(w, "status", state);
             w.Key("problems");
             w.StartArray();
             for (const std::string& p : problems) WriteString(w, p);

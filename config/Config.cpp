@@ -200,7 +200,9 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
             for (auto& host : c.admin_allowed_hosts)
                 for (char& ch : host)
                     ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        } else if (name == "max_connections")
+        } else if (name == "metrics_public")
+            return boolean(&c.metrics_public);
+        else if (name == "max_connections")
             return integer(&c.admin_max_connections, 1, 1000000);
         else if (name == "header_timeout_s")
             return integer(&c.admin_header_timeout_s, 1, 3600);

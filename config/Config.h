@@ -65,6 +65,7 @@ struct Config {
     std::string admin_listen = "127.0.0.1:9502";   // empty = no admin API
     bool admin_listen_set = false;                 // false: the default, which may be busy
     std::string admin_token;                       // secret: never logged
+    bool metrics_public = false;                   // GET /metrics without the token
     std::vector<std::string> admin_allowed_hosts;  // more Host names (lower case), [:port]
     int admin_max_connections = 1024;              // beyond: 503 and close
     int admin_header_timeout_s = 10;               // headers complete by then, else 408

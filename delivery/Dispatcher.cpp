@@ -200,6 +200,13 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
             PushDue(now, r.tag);
             continue;
         }
+        if (r.errcode == kErrcodeNoToken && r.credentials_refused &&
+            d.message.kind == MessageKind::kSend) {
+            // A client waits on this send: tell it now that the credentials are refused,
+            // rather than retrying until it gives up. (A push waits for the fix instead.)
+            Settle(d, Ending::kFailed, &r, {});
+            continue;
+        }
         if (r.errcode == kErrcodeNoToken || r.errcode == kErrcodeNotSent) {
             // Never sent: no access_token (WeChat refused the credentials or cannot be
             // reached), or the senders were stopping. Not an attempt; wait and try again.

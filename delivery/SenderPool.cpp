@@ -320,7 +320,7 @@ class SenderThread {
             return false;
         }
         if (!RefreshToken()) {
-            LocalResult(j, Outcome::kTransient, kErrcodeNoToken, token_error_);
+            NoTokenResult(j);
             slot->job = {};
             return false;
         }
@@ -420,7 +420,7 @@ class SenderThread {
                 slot->token_generation = token_generation_;
                 if (Launch(slot)) return;
             } else {
-                LocalResult(slot->job, Outcome::kTransient, kErrcodeNoToken, token_error_);
+                NoTokenResult(slot->job);
             }
             Release(slot);
             return;
@@ -471,6 +471,18 @@ class SenderThread {
         r.outcome = outcome;
         r.errcode = errcode;
         AppendLocalReply(&r.reply, errcode, msg);
+    }
+
+    // No access_token: the message waits (kErrcodeNoToken). When WeChat refused the
+    // credentials, the reply carries its errcode and credentials_refused is set, so that a
+    // `send` client can be told at once.
+    void NoTokenResult(const DeliveryJob& job) {
+        const int refused = tokens_->RefusedErrcode();
+        DeliveryResult& r = NewResult(job);
+        r.outcome = Outcome::kTransient;
+        r.errcode = kErrcodeNoToken;
+        r.credentials_refused = refused != 0;
+        AppendLocalReply(&r.reply, refused != 0 ? refused : kErrcodeNoToken, token_error_);
     }
 
     // Stopping: jobs not started yet go back unsent.

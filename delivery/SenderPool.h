@@ -25,7 +25,8 @@ namespace mega {
 
 struct DeliveryResult {
     uint64_t id = 0, tag = 0;
-    uint32_t flight = 0;  // the job's
+    uint32_t flight = 0;               // the job's
+    bool credentials_refused = false;  // kErrcodeNoToken because WeChat refused app_id/secret
     Outcome outcome = Outcome::kPermanent;
     bool transport_ok = false;
     long http_status = 0;

@@ -134,6 +134,7 @@ Status TokenCache::Get(std::string* token, uint64_t* generation) {
             failures_ = 0;
             retry_at_ms_ = 0;
             last_error_ = Status::Ok();
+            refused_errcode_ = 0;
             generation_.fetch_add(1, std::memory_order_release);
             refreshes_.fetch_add(1, std::memory_order_relaxed);
         } else {
@@ -142,6 +143,7 @@ Status TokenCache::Get(std::string* token, uint64_t* generation) {
                 std::min(kMaxBackoffMs, int64_t(1000) << std::min(failures_ - 1, 6));
             retry_at_ms_ = fetched_at_ms_ + backoff;
             last_error_ = s;
+            refused_errcode_ = s.code() == Status::Code::kInvalid ? fetch_errcode_ : 0;
             spdlog::warn("access_token fetch failed ({} in a row, next try in {} ms): {}",
                          failures_, backoff, s.message());
         }
@@ -156,6 +158,11 @@ Status TokenCache::Get(std::string* token, uint64_t* generation) {
 std::string TokenCache::LastError() {
     std::lock_guard lock(mu_);
     return last_error_.ok() ? std::string() : last_error_.message();
+}
+
+int TokenCache::RefusedErrcode() {
+    std::lock_guard lock(mu_);
+    return refused_errcode_;
 }
 
 bool TokenCache::MayForceRefresh(int64_t now_ms) {
@@ -248,6 +255,7 @@ Status TokenCache::Fetch(bool force_refresh, std::string* token, int* expires_in
     const auto errcode = doc.FindMember("errcode");
     if (errcode != doc.MemberEnd() && errcode->value.IsInt() && errcode->value.GetInt() != 0) {
         const int code = errcode->value.GetInt();
+        fetch_errcode_ = code;
         const auto errmsg = doc.FindMember("errmsg");
         std::string msg =
             "WeChat refused the access_token request: errcode " + std::to_string(code);

@@ -32,6 +32,9 @@ class TokenCache {
     uint64_t refreshes() const { return refreshes_.load(std::memory_order_relaxed); }
     // Why the last fetch failed; empty when the last fetch worked (or none was needed yet).
     std::string LastError();
+    // WeChat's errcode when it refused the credentials on the last fetch (40013, 40125, ...);
+    // 0 when the last fetch worked or failed otherwise (network, system busy).
+    int RefusedErrcode();
     // The API base URLs (failover), shared with the sender threads.
     ApiBases& bases() { return bases_; }
 
@@ -53,6 +56,8 @@ class TokenCache {
     int64_t expires_at_ms_ = 0;  // steady clock
     int64_t fetched_at_ms_ = 0;  // steady clock, end of the last fetch (fetches >= 1 s apart)
     Status last_error_;          // the last failed fetch: returned until retry_at_ms_
+    int fetch_errcode_ = 0;      // WeChat's errcode of the last Fetch (fetching thread only)
+    int refused_errcode_ = 0;    // of the last failed fetch, if WeChat refused it
     int64_t retry_at_ms_ = 0;
     int failures_ = 0;  // consecutive failed fetches (backoff 1 s, 2 s, ... 60 s)
     std::atomic<uint64_t> generation_{0};

@@ -649,6 +649,13 @@ void Server::ApplyReload(const Config& fresh) {
     }
 }
 
+void Server::SampleAttempts() {
+    if (!dispatcher_) return;
+    const auto& c = dispatcher_->counters();
+    attempt_samples_[samples_taken_++ % attempt_samples_.size()] = {
+        c.attempts, c.by_outcome[int(Outcome::kSent)]};
+}
+
 uint64_t Server::NextMessageId() {
     // Unique across restarts without any state: the wall clock in ms, 20 bits of counter.
     last_id_ = std::max(last_id_ + 1, uint64_t(NowMs()) << 20);
@@ -680,6 +687,7 @@ void Server::OnStatusTimer(uv_timer_t* h) {
     auto* self = static_cast<Server*>(h->data);
     if (self->dedup_) self->dedup_->Expire(NowMs());
     self->SweepConnections();
+    self->SampleAttempts();
     self->WriteStatusFile();
 }
 
@@ -712,6 +720,16 @@ Server::Snapshot Server::Stats() const {
     s.rate_1m = throughput_.SentRate(now_s, 60);
     s.rate_5m = throughput_.SentRate(now_s, 300);
     s.rate_60m = throughput_.SentRate(now_s, 3600);
+    if (samples_taken_ > 0) {
+        const size_t n = attempt_samples_.size();
+        const auto& [old_attempts, old_sent] =
+            attempt_samples_[samples_taken_ >= n ? samples_taken_ % n : 0];
+        const uint64_t sent = s.counters.by_outcome[int(Outcome::kSent)];
+        s.attempts_1m = s.counters.attempts - old_attempts;
+        s.failed_attempts_1m = s.attempts_1m - (sent - old_sent);
+    }
+    s.listening = !stopping_;
+    s.log_backlog_limit = uint64_t(config_.message_log_backlog);
     if (log_) {
         s.log_written = log_->written();
         s.log_dropped = log_->dropped();

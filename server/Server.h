@@ -86,6 +86,9 @@ class Server : public FrameSink {
         bool queue_writable = true;
         std::string token_error;  // why no access_token can be had, if so
         double rate_1m = 0, rate_5m = 0, rate_60m = 0;
+        uint64_t attempts_1m = 0, failed_attempts_1m = 0;  // WeChat calls in the last minute
+        bool listening = true;                             // false once stopping
+        uint64_t log_backlog_limit = 0;                    // [log] message_log_backlog
     };
     Snapshot Stats() const;
     // What Accept did with a message.
@@ -152,6 +155,7 @@ class Server : public FrameSink {
     static void OnSignal(uv_signal_t* h, int signum);
     void ReopenLogs();
     void RestorePause();
+    void SampleAttempts();
     void ApplyReload(const Config& fresh);
     static void OnStatusTimer(uv_timer_t* h);
     static void OnShutdownTimer(uv_timer_t* h);
@@ -185,6 +189,10 @@ class Server : public FrameSink {
     std::array<std::deque<PendingAck>, kPriorityLevels> pending_acks_;
     std::unordered_map<uint64_t, SendWaiter> waiters_;  // by message id
     Throughput throughput_;
+    // Once a second (attempts, sent attempts) of the dispatcher's counters: the last minute's
+    // failure rate for /api/health is the difference to the sample 60 s ago.
+    std::array<std::pair<uint64_t, uint64_t>, 61> attempt_samples_{};
+    uint64_t samples_taken_ = 0;
     uint64_t last_id_ = 0;
     bool sync_wanted_ = false;
     bool started_ = false, stopping_ = false, finished_ = false;

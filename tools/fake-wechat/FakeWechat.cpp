@@ -273,7 +273,7 @@ void FakeWechat::HandleClassicToken(const HttpRequest& request, const HttpRespon
     if (appid != options_.appid) return responder.Send(Json(WechatError(40013, "")));
     if (!request.QueryParam("secret", &secret) || secret.empty())
         return responder.Send(Json(WechatError(41004, "")));
-    if (secret != options_.secret) return responder.Send(Json(WechatError(40001, "")));
+    if (secret != ExpectedSecret()) return responder.Send(Json(WechatError(40001, "")));
     if (state_.classic_fetches_today >= config_.token_daily_limit)
         return responder.Send(Json(WechatError(45009, "")));
     ++state_.classic_fetches_today;
@@ -302,7 +302,7 @@ void FakeWechat::HandleStableToken(const HttpRequest& request, const HttpRespond
     if (appid.empty()) return responder.Send(Json(WechatError(41002, RequestId())));
     if (appid != options_.appid) return responder.Send(Json(WechatError(40013, RequestId())));
     if (secret.empty()) return responder.Send(Json(WechatError(41004, RequestId())));
-    if (secret != options_.secret) return responder.Send(Json(WechatError(40125, RequestId())));
+    if (secret != ExpectedSecret()) return responder.Send(Json(WechatError(40125, RequestId())));
     auto force = json.FindMember("force_refresh");
     const bool force_refresh =
         force != json.MemberEnd() && force->value.IsBool() && force->value.GetBool();
@@ -653,6 +653,11 @@ bool ApplyConfigMember(std::string_view key, const rapidjson::Value& v, FakeWech
         if (!v.IsInt() || v.GetInt() < 1)
             return *why = "token_ttl_s must be an integer >= 1", false;
         c->token_ttl_s = v.GetInt();
+        return true;
+    }
+    if (key == "secret") {  // as when the secret is reset in WeChat's console
+        if (!v.IsString()) return *why = "secret must be a string", false;
+        c->secret = v.GetString();
         return true;
     }
     if (key == "refuse") {

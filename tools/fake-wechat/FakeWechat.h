@@ -40,6 +40,7 @@ struct FakeWechatConfig {
     int64_t quota = -1;  // successful sends per day; -1: unlimited
     int token_ttl_s = 7200;
     bool refuse = false;
+    std::string secret;  // the app secret WeChat accepts now; empty: the --secret of the start
     int classic_grace_s = 300;
     int token_daily_limit = 2000;  // classic token fetches per day
     int stable_force_per_day = 20;
@@ -57,6 +58,9 @@ class FakeWechat {
     int port() const { return server_.port(); }
 
   private:
+    const std::string& ExpectedSecret() const {
+        return config_.secret.empty() ? options_.secret : config_.secret;
+    }
     struct Token {
         uint64_t expires_at_ms;               // loop clock; past it: 42001
         uint64_t dead_after_ms = UINT64_MAX;  // superseded: past it 40001
