@@ -262,8 +262,9 @@ def test_burst_then_restart_keeps_final_rows_whole():
                     60, lambda: f"the log writer to finish: {api.stats()['message_log']}")
     check(ml["dropped"] > 0, f"the burst dropped no queued event (backlog 10): {ml}")
     check(m.stop() == 0, f"mega did not stop cleanly\n{m.diagnostics()}")
-    m.start()  # the pause is not kept
+    m.start()  # the pause is kept across the restart: resume it
     api = ops.Admin(m)
+    api.ok_post("/api/account/resume", {})
     wait_until(lambda: api.stats()["sent"] == n, 120, lambda: f"{n} sent: {api.stats()['sent']}")
     wait_until(lambda: (lambda x: x if x["pending"] == 0 else None)(api.stats()["message_log"]),
                60, lambda: f"the log writer to finish: {api.stats()['message_log']}")
