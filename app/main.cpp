@@ -26,6 +26,7 @@
 #include "admin/AdminApi.h"
 #include "base/CommandLine.h"
 #include "base/ExitCode.h"
+#include "base/JsonLogFormat.h"
 #include "base/LogFile.h"
 #include "config/Config.h"
 #include "server/ProcessControl.h"
@@ -146,6 +147,7 @@ Status SetUpLogging(const Config& c, bool foreground, std::shared_ptr<LogFile>* 
             spdlog::async_overflow_policy::overrun_oldest);
         logger->set_level(LevelOf(c.log_level));
         logger->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%n] [%l] %v");
+        if (c.log_json) (*log_file)->set_formatter(std::make_unique<JsonLogFormat>());
         logger->flush_on(spdlog::level::warn);
         spdlog::set_default_logger(logger);
         spdlog::flush_every(std::chrono::seconds(1));

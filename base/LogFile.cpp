@@ -23,10 +23,12 @@ void LogFile::sink_it_(const spdlog::details::log_msg& msg) {
     spdlog::memory_buf_t line;
     formatter_->format(msg, line);
     file_.write(line);
+    if (msg.time - flushed_at_ >= std::chrono::milliseconds(200)) flush_();
 }
 
 void LogFile::flush_() {
     file_.flush();
+    flushed_at_ = spdlog::log_clock::now();
 }
 
 }  // namespace mega

@@ -1,7 +1,9 @@
 // LogFile: the log file sink, which can be reopened. After logrotate has moved the file away,
 // SIGHUP or SIGUSR1 makes the server reopen it by name, so lines go to the new file and none
 // are lost (what was written before the reopen is in the moved file). Thread-safe: the
-// async logger's thread writes while the loop thread reopens.
+// async logger's thread writes while the loop thread reopens. Lines reach the file within a
+// second: a write flushes when 200 ms passed since the last flush, and spdlog's periodic
+// flush (every second) takes the rest.
 #pragma once
 
 #include <spdlog/details/file_helper.h>
@@ -25,6 +27,7 @@ class LogFile final : public spdlog::sinks::base_sink<std::mutex> {
 
   private:
     spdlog::details::file_helper file_;
+    spdlog::log_clock::time_point flushed_at_{};
 };
 
 }  // namespace mega

@@ -211,6 +211,11 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
         else if (name == "idle_timeout_s")
             return integer(&c.admin_idle_timeout_s, 1, 86400);
     } else if (section == "log") {
+        if (name == "format") {
+            if (value != "text" && value != "json") return bad("expected text or json");
+            c.log_json = value == "json";
+            return 1;
+        }
         if (name == "log_file")
             c.log_file = value;
         else if (name == "log_level") {

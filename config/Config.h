@@ -77,6 +77,7 @@ struct Config {
     std::string log_level = "info";
     std::string log_prefix = "mega";
     bool message_log = true;           // rows in {prefix}mega_message_log
+    bool log_json = false;             // [log] format = json: one JSON object a line
     int message_log_backlog = 100000;  // events waiting for the writer before "queued" ones go
 
     std::string source_path;  // the file it was read from

@@ -2,9 +2,10 @@
 keeps running, every acknowledged push is delivered, the log file is reopened by name after
 it was moved away (lines before the move are in the moved file, lines after in the new one),
 and SIGHUP applies a new log level and rate limit from the edited ini and names the settings
-that need a restart.
+that need a restart. With [log] format = json every line is one JSON object.
 """
 
+import json
 import os
 import signal
 import sys
@@ -91,6 +92,16 @@ def test_sighup_applies_level_and_rate_and_names_the_rest():
         r = c.call_push("oAfterReload", "order_paid", {"product": "tea"})
         check(r.code == 200, f"a push after the reload: {r}")
     check(mega.stop() == 0, "mega stops cleanly after the signals")
+
+
+def test_json_log_lines():
+    mega = env.mega("json", overrides={"log": {"format": "json"}})
+    wait_until(lambda: "mega started" in read(mega.log_file), 30, "the start line")
+    lines = [line for line in read(mega.log_file).splitlines() if line]
+    docs = [json.loads(line) for line in lines]  # every line one JSON object
+    check(any(d["msg"].startswith("mega started") and d["level"] == "info" for d in docs),
+          f"the start line as JSON: {lines[-3:]}")
+    check(mega.stop() == 0, "stopped")
 
 
 harness.run_tests(globals(), env, setup)
