@@ -10,29 +10,32 @@ install(FILES config/wechat.ini DESTINATION ${CMAKE_INSTALL_DATADIR}/mega)
 install(FILES ${SCHEMA_FILES} DESTINATION ${CMAKE_INSTALL_DATADIR}/mega/schema)
 
 # The packaged config: each replaced line must be found in the sample, or configuring fails.
+# (Lines are passed as quoted arguments, never as lists: they hold semicolons.)
+function(mega_replace_line var in from to)
+  string(FIND "${${var}}" "\n${from}\n" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "packaging: '${from}' is no longer a line of ${in}: update "
+                        "packaging/Packaging.cmake")
+  endif()
+  string(REPLACE "\n${from}\n" "\n${to}\n" text "${${var}}")
+  set(${var} "${text}" PARENT_SCOPE)
+endfunction()
 function(mega_packaged_config in out)
   file(READ ${in} text)
-  set(header "; The packaged config of mega@wechat (systemd): config/wechat.ini with the paths\n"
-             "; under /var/lib/mega and /var/log/mega and daemonize = 0 (systemd runs the server\n"
-             "; in the foreground: keep 0). Another instance NAME: copy this file to NAME.ini,\n"
-             "; change the listen ports and replace \"wechat\" in the three paths with NAME.\n;\n")
-  string(JOIN "" text ${header} "${text}")
-  foreach(pair
-      "queue_file_path = logs/queue|queue_file_path = /var/lib/mega/wechat"
-      ";pid_file = logs/queue/mega.pid|;pid_file = /var/lib/mega/wechat/mega.pid"
-      "daemonize = 1|daemonize = 0"
-      "log_file = logs/mega.log|log_file = /var/log/mega/wechat.log")
-    string(REPLACE "|" ";" pair "${pair}")
-    list(GET pair 0 from)
-    list(GET pair 1 to)
-    string(FIND "${text}" "\n${from}\n" at)
-    if(at EQUAL -1)
-      message(FATAL_ERROR "packaging: '${from}' is no longer a line of ${in}: update "
-                          "packaging/Packaging.cmake")
-    endif()
-    string(REPLACE "\n${from}\n" "\n${to}\n" text "${text}")
-  endforeach()
-  file(WRITE ${out} "${text}")
+  mega_replace_line(text ${in} "queue_file_path = logs/queue"
+                    "queue_file_path = /var/lib/mega/wechat")
+  mega_replace_line(text ${in} ";pid_file = logs/queue/mega.pid"
+                    ";pid_file = /var/lib/mega/wechat/mega.pid")
+  mega_replace_line(text ${in} "daemonize = 1" "daemonize = 0")
+  mega_replace_line(text ${in} "log_file = logs/mega.log" "log_file = /var/log/mega/wechat.log")
+  set(header [[
+; The packaged config of mega@wechat (systemd): config/wechat.ini with the paths under
+; /var/lib/mega and /var/log/mega and daemonize = 0 (systemd runs the server in the
+; foreground: keep 0). Another instance NAME: copy this file to NAME.ini, change the
+; listen ports and replace "wechat" in the three paths with NAME.
+;
+]])
+  file(WRITE ${out} "${header}${text}")
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${in})
 endfunction()
 mega_packaged_config(${CMAKE_SOURCE_DIR}/config/wechat.ini
@@ -70,7 +73,9 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_SOURCE_DIR}/packaging/conffiles ${CMAKE_SOURCE_DIR}/packaging/postinst
     ${CMAKE_SOURCE_DIR}/packaging/prerm ${CMAKE_SOURCE_DIR}/packaging/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+# Staged with DESTDIR and CMAKE_INSTALL_PREFIX=/usr, whatever prefix the build has.
+set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX /usr)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-set(CPACK_SET_DESTDIR ON)  # CMAKE_INSTALL_PREFIX is /usr while the package is staged
 set(CPACK_STRIP_FILES ON)
 include(CPack)
