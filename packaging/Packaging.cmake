@@ -52,7 +52,8 @@ find_program(DPKG_SHLIBDEPS dpkg-shlibdeps)
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME mega)
 set(CPACK_PACKAGE_VENDOR mega)
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "WeChat template-message queue server (Mega-Wechat compatible)")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+    "WeChat template-message queue server (Mega-Wechat compatible)")
 set(CPACK_PACKAGE_DESCRIPTION
     "mega queues and delivers WeChat template messages: the TCP protocol, template table\n"
     "and ini of Mega-Wechat, a durable disk queue, retries, rate limits, an admin API.\n"
