@@ -1,6 +1,6 @@
 // mega: the server's command line (parsed with CLI11, see base/CommandLine.h).
-//   mega NAME start|stop|restart|status|migrate     reads config/NAME.ini
-//   mega -c FILE start|stop|restart|status|migrate
+//   mega NAME start|stop|restart|status|migrate|check     reads config/NAME.ini
+//   mega -c FILE start|stop|restart|status|migrate|check
 // start validates the config, takes the pid-file lock, daemonizes when `daemonize = 1`
 // (the parent exits once the server listens, or with its error), and runs the event loop.
 // Exit statuses: kServerExitStatus below (also in `mega --help`).
@@ -49,17 +49,19 @@ const std::string kServerExitStatus = ExitStatusFooter({
     {exit_code::kNoInput, "the config file cannot be read"},
     {exit_code::kUnavailable,
      "start/restart: the server could not start (already running, a port taken, MySQL\n"
-     "       unreachable, an old schema: the message says why); migrate: it failed"},
+     "       unreachable, an old schema: the message says why); migrate: it failed;\n"
+     "       check: MySQL unreachable or its schema too old"},
     {exit_code::kOsError, "stop: the server cannot be signalled"},
     {exit_code::kTempFail, "stop: the server did not stop in time, or is starting up: try again"},
-    {exit_code::kConfig, "the config file is invalid"},
+    {exit_code::kConfig,
+     "the config file is invalid (check: also an unknown key with strict_config = 1)"},
 });
 
 // What the command line asks for.
 struct ServerCommandLine {
     std::string name;         // NAME: config/NAME.ini
     std::string config_file;  // -c FILE
-    std::string command;      // start, stop, restart, status or migrate
+    std::string command;      // start, stop, restart, status, migrate or check
     bool json = false;        // status --json
 };
 
@@ -71,9 +73,12 @@ const std::pair<const char*, const char*> kServerCommands[] = {
     {"stop",
      "stop the running server: no new requests, in-flight sends\n"
      "finish, the queue is flushed (exit 0 if it was not running)"},
-    {"restart", "stop, then start"},
+    {"restart", "stop, then start; refused (the server left running) if the\nconfig is invalid"},
     {"status", "whether the server runs, with its queue depth and counts"},
     {"migrate", "create or upgrade the database tables (after every upgrade,\nbefore start)"},
+    {"check",
+     "validate the config (every bad value, every unknown key), connect\n"
+     "to MySQL and check the schema version; prints OK or each problem"},
 };
 
 // The words after parsing that CLI11 did not take: an unknown command, or a stray option.
@@ -243,6 +248,7 @@ int Start(const Config& config) {
     std::shared_ptr<LogFile> log_file;
     s = SetUpLogging(config, !config.daemonize, &log_file);
     if (!s.ok()) return fail(s.message());
+    for (const auto& warning : config.warnings) spdlog::warn("config: {}", warning);
     pid_file.WritePid();
     ::signal(SIGPIPE, SIG_IGN);
     RaiseFileLimit();
@@ -316,6 +322,72 @@ int RunMigrate(const Config& config) {
     return exit_code::kOk;
 }
 
+// check: every problem of the config, then MySQL and its schema; OK if start would pass them.
+int Check(const std::string& path) {
+    Config config;
+    std::vector<std::string> errors;
+    Status s = Config::LoadAll(path, &config, &errors);
+    if (!s.ok()) {
+        std::fprintf(stderr, "mega: %s\n", s.message().c_str());
+        return exit_code::kNoInput;
+    }
+    const char* unknown = config.strict_config ? "error" : "warning";
+    for (const auto& w : config.warnings) std::printf("%s: %s\n", unknown, w.c_str());
+    for (const auto& e : errors) std::printf("error: %s\n", e.c_str());
+    if (!errors.empty() || (config.strict_config && !config.warnings.empty()))
+        return exit_code::kConfig;
+    MysqlSession::InitDriver();
+    s = CheckSchema(config);
+    if (!s.ok()) {
+        std::printf("error: MySQL %s:%d/%s: %s\n", config.mysql_host.c_str(), config.mysql_port,
+                    config.mysql_db.c_str(), s.message().c_str());
+        return exit_code::kUnavailable;
+    }
+    std::printf("OK: %s (%zu warnings), MySQL schema at version %d\n", config.source_path.c_str(),
+                config.warnings.size(), RequiredSchemaVersion());
+    return exit_code::kOk;
+}
+
+// For stop, status and restart, which must find a running server even after its ini was
+// broken on disk: the values that parse are used (pid_file, queue_file_path), a bad one
+// keeps its default. nullopt: go on; else the exit status (the file cannot be read).
+std::optional<int> LoadForControl(const std::string& path, Config* config) {
+    std::vector<std::string> errors;
+    Status s = Config::LoadAll(path, config, &errors);
+    if (!s.ok()) {
+        std::fprintf(stderr, "mega: %s\n", s.message().c_str());
+        return exit_code::kNoInput;
+    }
+    if (!errors.empty())
+        std::fprintf(stderr,
+                     "mega: warning: %s (and %zu more problems: see `check`); the server is "
+                     "looked for through pid file %s\n",
+                     errors.front().c_str(), errors.size() - 1, config->pid_file.c_str());
+    return std::nullopt;
+}
+
+// restart stops the server only if the config it would start with is valid.
+int Restart(const std::string& path) {
+    Config config;
+    Status s = Config::Load(path, &config);
+    if (s.code() == Status::Code::kInvalid) {
+        Config found;
+        if (auto done = LoadForControl(path, &found)) return *done;
+        const int pid = PidFile::RunningPid(found.pid_file);
+        std::fprintf(stderr, "mega: restart refused: %s\n", s.message().c_str());
+        if (pid != 0)
+            std::fprintf(stderr, "mega: the running server (pid %d) was left running\n", pid);
+        return exit_code::kConfig;
+    }
+    if (!s.ok()) {
+        std::fprintf(stderr, "mega: %s\n", s.message().c_str());
+        return exit_code::kNoInput;
+    }
+    for (const auto& w : config.warnings) std::fprintf(stderr, "mega: warning: %s\n", w.c_str());
+    if (int rc = Stop(config); rc != exit_code::kOk) return rc;
+    return Start(config);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -323,18 +395,19 @@ int main(int argc, char** argv) {
     if (auto done = ParseServerCommandLine(argc, argv, &args)) return *done;
     const std::string config_path =
         args.config_file.empty() ? "config/" + args.name + ".ini" : args.config_file;
+    if (args.command == "check") return Check(config_path);
+    if (args.command == "restart") return Restart(config_path);
     Config config;
+    if (args.command == "stop" || args.command == "status") {
+        if (auto done = LoadForControl(config_path, &config)) return *done;
+        return args.command == "stop" ? Stop(config) : Status_(config, args.json);
+    }
     Status s = Config::Load(config_path, &config);
     if (!s.ok()) {
         std::fprintf(stderr, "mega: %s\n", s.message().c_str());
         return s.code() == Status::Code::kIoError ? exit_code::kNoInput : exit_code::kConfig;
     }
+    for (const auto& w : config.warnings) std::fprintf(stderr, "mega: warning: %s\n", w.c_str());
     if (args.command == "start") return Start(config);
-    if (args.command == "stop") return Stop(config);
-    if (args.command == "restart") {
-        if (int rc = Stop(config); rc != exit_code::kOk) return rc;
-        return Start(config);
-    }
-    if (args.command == "status") return Status_(config, args.json);
     return RunMigrate(config);
 }
