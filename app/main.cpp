@@ -360,32 +360,35 @@ std::optional<int> LoadForControl(const std::string& path, Config* config) {
     }
     if (!errors.empty())
         std::fprintf(stderr,
-                     "mega: warning: %s (and %zu more problems: see `check`); the server is "
+                     "mega: warning: %s (problems in all: %zu, see `check`); the server is "
                      "looked for through pid file %s\n",
-                     errors.front().c_str(), errors.size() - 1, config->pid_file.c_str());
+                     errors.front().c_str(), errors.size(), config->pid_file.c_str());
     return std::nullopt;
 }
 
 // restart stops the server only if the config it would start with is valid.
 int Restart(const std::string& path) {
     Config config;
-    Status s = Config::Load(path, &config);
-    if (s.code() == Status::Code::kInvalid) {
-        Config found;
-        if (auto done = LoadForControl(path, &found)) return *done;
-        const int pid = PidFile::RunningPid(found.pid_file);
-        std::fprintf(stderr, "mega: restart refused: %s\n", s.message().c_str());
-        if (pid != 0)
-            std::fprintf(stderr, "mega: the running server (pid %d) was left running\n", pid);
-        return exit_code::kConfig;
-    }
+    std::vector<std::string> errors;
+    Status s = Config::LoadAll(path, &config, &errors);
     if (!s.ok()) {
         std::fprintf(stderr, "mega: %s\n", s.message().c_str());
         return exit_code::kNoInput;
     }
-    for (const auto& w : config.warnings) std::fprintf(stderr, "mega: warning: %s\n", w.c_str());
-    if (int rc = Stop(config); rc != exit_code::kOk) return rc;
-    return Start(config);
+    if (config.strict_config)
+        errors.insert(errors.end(), config.warnings.begin(), config.warnings.end());
+    else
+        for (const auto& w : config.warnings)
+            std::fprintf(stderr, "mega: warning: %s\n", w.c_str());
+    if (errors.empty()) {
+        if (int rc = Stop(config); rc != exit_code::kOk) return rc;
+        return Start(config);
+    }
+    for (const auto& e : errors) std::fprintf(stderr, "mega: %s\n", e.c_str());
+    const int pid = PidFile::RunningPid(config.pid_file);
+    std::fprintf(stderr, "mega: restart refused: the config is invalid%s\n",
+                 pid != 0 ? "; the running server was left running" : "");
+    return exit_code::kConfig;
 }
 
 }  // namespace

@@ -77,7 +77,9 @@ def test_strict_config_refuses_with_the_same_text():
     m = env.mega("strict", overrides={**TYPOS, "server": {**TYPOS["server"],
                                                           "strict_config": 1}}, start=False)
     m.start(wait=False)
-    rc = m.proc.wait(60)
+    wait_until(lambda: m.proc.poll() is not None or m.status() is not None, 60,
+               "the strict server to exit (or to start)")
+    rc = m.proc.poll()
     text = m.output()
     check(rc == EX_CONFIG, f"strict start exited {rc}, want {EX_CONFIG}:\n{text}")
     check_only_typos_reported(text, m.ini)
