@@ -1,6 +1,6 @@
 // mega: the server's command line (parsed with CLI11, see base/CommandLine.h).
-//   mega NAME start|stop|restart|status|migrate     reads config/NAME.ini
-//   mega -c FILE start|stop|restart|status|migrate
+//   mega NAME start|stop|restart|status|migrate|check     reads config/NAME.ini
+//   mega -c FILE start|stop|restart|status|migrate|check
 // start validates the config, takes the pid-file lock, daemonizes when `daemonize = 1`
 // (the parent exits once the server listens, or with its error), and runs the event loop.
 // Exit statuses: kServerExitStatus below (also in `mega --help`).
@@ -50,17 +50,19 @@ const std::string kServerExitStatus = ExitStatusFooter({
     {exit_code::kNoInput, "the config file cannot be read"},
     {exit_code::kUnavailable,
      "start/restart: the server could not start (already running, a port taken, MySQL\n"
-     "       unreachable, an old schema: the message says why); migrate: it failed"},
+     "       unreachable, an old schema: the message says why); migrate: it failed;\n"
+     "       check: MySQL unreachable or its schema too old"},
     {exit_code::kOsError, "stop: the server cannot be signalled"},
     {exit_code::kTempFail, "stop: the server did not stop in time, or is starting up: try again"},
-    {exit_code::kConfig, "the config file is invalid"},
+    {exit_code::kConfig,
+     "the config file is invalid (check: also an unknown key with strict_config = 1)"},
 });
 
 // What the command line asks for.
 struct ServerCommandLine {
     std::string name;         // NAME: config/NAME.ini
     std::string config_file;  // -c FILE
-    std::string command;      // start, stop, restart, status or migrate
+    std::string command;      // start, stop, restart, status, migrate or check
     bool json = false;        // status --json
 };
 
@@ -72,9 +74,12 @@ const std::pair<const char*, const char*> kServerCommands[] = {
     {"stop",
      "stop the running server: no new requests, in-flight sends\n"
      "finish, the queue is flushed (exit 0 if it was not running)"},
-    {"restart", "stop, then start"},
+    {"restart", "stop, then start; refused (the server left running) if the\nconfig is invalid"},
     {"status", "whether the server runs, with its queue depth and counts"},
     {"migrate", "create or upgrade the database tables (after every upgrade,\nbefore start)"},
+    {"check",
+     "validate the config (every bad value, every unknown key), connect\n"
+     "to MySQL and check the schema version; prints OK or each problem"},
 };
 
 // The words after parsing that CLI11 did not take: an unknown command, or a stray option.
@@ -245,6 +250,7 @@ int Start(const Config& config) {
     std::shared_ptr<LogFile> log_file;
     s = SetUpLogging(config, !config.daemonize, &log_file);
     if (!s.ok()) return fail(s.message());
+    for (const auto& warning : config.warnings) spdlog::warn("config: {}", warning);
     pid_file.WritePid();
     ::signal(SIGPIPE, SIG_IGN);
     RaiseFileLimit();
@@ -318,6 +324,75 @@ int RunMigrate(const Config& config) {
     return exit_code::kOk;
 }
 
+// check: every problem of the config, then MySQL and its schema; OK if start would pass them.
+int Check(const std::string& path) {
+    Config config;
+    std::vector<std::string> errors;
+    Status s = Config::LoadAll(path, &config, &errors);
+    if (!s.ok()) {
+        std::fprintf(stderr, "mega: %s\n", s.message().c_str());
+        return exit_code::kNoInput;
+    }
+    const char* unknown = config.strict_config ? "error" : "warning";
+    for (const auto& w : config.warnings) std::printf("%s: %s\n", unknown, w.c_str());
+    for (const auto& e : errors) std::printf("error: %s\n", e.c_str());
+    if (!errors.empty() || (config.strict_config && !config.warnings.empty()))
+        return exit_code::kConfig;
+    MysqlSession::InitDriver();
+    s = CheckSchema(config);
+    if (!s.ok()) {
+        std::printf("error: MySQL %s:%d/%s: %s\n", config.mysql_host.c_str(), config.mysql_port,
+                    config.mysql_db.c_str(), s.message().c_str());
+        return exit_code::kUnavailable;
+    }
+    std::printf("OK: %s (%zu warnings), MySQL schema at version %d\n", config.source_path.c_str(),
+                config.warnings.size(), RequiredSchemaVersion());
+    return exit_code::kOk;
+}
+
+// For stop, status and restart, which must find a running server even after its ini was
+// broken on disk: the values that parse are used (pid_file, queue_file_path), a bad one
+// keeps its default. nullopt: go on; else the exit status (the file cannot be read).
+std::optional<int> LoadForControl(const std::string& path, Config* config) {
+    std::vector<std::string> errors;
+    Status s = Config::LoadAll(path, config, &errors);
+    if (!s.ok()) {
+        std::fprintf(stderr, "mega: %s\n", s.message().c_str());
+        return exit_code::kNoInput;
+    }
+    if (!errors.empty())
+        std::fprintf(stderr,
+                     "mega: warning: %s (problems in all: %zu, see `check`); the server is "
+                     "looked for through pid file %s\n",
+                     errors.front().c_str(), errors.size(), config->pid_file.c_str());
+    return std::nullopt;
+}
+
+// restart stops the server only if the config it would start with is valid.
+int Restart(const std::string& path) {
+    Config config;
+    std::vector<std::string> errors;
+    Status s = Config::LoadAll(path, &config, &errors);
+    if (!s.ok()) {
+        std::fprintf(stderr, "mega: %s\n", s.message().c_str());
+        return exit_code::kNoInput;
+    }
+    if (config.strict_config)
+        errors.insert(errors.end(), config.warnings.begin(), config.warnings.end());
+    else
+        for (const auto& w : config.warnings)
+            std::fprintf(stderr, "mega: warning: %s\n", w.c_str());
+    if (errors.empty()) {
+        if (int rc = Stop(config); rc != exit_code::kOk) return rc;
+        return Start(config);
+    }
+    for (const auto& e : errors) std::fprintf(stderr, "mega: %s\n", e.c_str());
+    const int pid = PidFile::RunningPid(config.pid_file);
+    std::fprintf(stderr, "mega: restart refused: the config is invalid%s\n",
+                 pid != 0 ? "; the running server was left running" : "");
+    return exit_code::kConfig;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -325,18 +400,19 @@ int main(int argc, char** argv) {
     if (auto done = ParseServerCommandLine(argc, argv, &args)) return *done;
     const std::string config_path =
         args.config_file.empty() ? "config/" + args.name + ".ini" : args.config_file;
+    if (args.command == "check") return Check(config_path);
+    if (args.command == "restart") return Restart(config_path);
     Config config;
+    if (args.command == "stop" || args.command == "status") {
+        if (auto done = LoadForControl(config_path, &config)) return *done;
+        return args.command == "stop" ? Stop(config) : Status_(config, args.json);
+    }
     Status s = Config::Load(config_path, &config);
     if (!s.ok()) {
         std::fprintf(stderr, "mega: %s\n", s.message().c_str());
         return s.code() == Status::Code::kIoError ? exit_code::kNoInput : exit_code::kConfig;
     }
+    for (const auto& w : config.warnings) std::fprintf(stderr, "mega: warning: %s\n", w.c_str());
     if (args.command == "start") return Start(config);
-    if (args.command == "stop") return Stop(config);
-    if (args.command == "restart") {
-        if (int rc = Stop(config); rc != exit_code::kOk) return rc;
-        return Start(config);
-    }
-    if (args.command == "status") return Status_(config, args.json);
     return RunMigrate(config);
 }

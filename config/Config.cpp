@@ -7,9 +7,12 @@
 
 #include <ini.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string_view>
 
@@ -27,10 +30,18 @@ std::string Trim(std::string_view v) {
     return std::string(v);
 }
 
+// Where inih is in the file: it reads one line per call of ReadLine, then calls OnValue for it.
 struct LoadState {
-    Config* config;
-    std::string error;  // the first bad value
+    Config* config = nullptr;
+    std::string path;
+    std::FILE* file = nullptr;
+    int line = 0;               // the line being parsed
+    bool line_complete = true;  // the last read ended with its newline
+    std::string section;        // of the last [header] read
+    bool section_known = true;
+    std::vector<std::string> errors;  // every bad value, "FILE:LINE: ..."
     bool listen_seen = false;
+    std::string Where() const { return path + ":" + std::to_string(line) + ": "; }
 };
 
 bool ParseInt(const std::string& v, long long lo, long long hi, long long* out) {
@@ -67,25 +78,24 @@ std::vector<std::string> SplitList(const std::string& v) {
     return out;
 }
 
-int OnValue(void* user, const char* section_c, const char* name_c, const char* value_c) {
-    auto* st = static_cast<LoadState*>(user);
+// Applies one value; false if [section] name is not a key of ours.
+bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
+                const std::string& value) {
     Config& c = *st->config;
-    const std::string_view section = section_c, name = name_c;
-    const std::string value = Trim(value_c);
-    auto bad = [&](const char* what) {
-        if (st->error.empty())
-            st->error = "[" + std::string(section) + "] " + std::string(name) + ": " + what;
-        return 1;  // keep parsing; the first error is reported
+    auto bad = [&](const std::string& what) {
+        st->errors.push_back(st->Where() + "[" + std::string(section) + "] " + std::string(name) +
+                             ": " + what);
+        return true;  // a known key with a bad value: keep parsing
     };
     auto integer = [&](auto* field, long long lo, long long hi) {
         long long n;
         if (!ParseInt(value, lo, hi, &n)) return bad("expected a whole number");
         *field = static_cast<std::remove_reference_t<decltype(*field)>>(n);
-        return 1;
+        return true;
     };
     auto boolean = [&](bool* field) {
         if (!ParseBool(value, field)) return bad("expected 0/1 or true/false");
-        return 1;
+        return true;
     };
 
     if (section == "server") {
@@ -124,6 +134,10 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
             return integer(&c.idle_timeout_s, 0, 30 * 86400);
         else if (name == "frame_timeout_s")
             return integer(&c.frame_timeout_s, 0, 86400);
+        else if (name == "strict_config")
+            return boolean(&c.strict_config);
+        else
+            return false;
     } else if (section == "setting") {
         if (name == "task_worker_num")
             return integer(&c.task_worker_num, 1, 256);
@@ -135,18 +149,22 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
             return boolean(&c.daemonize);
         else if (name == "http_timeout_ms")
             return integer(&c.http_timeout_ms, 100, 600000);
-        else if (name == "log_file" && c.log_file.empty())
-            c.log_file = value;
+        else if (name == "log_file") {
+            if (c.log_file.empty()) c.log_file = value;
+        } else
+            return false;
     } else if (section == "pdo") {
         if (name == "dsn") {
             Status s = Config::ParseDsn(value, &c);
-            if (!s.ok()) return bad(s.message().c_str());
+            if (!s.ok()) return bad(s.message());
         } else if (name == "username")
             c.mysql_user = value;
         else if (name == "password")
             c.mysql_password = value;
         else if (name == "table_prefix")
             c.table_prefix = value;
+        else
+            return false;
     } else if (section == "wechat") {
         if (name == "app_id")
             c.app_id = value;
@@ -176,7 +194,8 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
         else if (name == "api_base") {
             c.api_base = SplitList(value);
             if (c.api_base.empty()) return bad("expected at least one URL");
-        }
+        } else
+            return false;
     } else if (section == "retry") {
         if (name == "tries")
             return integer(&c.retry_tries, 1, 1000);
@@ -190,6 +209,8 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
             if (c.retry_backoff.empty()) return bad("expected seconds like 10,30,60");
         } else if (name == "dedup_window")
             return integer(&c.dedup_window_s, 0, 30 * 86400);
+        else
+            return false;
     } else if (section == "admin") {
         if (name == "listen")
             c.admin_listen = value, c.admin_listen_set = true;
@@ -210,6 +231,8 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
             return integer(&c.admin_request_timeout_s, 1, 86400);
         else if (name == "idle_timeout_s")
             return integer(&c.admin_idle_timeout_s, 1, 86400);
+        else
+            return false;
     } else if (section == "log") {
         if (name == "format") {
             if (value != "text" && value != "json") return bad("expected text or json");
@@ -231,7 +254,143 @@ int OnValue(void* user, const char* section_c, const char* name_c, const char* v
             return boolean(&c.message_log);
         else if (name == "message_log_backlog")
             return integer(&c.message_log_backlog, 10, 10000000);
+        else
+            return false;
+    } else
+        return false;
+    return true;
+}
+
+// The keys of each section, ours and the original's: Mega-Wechat passed [setting] to
+// Swoole's Server::set(), so every Swoole server setting may be there (mega ignores them).
+struct SectionKeys {
+    const char* section;
+    std::vector<std::string_view> keys;
+};
+
+const std::vector<SectionKeys>& KnownKeys() {
+    static const std::vector<SectionKeys> kKeys = {
+        {"server",
+         {"listen[]", "listen", "table_size", "template_size", "queue_file_path", "fsync",
+          "fsync_interval_ms", "queue_max_bytes", "queue_segment_bytes", "pid_file",
+          "shutdown_timeout_ms", "max_connections", "idle_timeout_s", "frame_timeout_s",
+          "strict_config", "class", "protocol"}},
+        {"setting",
+         {"task_worker_num", "max_inflight", "package_max_length", "daemonize", "http_timeout_ms",
+          "log_file",
+          // Swoole's settings, as the original's file may carry them
+          "reactor_num", "worker_num", "max_request", "max_conn", "max_connection", "task_ipc_mode",
+          "task_max_request", "task_tmpdir", "task_enable_coroutine", "task_use_object",
+          "dispatch_mode", "dispatch_func", "message_queue_key", "backlog", "log_level",
+          "log_date_format", "log_date_with_microseconds", "log_rotation", "open_tcp_keepalive",
+          "tcp_keepidle", "tcp_keepinterval", "tcp_keepcount", "heartbeat_check_interval",
+          "heartbeat_idle_time", "open_eof_check", "open_eof_split", "package_eof",
+          "open_length_check", "package_length_type", "package_length_func",
+          "package_length_offset", "package_body_offset", "open_cpu_affinity",
+          "cpu_affinity_ignore", "open_tcp_nodelay", "tcp_defer_accept", "ssl_cert_file",
+          "ssl_key_file", "ssl_method", "ssl_ciphers", "user", "group", "chroot", "pid_file",
+          "pipe_buffer_size", "buffer_output_size", "socket_buffer_size", "enable_unsafe_event",
+          "discard_timeout_request", "enable_reuse_port", "enable_delay_receive", "reload_async",
+          "max_wait_time", "tcp_fastopen", "request_slowlog_file", "request_slowlog_timeout",
+          "trace_event_worker", "enable_coroutine", "max_coroutine", "open_http_protocol",
+          "open_http2_protocol", "open_websocket_protocol", "open_mqtt_protocol",
+          "open_redis_protocol"}},
+        {"pdo", {"dsn", "username", "password", "table_prefix"}},
+        {"wechat",
+         {"app_id", "app_secret", "token", "token_api", "rate_limit_per_second", "rate_burst",
+          "failover_healthy_s", "quota_probe_s", "api_base"}},
+        {"retry", {"tries", "backoff", "dedup_window"}},
+        {"admin",
+         {"listen", "token", "allowed_hosts", "max_connections", "header_timeout_s",
+          "request_timeout_s", "idle_timeout_s"}},
+        {"log", {"log_file", "log_level", "log_prefix", "message_log", "message_log_backlog"}},
+    };
+    return kKeys;
+}
+
+const SectionKeys* FindSection(std::string_view section) {
+    for (const auto& s : KnownKeys())
+        if (section == s.section) return &s;
+    return nullptr;
+}
+
+bool IsKnownKey(const SectionKeys& s, std::string_view name) {
+    for (auto k : s.keys)
+        if (k == name) return true;
+    return false;
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            const size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = above;
+        }
     }
+    return row[b.size()];
+}
+
+// The nearest of `candidates` to `word`, if it is near enough to be a typo of it.
+std::string Nearest(std::string_view word, const std::vector<std::string_view>& candidates) {
+    std::string_view best;
+    size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
+    for (auto c : candidates) {
+        const size_t d = EditDistance(word, c);
+        if (d < best_distance) best = c, best_distance = d;
+    }
+    return std::string(best);
+}
+
+std::string UnknownKeyText(const SectionKeys& section, std::string_view name) {
+    std::string text = "unknown key `" + std::string(name) + "` in [" + section.section + "]";
+    std::string hint = Nearest(name, section.keys);
+    if (hint.empty())
+        for (const auto& s : KnownKeys())
+            if (IsKnownKey(s, name)) hint = "[" + std::string(s.section) + "] " + std::string(name);
+    return hint.empty() ? text : text + "; did you mean `" + hint + "`?";
+}
+
+std::string UnknownSectionText(std::string_view section) {
+    std::vector<std::string_view> names;
+    for (const auto& s : KnownKeys()) names.emplace_back(s.section);
+    std::string text = "unknown section [" + std::string(section) + "]";
+    const std::string hint = Nearest(section, names);
+    return hint.empty() ? text : text + "; did you mean `[" + hint + "]`?";
+}
+
+// inih's reader: fgets, counting lines, and noting each [section] header as it passes.
+char* ReadLine(char* buf, int size, void* user) {
+    auto* st = static_cast<LoadState*>(user);
+    if (std::fgets(buf, size, st->file) == nullptr) return nullptr;
+    if (st->line_complete) ++st->line;
+    const size_t n = std::strlen(buf);
+    st->line_complete = n > 0 && buf[n - 1] == '\n';
+    std::string_view text(buf, n);
+    if (st->line == 1 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    const size_t close = text.find(']');
+    if (!text.empty() && text.front() == '[' && close != std::string_view::npos) {
+        st->section = std::string(text.substr(1, close - 1));
+        st->section_known = FindSection(st->section) != nullptr;
+        if (!st->section_known)
+            st->config->warnings.push_back(st->Where() + UnknownSectionText(st->section));
+    }
+    return buf;
+}
+
+int OnValue(void* user, const char* section, const char* name, const char* value) {
+    auto* st = static_cast<LoadState*>(user);
+    const SectionKeys* keys = FindSection(section);
+    if (ApplyValue(st, section, name, Trim(value)) || (keys && IsKnownKey(*keys, name))) return 1;
+    if (keys)
+        st->config->warnings.push_back(st->Where() + UnknownKeyText(*keys, name));
+    else if (*section == '\0')
+        st->config->warnings.push_back(st->Where() + "key `" + name + "` before any [section]");
     return 1;
 }
 
@@ -274,22 +433,27 @@ Status Config::ParseDsn(const std::string& dsn, Config* out) {
     return Status::Ok();
 }
 
-Status Config::Load(const std::string& path, Config* out) {
+Status Config::LoadAll(const std::string& path, Config* out, std::vector<std::string>* errors) {
     Config c;
     c.log_file.clear();  // so [setting] log_file of the original can fill it, [log] wins
-    LoadState st{&c, {}, false};
-    int rc = ini_parse(path.c_str(), OnValue, &st);
-    if (rc == -1) return Status::IoError("cannot open config file " + path);
+    LoadState st;
+    st.config = &c;
+    st.path = path;
+    st.file = std::fopen(path.c_str(), "r");
+    if (st.file == nullptr)
+        return Status::IoError("cannot open config file " + path + ": " + std::strerror(errno));
+    const int rc = ini_parse_stream(ReadLine, &st, OnValue, &st);
+    std::fclose(st.file);
     if (rc == -2) return Status::IoError("out of memory reading " + path);
-    if (rc > 0) return Status::Invalid(path + ":" + std::to_string(rc) + ": syntax error");
-    if (!st.error.empty()) return Status::Invalid(path + ": " + st.error);
+    if (rc > 0)
+        st.errors.insert(st.errors.begin(), path + ":" + std::to_string(rc) + ": syntax error");
     if (c.listen.empty()) c.listen.push_back("127.0.0.1:9501");
     for (const auto& a : c.listen) {
         size_t colon = a.rfind(':');
         long long port;
         if (colon == std::string::npos || colon == 0 ||
             !ParseInt(a.substr(colon + 1), 0, 65535, &port))  // 0: the OS picks
-            return Status::Invalid(path + ": [server] listen: expected host:port, got '" + a + "'");
+            st.errors.push_back(path + ": [server] listen: expected host:port, got '" + a + "'");
     }
     if (c.log_file.empty()) c.log_file = "logs/mega.log";
     if (c.queue_segment_bytes < c.package_max_length + 4096)
@@ -299,6 +463,22 @@ Status Config::Load(const std::string& path, Config* out) {
     if (c.pid_file.empty()) c.pid_file = c.queue_file_path + "/mega.pid";
     c.pid_file = Absolute(c.pid_file);
     c.source_path = Absolute(path);
+    *out = std::move(c);
+    *errors = std::move(st.errors);
+    return Status::Ok();
+}
+
+Status Config::Load(const std::string& path, Config* out) {
+    Config c;
+    std::vector<std::string> errors;
+    Status s = LoadAll(path, &c, &errors);
+    if (!s.ok()) return s;
+    if (!errors.empty()) return Status::Invalid(errors.front());
+    if (c.strict_config && !c.warnings.empty()) {
+        std::string text;
+        for (const auto& w : c.warnings) text += (text.empty() ? "" : "\n") + w;
+        return Status::Invalid(text + "\n(refused: [server] strict_config = 1)");
+    }
     *out = std::move(c);
     return Status::Ok();
 }

@@ -28,6 +28,7 @@ struct Config {
     int max_connections = 65536;  // client connections; lowered to fit the descriptor limit
     int idle_timeout_s = 0;       // close a client silent this long (0: never, as the original)
     int frame_timeout_s = 30;     // close a client whose frame is not complete this long after
+    bool strict_config = false;   // unknown sections and keys refuse the start
 
     // [setting]
     int task_worker_num = 8;  // sender threads
@@ -80,9 +81,15 @@ struct Config {
     bool log_json = false;             // [log] format = json: one JSON object a line
     int message_log_backlog = 100000;  // events waiting for the writer before "queued" ones go
 
-    std::string source_path;  // the file it was read from
+    std::string source_path;            // the file it was read from
+    std::vector<std::string> warnings;  // unknown sections and keys, "FILE:LINE: ... did you mean"
 
+    // The config of `path`: IoError if unreadable, Invalid with the first bad value (with
+    // its FILE:LINE), or with every warning when strict_config = 1.
     static Status Load(const std::string& path, Config* out);
+    // Reads all it can: *out gets every good value (a bad one keeps its default) and
+    // *errors every bad value, "FILE:LINE: ...". Fails only if the file cannot be read.
+    static Status LoadAll(const std::string& path, Config* out, std::vector<std::string>* errors);
     // Parses "mysql:host=…;port=…;dbname=…" into the mysql_* fields.
     static Status ParseDsn(const std::string& dsn, Config* out);
 };

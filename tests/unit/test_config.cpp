@@ -317,3 +317,50 @@ TEST_CASE("[admin] limits and allowed_hosts: read, bounded, and the sample says 
     CHECK(sample.admin_idle_timeout_s == defaults.admin_idle_timeout_s);
     CHECK(sample.admin_allowed_hosts.empty());
 }
+
+TEST_CASE("an unknown key or section is a warning with FILE:LINE and the nearest name") {
+    TempIni ini("\xEF\xBB\xBF[server]\n; a comment\ntable_size = 5\n[setting]\n" +
+                std::string(300, ';') + "\ntsk_worker_num = 4\n[sever]\nx = 1\n[wechat]\n" +
+                "rate_limit_per_secnd = 5\nlog_level = info\nzzzzzz = 1\n");
+    Config c;
+    Status s = Config::Load(ini.path(), &c);
+    REQUIRE_MESSAGE(s.ok(), s.ToString());
+    CHECK(c.task_worker_num == Config().task_worker_num);
+    REQUIRE(c.warnings.size() == 5);
+    const std::string p = ini.path();
+    CHECK(c.warnings[0] == p + ":6: unknown key `tsk_worker_num` in [setting]; did you mean "
+                               "`task_worker_num`?");
+    CHECK(c.warnings[1] == p + ":7: unknown section [sever]; did you mean `[server]`?");
+    CHECK(c.warnings[2] == p + ":10: unknown key `rate_limit_per_secnd` in [wechat]; did you "
+                               "mean `rate_limit_per_second`?");
+    CHECK(c.warnings[3] == p + ":11: unknown key `log_level` in [wechat]; did you mean `[log] "
+                               "log_level`?");
+    CHECK(c.warnings[4] == p + ":12: unknown key `zzzzzz` in [wechat]");
+}
+
+TEST_CASE("the original's file and the sample have no unknown keys") {
+    for (const char* path :
+         {MEGA_TEST_DATA "/golden/original-wechat.ini", MEGA_TEST_DATA "/../config/wechat.ini"}) {
+        Config c;
+        REQUIRE(Config::Load(path, &c).ok());
+        CHECK_MESSAGE(c.warnings.empty(), path, ": ", c.warnings.front());
+    }
+}
+
+TEST_CASE("strict_config = 1 refuses with every warning; LoadAll lists every bad value") {
+    Status s = LoadStatus("[server]\nstrict_config = 1\ntabel_size = 5\n");
+    CHECK(s.code() == Status::Code::kInvalid);
+    CHECK(
+        s.message().find(":3: unknown key `tabel_size` in [server]; did you mean `table_size`?") !=
+        std::string::npos);
+
+    TempIni ini("[server]\nfsync = sometimes\nbad line\n[setting]\ntask_worker_num = abc\n");
+    Config c;
+    std::vector<std::string> errors;
+    REQUIRE(Config::LoadAll(ini.path(), &c, &errors).ok());
+    REQUIRE(errors.size() == 3);
+    CHECK(errors[0] == ini.path() + ":3: syntax error");
+    CHECK(errors[1].find(":2: [server] fsync:") != std::string::npos);
+    CHECK(errors[2].find(":5: [setting] task_worker_num:") != std::string::npos);
+    CHECK(c.pid_file.find("/mega.pid") != std::string::npos);
+}
