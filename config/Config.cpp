@@ -301,9 +301,10 @@ const std::vector<SectionKeys>& KnownKeys() {
           "failover_healthy_s", "quota_probe_s", "api_base"}},
         {"retry", {"tries", "backoff", "dedup_window"}},
         {"admin",
-         {"listen", "token", "allowed_hosts", "max_connections", "header_timeout_s",
-          "request_timeout_s", "idle_timeout_s"}},
-        {"log", {"log_file", "log_level", "log_prefix", "message_log", "message_log_backlog"}},
+         {"listen", "token", "allowed_hosts", "metrics_public", "max_connections",
+          "header_timeout_s", "request_timeout_s", "idle_timeout_s"}},
+        {"log",
+         {"log_file", "log_level", "log_prefix", "format", "message_log", "message_log_backlog"}},
     };
     return kKeys;
 }

@@ -613,6 +613,8 @@ void Server::Reload() {
         loop_,
         [path = config_.source_path, read] { read->status = Config::Load(path, &read->fresh); },
         [this, read] {
+            for (const std::string& warning : read->fresh.warnings)
+                spdlog::warn("SIGHUP: {}", warning);
             if (!read->status.ok())
                 return spdlog::error("SIGHUP: {} not reloaded: {}", config_.source_path,
                                      read->status.message());
