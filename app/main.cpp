@@ -64,6 +64,7 @@ struct ServerCommandLine {
     std::string config_file;  // -c FILE
     std::string command;      // start, stop, restart, status, migrate or check
     bool json = false;        // status --json
+    bool foreground = false;  // start --foreground: daemonize = 0 whatever the config says
 };
 
 const std::pair<const char*, const char*> kServerCommands[] = {
@@ -118,6 +119,9 @@ std::optional<int> ParseServerCommandLine(int argc, char** argv, ServerCommandLi
         sub->callback([args, word = std::string(word)] { args->command = word; });
         if (std::string(word) == "status")
             sub->add_flag("--json", args->json, "print one JSON object (for scripts)");
+        if (std::string(word) == "start")
+            sub->add_flag("--foreground", args->foreground,
+                          "stay in the foreground whatever daemonize says (systemd)");
     }
     app.require_subcommand(0, 1);
     app.allow_extras();  // after the commands, which keep refusing extras: reported below
@@ -413,6 +417,9 @@ int main(int argc, char** argv) {
         return s.code() == Status::Code::kIoError ? exit_code::kNoInput : exit_code::kConfig;
     }
     for (const auto& w : config.warnings) std::fprintf(stderr, "mega: warning: %s\n", w.c_str());
-    if (args.command == "start") return Start(config);
+    if (args.command == "start") {
+        if (args.foreground) config.daemonize = false;
+        return Start(config);
+    }
     return RunMigrate(config);
 }

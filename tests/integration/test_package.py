@@ -153,7 +153,7 @@ def verify_unit(*args):
 def test_unit_passes_systemd_analyze_verify():
     with open(os.path.join(S["root"], UNIT)) as f:
         unit = f.read()
-    for line in ("ExecStart=/usr/bin/mega -c /etc/mega/%i.ini start",
+    for line in ("ExecStart=/usr/bin/mega -c /etc/mega/%i.ini start --foreground",
                  "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure",
                  "NoNewPrivileges=yes", "ProtectSystem=strict", "StateDirectory=mega",
                  "LogsDirectory=mega", "User=mega"):
