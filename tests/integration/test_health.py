@@ -66,6 +66,10 @@ def test_send_with_refused_credentials_fails_fast_and_health_is_down():
     print(f"send with a refused secret answered in {took:.2f} s")
     check(r.code == 400 and b"40125" in r.message, f"WeChat's error for the send: {r}")
     check(b"rotated-away" not in r.message, "the secret is not in the reply")
+    t0 = time.monotonic()
+    rc, out, err = ops.mega_cli(mega, "send", "oRefusedCli", "order_paid", '{"product":"tea"}')
+    print(f"mega-cli send with a refused secret: exit {rc} in {time.monotonic() - t0:.2f} s")
+    check(rc != 0 and "40125" in out + err, f"mega-cli send: exit {rc}: {out} {err}")
     status, doc = health(mega)
     check(status == 503 and doc["status"] == "down" and
           any("no access_token" in p for p in doc["problems"]), f"health: {status} {doc}")
