@@ -43,6 +43,8 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config,
       on_final_(std::move(on_final)),
       bucket_(config.rate_limit_per_second, config.rate_burst, NowMs()),
       retries_(config.retry_backoff) {
+    // The senders report straight here.
+    senders_->SetResultsCallback([this](std::vector<DeliveryResult>& r) { OnResults(r); });
     uv_timer_init(loop, &timer_);
     uv_timer_init(loop, &pause_timer_);
     timer_.data = pause_timer_.data = this;
@@ -118,8 +120,7 @@ bool Dispatcher::Decode(uint64_t tag, Decoded* out) const {
     if (!DecodeMessage(queues_[TagLevel(tag)]->Payload(TagRef(tag)), &out->message)) return false;
     const Message& m = out->message;
     if (m.options.empty()) return true;
-    std::string error;  // checked when the message was accepted
-    ParseMessageOptions(m.options, m.created_ms, &out->options, &error);
+    (void)ParseMessageOptions(m.options, m.created_ms, &out->options);  // checked at accept
     return true;
 }
 

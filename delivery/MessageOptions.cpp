@@ -28,8 +28,7 @@ bool IsToken(std::string_view v, size_t max) {
 
 }  // namespace
 
-bool ParseMessageOptions(std::string_view words, int64_t now_ms, MessageOptions* out,
-                         std::string* error) {
+Status ParseMessageOptions(std::string_view words, int64_t now_ms, MessageOptions* out) {
     *out = MessageOptions{};
     while (!words.empty()) {
         const size_t sp = words.find(' ');
@@ -40,14 +39,10 @@ bool ParseMessageOptions(std::string_view words, int64_t now_ms, MessageOptions*
         const std::string_view name = word.substr(0, eq);
         const std::string_view value =
             eq == std::string_view::npos ? std::string_view{} : word.substr(eq + 1);
-        auto bad = [&] {
-            *error = "bad value for " + std::string(name);
-            return false;
-        };
+        auto bad = [&] { return Status::Invalid("bad value for " + std::string(name)); };
         int64_t n;
         if (eq == std::string_view::npos || name.empty()) {
-            *error = "unknown option " + std::string(word);
-            return false;
+            return Status::Invalid("unknown option " + std::string(word));
         } else if (name == "priority") {
             if (value == "high")
                 out->priority = Priority::kHigh;
@@ -76,11 +71,10 @@ bool ParseMessageOptions(std::string_view words, int64_t now_ms, MessageOptions*
             if (!IsToken(value, 64)) return bad();
             out->source = value;
         } else {
-            *error = "unknown option " + std::string(name);
-            return false;
+            return Status::Invalid("unknown option " + std::string(name));
         }
     }
-    return true;
+    return Status::Ok();
 }
 
 }  // namespace mega

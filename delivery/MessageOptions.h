@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/Status.h"
 #include "delivery/Message.h"
 
 namespace mega {
@@ -20,9 +21,8 @@ struct MessageOptions {
     uint64_t task = 0;  // the batch task that queued it (set by the server's task runner)
 };
 
-// Parses `words` with `now_ms` as the time of arrival. On failure returns false and sets
-// *error to the reply text: "unknown option NAME" or "bad value for NAME".
-bool ParseMessageOptions(std::string_view words, int64_t now_ms, MessageOptions* out,
-                         std::string* error);
+// Parses `words` with `now_ms` as the time of arrival. Invalid, with the reply text
+// ("unknown option NAME" or "bad value for NAME"), when a word is not a valid option.
+Status ParseMessageOptions(std::string_view words, int64_t now_ms, MessageOptions* out);
 
 }  // namespace mega

@@ -630,6 +630,10 @@ SenderPool::SenderPool(uv_loop_t* loop, const Config& config, TokenCache* tokens
                        const Channel* channel, ResultsCallback on_results)
     : impl_(std::make_unique<Impl>(loop, config, tokens, channel, std::move(on_results))) {}
 
+void SenderPool::SetResultsCallback(ResultsCallback on_results) {
+    impl_->on_results = std::move(on_results);
+}
+
 SenderPool::~SenderPool() {
     if (!impl_->stopped) Stop(0);
 }

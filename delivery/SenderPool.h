@@ -45,7 +45,10 @@ class SenderPool {
     // outlive the pool. Construct, use and destroy it on the loop thread.
     // `channel` says how to render, address and read each call; it must outlive the pool.
     SenderPool(uv_loop_t* loop, const Config& config, TokenCache* tokens, const Channel* channel,
-               ResultsCallback on_results);
+               ResultsCallback on_results = {});
+    // Where results go, if not given at construction: the Dispatcher sets itself, before
+    // its first Submit.
+    void SetResultsCallback(ResultsCallback on_results);
     ~SenderPool();  // Stop(0) if not stopped
     SenderPool(const SenderPool&) = delete;
     SenderPool& operator=(const SenderPool&) = delete;

@@ -199,9 +199,7 @@ Status Server::Start() {
         log_->SetRunStart(uint64_t(NowMs()) << 20);  // NextMessageId() gives nothing lower
     }
     tokens_ = std::make_unique<TokenCache>(config_);
-    senders_ = std::make_unique<SenderPool>(
-        loop_, config_, tokens_.get(), &channel_,
-        [this](std::vector<DeliveryResult>& results) { dispatcher_->OnResults(results); });
+    senders_ = std::make_unique<SenderPool>(loop_, config_, tokens_.get(), &channel_);
     dispatcher_ =
         std::make_unique<Dispatcher>(loop_, config_,
                                      std::array<FileQueue*, kPriorityLevels>{
@@ -410,8 +408,7 @@ Status Server::Accept(MessageKind kind, std::string_view openid, std::string_vie
                       std::string_view data, std::string_view options, Accepted* out) {
     const int64_t now = NowMs();
     MessageOptions opts;
-    std::string error;
-    if (!ParseMessageOptions(options, now, &opts, &error)) return Status::Invalid(error);
+    if (Status s = ParseMessageOptions(options, now, &opts); !s.ok()) return s;
     if (!IsRecipient(openid)) return Status::Invalid("invalid openid");
     auto tmpl = templates_.Find(key);
     if (!tmpl) return Status::Invalid("template key not exists");
