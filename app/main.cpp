@@ -328,22 +328,28 @@ int RunMigrate(const Config& config) {
     return exit_code::kOk;
 }
 
+// Config::LoadAll for check, restart, stop and status: nullopt when the file could be read
+// (problems in *errors), else the exit status, the reason printed.
+std::optional<int> ReadConfig(const std::string& path, Config* config,
+                              std::vector<std::string>* errors) {
+    Status s = Config::LoadAll(path, config, errors);
+    if (s.ok()) return std::nullopt;
+    std::fprintf(stderr, "mega: %s\n", s.message().c_str());
+    return exit_code::kNoInput;
+}
+
 // check: every problem of the config, then MySQL and its schema; OK if start would pass them.
 int Check(const std::string& path) {
     Config config;
     std::vector<std::string> errors;
-    Status s = Config::LoadAll(path, &config, &errors);
-    if (!s.ok()) {
-        std::fprintf(stderr, "mega: %s\n", s.message().c_str());
-        return exit_code::kNoInput;
-    }
+    if (auto failed = ReadConfig(path, &config, &errors)) return *failed;
     const char* unknown = config.strict_config ? "error" : "warning";
     for (const auto& w : config.warnings) std::printf("%s: %s\n", unknown, w.c_str());
     for (const auto& e : errors) std::printf("error: %s\n", e.c_str());
     if (!errors.empty() || (config.strict_config && !config.warnings.empty()))
         return exit_code::kConfig;
     MysqlSession::InitDriver();
-    s = CheckSchema(config);
+    const Status s = CheckSchema(config);
     if (!s.ok()) {
         std::printf("error: MySQL %s:%d/%s: %s\n", config.mysql_host.c_str(), config.mysql_port,
                     config.mysql_db.c_str(), s.message().c_str());
@@ -359,11 +365,7 @@ int Check(const std::string& path) {
 // keeps its default. nullopt: go on; else the exit status (the file cannot be read).
 std::optional<int> LoadForControl(const std::string& path, Config* config) {
     std::vector<std::string> errors;
-    Status s = Config::LoadAll(path, config, &errors);
-    if (!s.ok()) {
-        std::fprintf(stderr, "mega: %s\n", s.message().c_str());
-        return exit_code::kNoInput;
-    }
+    if (auto failed = ReadConfig(path, config, &errors)) return failed;
     if (!errors.empty())
         std::fprintf(stderr,
                      "mega: warning: %s (problems in all: %zu, see `check`); the server is "
@@ -376,11 +378,7 @@ std::optional<int> LoadForControl(const std::string& path, Config* config) {
 int Restart(const std::string& path) {
     Config config;
     std::vector<std::string> errors;
-    Status s = Config::LoadAll(path, &config, &errors);
-    if (!s.ok()) {
-        std::fprintf(stderr, "mega: %s\n", s.message().c_str());
-        return exit_code::kNoInput;
-    }
+    if (auto failed = ReadConfig(path, &config, &errors)) return *failed;
     if (config.strict_config)
         errors.insert(errors.end(), config.warnings.begin(), config.warnings.end());
     else
