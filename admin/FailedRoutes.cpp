@@ -41,14 +41,14 @@ void WriteDeadLetter(JsonWriter& w, uint64_t id, const DeadLetter& d) {
     w.EndObject();
 }
 
-HttpResponse FailedListReply(const DeadLetters& dead_letters, size_t offset, size_t limit) {
+HttpResponse FailedListReply(const QueueBackend& backend, size_t offset, size_t limit) {
     return JsonReply([&](JsonWriter& w) {
         w.StartObject();
-        Field(w, "total", uint64_t(dead_letters.size()));
+        Field(w, "total", backend.dead_letter_count());
         w.Key("items");
         w.StartArray();
         size_t i = 0;
-        dead_letters.ForEach([&](uint64_t id, const DeadLetter& d) {
+        backend.ForEachDeadLetter([&](uint64_t id, const DeadLetter& d) {
             if (i++ < offset) return true;
             if (i > offset + limit) return false;
             WriteDeadLetter(w, id, d);
@@ -69,7 +69,7 @@ HttpResponse CountReply(const char* key, uint64_t n) {
 
 Status RetryOrForget(Server& server, uint64_t id, bool retry) {
     if (retry) return server.RetryDeadLetter(id);
-    if (server.dead_letters().Remove(id)) return Status::Ok();
+    if (server.backend().RemoveDeadLetter(id)) return Status::Ok();
     return Status::NotFound("no dead letter " + std::to_string(id));
 }
 
@@ -80,7 +80,7 @@ void RetryOrForgetRoute(Server& server, AdminCall& call, bool retry) {
     const rapidjson::Value& body = call.body;
     uint64_t id;
     if (retry && body.HasMember("all") && body["all"].IsBool() && body["all"].GetBool()) {
-        ids = server.dead_letters().Ids();
+        ids = server.backend().DeadLetterIds();
     } else if (JsonId(body, "id", &id)) {
         ids.push_back(id);
     } else {
@@ -106,7 +106,7 @@ void AddFailedRoutes(RouteTable& routes, Server& server) {
     routes.Get("/api/failed", [&server](AdminCall& call) {
         const size_t offset = QueryUint(call.request, "offset", 0);
         const size_t limit = std::min<uint64_t>(1000, QueryUint(call.request, "limit", 100));
-        call.responder.Send(FailedListReply(server.dead_letters(), offset, limit));
+        call.responder.Send(FailedListReply(server.backend(), offset, limit));
     });
     routes.Post("/api/failed/retry",
                 [&server](AdminCall& call) { RetryOrForgetRoute(server, call, true); });
@@ -114,7 +114,8 @@ void AddFailedRoutes(RouteTable& routes, Server& server) {
                 [&server](AdminCall& call) { RetryOrForgetRoute(server, call, false); });
     routes.Post("/api/failed/flush", [&server](AdminCall& call) {
         size_t n = 0;
-        for (uint64_t id : server.dead_letters().Ids()) n += server.dead_letters().Remove(id);
+        QueueBackend& backend = server.backend();
+        for (uint64_t id : backend.DeadLetterIds()) n += backend.RemoveDeadLetter(id);
         call.responder.Send(CountReply("forgotten", n));
     });
 }

@@ -109,7 +109,7 @@ void RetryMessage(Server& server, AdminCall& call) {
     uint64_t id;
     if (!ParseId(text, &id)) return call.responder.Send(ErrorReply(404, "no message " + text));
     DeadLetter d;
-    if (!server.dead_letters().Find(id, &d))
+    if (!server.backend().FindDeadLetter(id, &d))
         return call.responder.Send(
             ErrorReply(409, "message " + text + " is not a failed message waiting for a retry"));
     call.responder.Send(StatusReply(server.RetryDeadLetter(id)));

@@ -15,30 +15,13 @@
 #include "delivery/MessageOptions.h"
 
 namespace mega {
-namespace {
-
-constexpr int kLevelShift = 60;
-inline uint64_t MakeTag(int level, RecordRef ref) {
-    return (uint64_t(level) << kLevelShift) | ref;
-}
-inline int TagLevel(uint64_t tag) {
-    return int(tag >> kLevelShift);
-}
-inline RecordRef TagRef(uint64_t tag) {
-    return tag & ((uint64_t(1) << kLevelShift) - 1);
-}
-
-}  // namespace
-
-Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config,
-                       std::array<FileQueue*, kPriorityLevels> queues, TemplateCache* templates,
-                       SenderPool* senders, DeadLetters* dead_letters, MessageLog* log,
+Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, QueueBackend* backend,
+                       TemplateCache* templates, SenderPool* senders, MessageLog* log,
                        FinalCallback on_final)
     : config_(config),
-      queues_(queues),
+      backend_(backend),
       templates_(templates),
       senders_(senders),
-      dead_letters_(dead_letters),
       log_(log),
       on_final_(std::move(on_final)),
       bucket_(config.rate_limit_per_second, config.rate_burst, NowMs()),
@@ -61,7 +44,7 @@ void Dispatcher::CloseHandles() {
 
 int Dispatcher::PickLevel() {
     std::array<bool, 3> ready;
-    for (int l = 0; l < kPriorityLevels; l++) ready[size_t(l)] = queues_[l]->unread_records() > 0;
+    for (int l = 0; l < kPriorityLevels; l++) ready[size_t(l)] = backend_->HasUnread(l);
     return picker_.Pick(ready);
 }
 
@@ -89,10 +72,9 @@ void Dispatcher::Pump() {
             rate_limited = true;
             break;
         }
-        RecordRef ref;
-        std::string_view payload;
-        if (!queues_[level]->Next(&ref, &payload)) break;
-        take(MakeTag(level, ref));
+        RecordTag tag;
+        if (!backend_->Next(level, &tag)) break;
+        take(tag);
     }
     if (!batch_.empty()) {
         if (pause_.paused) {
@@ -117,7 +99,7 @@ void Dispatcher::Pump() {
 bool Dispatcher::Decode(uint64_t tag, Decoded* out) const {
     out->tag = tag;
     out->options = MessageOptions{};
-    if (!DecodeMessage(queues_[TagLevel(tag)]->Payload(TagRef(tag)), &out->message)) return false;
+    if (!DecodeMessage(backend_->Payload(tag), &out->message)) return false;
     const Message& m = out->message;
     if (m.options.empty()) return true;
     (void)ParseMessageOptions(m.options, m.created_ms, &out->options);  // checked at accept
@@ -135,18 +117,16 @@ uint32_t Dispatcher::TakeFlightSlot() {
 }
 
 bool Dispatcher::Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs) {
-    FileQueue* q = queues_[TagLevel(tag)];
-    const RecordRef ref = TagRef(tag);
     const uint32_t slot = TakeFlightSlot();
     Decoded& d = flight_[slot];
     if (!Decode(tag, &d)) {
         spdlog::error("queue: undecodable message record dropped");
         FreeFlightSlot(slot);
-        q->Done(ref);
+        backend_->Done(tag);
         return false;
     }
     const Message& m = d.message;
-    const FileQueue::RecordState st = q->State(ref);
+    const RecordState st = backend_->State(tag);
     const int64_t due = std::max<int64_t>(m.not_before_ms, int64_t(st.retry_at) * 1000);
     if (due > now_ms) {
         FreeFlightSlot(slot);
@@ -191,8 +171,6 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
             Settle(d, Ending::kSent, &r, {});
             continue;
         }
-        FileQueue* q = queues_[TagLevel(r.tag)];
-        const RecordRef ref = TagRef(r.tag);
         if (r.outcome == Outcome::kQuota) {
             // Not the message's fault: it waits, unchanged, until the account may send again.
             counters_.quota_hits++;
@@ -217,18 +195,18 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         const Message& m = d.message;
         const MessageOptions& opts = d.options;
         const int tries = opts.tries > 0 ? opts.tries : config_.retry_tries;
-        FileQueue::RecordState st = q->State(ref);
+        RecordState st = backend_->State(r.tag);
         st.attempts++;
         if (r.errcode == 45011) bucket_.SlowUntil(now + 60000);  // half rate for a minute
         const bool retry = r.outcome != Outcome::kPermanent && st.attempts < tries;
         if (!retry) {
-            q->SetState(ref, st);
+            backend_->SetState(r.tag, st);
             Settle(d, Ending::kFailed, &r, {});
             continue;
         }
         const int64_t due_ms = retries_.DueMs(st.attempts, MinRetryDelaySeconds(r.errcode), now);
         st.retry_at = uint32_t(due_ms / 1000);
-        q->SetState(ref, st);
+        backend_->SetState(r.tag, st);
         PushDue(int64_t(st.retry_at) * 1000, r.tag);
         counters_.retried++;
         LogStatusChange(d, LogStatus::kRetrying, st.attempts, &r, {}, now);
@@ -259,11 +237,10 @@ std::vector<Dispatcher::WaitingMessage> Dispatcher::Waiting(size_t limit) const 
     std::vector<WaitingMessage> out;
     for (const Due& d : sorted) {
         if (out.size() >= limit) break;
-        FileQueue* q = queues_[TagLevel(d.tag)];
         Message m;
-        if (!DecodeMessage(q->Payload(TagRef(d.tag)), &m)) continue;
+        if (!DecodeMessage(backend_->Payload(d.tag), &m)) continue;
         out.push_back({m.id, std::string(m.openid), std::string(m.key),
-                       q->State(TagRef(d.tag)).attempts, d.at_ms});
+                       backend_->State(d.tag).attempts, d.at_ms});
     }
     return out;
 }
@@ -284,12 +261,9 @@ bool Dispatcher::Cancel(uint64_t id) {
 
 void Dispatcher::Settle(const Decoded& d, Ending ending, const DeliveryResult* r,
                         std::string_view local_error) {
-    FileQueue* q = queues_[TagLevel(d.tag)];
-    const RecordRef ref = TagRef(d.tag);
-    const std::string_view payload = q->Payload(ref);
     const Message& m = d.message;
     const bool sent = ending == Ending::kSent;
-    const uint16_t attempts = q->State(ref).attempts;
+    const uint16_t attempts = backend_->State(d.tag).attempts;
     if (ending == Ending::kSent) {
         counters_.sent++;
     } else if (ending == Ending::kCancelled) {
@@ -300,11 +274,9 @@ void Dispatcher::Settle(const Decoded& d, Ending ending, const DeliveryResult* r
         const std::string_view error = r ? std::string_view(r->reply) : local_error;
         spdlog::warn("message {} to {} ({}) failed after {} attempts: {}", m.id, LogText(m.openid),
                      LogText(m.key), attempts, LogText(error));
-        if (dead_letters_) {
-            Status s = dead_letters_->Add(r ? r->errcode : -1, attempts, error, payload);
-            if (!s.ok())
-                spdlog::error("failed store: cannot keep message {}: {}", m.id, s.message());
-        }
+        Status s =
+            backend_->AddDeadLetter(r ? r->errcode : -1, attempts, error, backend_->Payload(d.tag));
+        if (!s.ok()) spdlog::error("failed store: cannot keep message {}: {}", m.id, s.message());
     }
     const LogStatus status = sent                           ? LogStatus::kSent
                              : ending == Ending::kCancelled ? LogStatus::kCancelled
@@ -319,7 +291,7 @@ void Dispatcher::Settle(const Decoded& d, Ending ending, const DeliveryResult* r
     f.result = r;
     f.local_error = local_error;
     if (on_final_) on_final_(f);
-    q->Done(ref);
+    backend_->Done(d.tag);
 }
 
 void Dispatcher::LogStatusChange(const Decoded& d, LogStatus status, uint16_t attempts,
@@ -363,7 +335,7 @@ void Dispatcher::Pause(const std::string& reason, bool by_operator, int64_t unti
     spdlog::warn("account {} paused: {}{}", config_.app_id, reason,
                  until_ms ? " (until the quota resets at midnight UTC+8)" : "");
     // While paused by the quota, wake every probe interval (and at the reset).
-    if (save_pause_) save_pause_(pause_);
+    SavePause();
     uv_timer_stop(&pause_timer_);
     if (!by_operator) {
         const int64_t probe_ms = config_.quota_probe_s > 0 ? config_.quota_probe_s * 1000ll : 0;
@@ -379,16 +351,26 @@ void Dispatcher::Resume(const std::string& why) {
                  (NowMs() - pause_.since_ms) / 1000, pause_.reason);
     pause_ = PauseState{};
     probe_allowed_ = false;
-    if (save_pause_) save_pause_(pause_);
+    SavePause();
     uv_timer_stop(&pause_timer_);
     Pump();
 }
 
-void Dispatcher::RestorePause(const PauseState& kept) {
-    if (!kept.paused) return;
+void Dispatcher::SavePause() {
+    Status s = backend_->SavePause(pause_);
+    if (!s.ok()) spdlog::error("pause not kept across a restart: {}", s.message());
+}
+
+void Dispatcher::RestorePause() {
+    PauseState kept;
+    Status s = backend_->LoadPause(&kept);
+    if (!s.ok() && s.code() != Status::Code::kNotFound)
+        spdlog::error("{} (sending is not paused)", s.message());
+    if (!s.ok() || !kept.paused) return;
     if (!kept.by_operator && kept.until_ms <= NowMs()) {
         spdlog::info("the quota pause from before the restart is over ({})", kept.reason);
-        if (save_pause_) save_pause_(PauseState{});
+        pause_ = PauseState{};
+        SavePause();
         return;
     }
     spdlog::warn("kept from before the restart: sending paused{} since {} ms ago: {}",

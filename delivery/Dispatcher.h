@@ -21,12 +21,10 @@
 #include "base/Clock.h"
 #include "base/LatencyHistogram.h"
 #include "config/Config.h"
-#include "delivery/DeadLetters.h"
-#include "delivery/Message.h"
 #include "delivery/MessageOptions.h"
 #include "delivery/Policies.h"
 #include "delivery/SenderPool.h"
-#include "queue/FileQueue.h"
+#include "queue/QueueBackend.h"
 #include "store/MessageLog.h"
 #include "templates/TemplateCache.h"
 
@@ -49,22 +47,13 @@ struct DispatchCounters {
     LatencyHistogram latency;     // of each template/send call
 };
 
-// Whether the account is paused (45009 daily quota, or an operator), and why.
-struct PauseState {
-    bool paused = false;
-    bool by_operator = false;
-    std::string reason;
-    int64_t since_ms = 0;
-    int64_t until_ms = 0;  // 0 = until resumed
-};
-
 class Dispatcher {
   public:
     using FinalCallback = std::function<void(const FinalOutcome&)>;
 
-    Dispatcher(uv_loop_t* loop, const Config& config,
-               std::array<FileQueue*, kPriorityLevels> queues, TemplateCache* templates,
-               SenderPool* senders, DeadLetters* dead_letters, MessageLog* log,
+    // `backend` holds the records, their dead letters and the pause (queue/QueueBackend.h).
+    Dispatcher(uv_loop_t* loop, const Config& config, QueueBackend* backend,
+               TemplateCache* templates, SenderPool* senders, MessageLog* log,
                FinalCallback on_final);
     ~Dispatcher();
     Dispatcher(const Dispatcher&) = delete;
@@ -82,12 +71,9 @@ class Dispatcher {
     }
     void Pause(const std::string& reason, bool by_operator, int64_t until_ms);
     void Resume(const std::string& why);
-    // Called with the new state after every pause and resume (to keep it across restarts).
-    void OnPauseChange(std::function<void(const PauseState&)> save) {
-        save_pause_ = std::move(save);
-    }
-    // A pause kept from before a restart: an operator's always, the quota's if not over.
-    void RestorePause(const PauseState& kept);
+    // Every pause and resume is saved in the backend, to be kept across restarts. Restores
+    // the pause saved before a restart: an operator's always, the quota's if not over.
+    void RestorePause();
     const PauseState& pause_state() const { return pause_; }
 
     size_t inflight() const { return inflight_; }
@@ -108,7 +94,7 @@ class Dispatcher {
   private:
     struct Due {
         int64_t at_ms;
-        uint64_t tag;
+        RecordTag tag;
         bool operator>(const Due& o) const { return at_ms > o.at_ms; }
     };
 
@@ -116,7 +102,7 @@ class Dispatcher {
     // result, the dead letter, the log and the task count. Views point into the queue's
     // record, valid until it is done. Kept in a slab (flight_) reused without allocation.
     struct Decoded {
-        uint64_t tag = 0;
+        RecordTag tag = 0;
         Message message;
         MessageOptions options;
     };
@@ -135,19 +121,18 @@ class Dispatcher {
     void ArmTimer();
     void LogStatusChange(const Decoded& d, LogStatus status, uint16_t attempts,
                          const DeliveryResult* r, std::string_view error, int64_t now_ms);
+    void SavePause();  // in the backend; a failure is logged
     static void OnTimer(uv_timer_t* t);
     static void OnPauseTimer(uv_timer_t* t);
 
     const Config& config_;
-    std::array<FileQueue*, kPriorityLevels> queues_;
+    QueueBackend* backend_;
     TemplateCache* templates_;
     SenderPool* senders_;
-    DeadLetters* dead_letters_;
     MessageLog* log_;
     FinalCallback on_final_;
     uv_timer_t timer_, pause_timer_;
     PauseState pause_;
-    std::function<void(const PauseState&)> save_pause_;
     bool probe_allowed_ = false, probe_inflight_ = false;
     PriorityPicker picker_;
     RateBucket bucket_;

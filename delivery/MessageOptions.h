@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "base/Status.h"
-#include "delivery/Message.h"
+#include "queue/Message.h"
 
 namespace mega {
 

@@ -29,6 +29,7 @@
 #include "config/Config.h"
 #include "queue/DiskBudget.h"
 #include "queue/PageWindow.h"
+#include "queue/QueueStats.h"
 #include "queue/SegmentFile.h"
 
 namespace mega {
@@ -65,16 +66,6 @@ struct RecoveryReport {
     uint64_t corrupt_records = 0;       // bad spots skipped, reading on after them (FORMAT.md)
     uint64_t damaged_segments = 0;      // unreadable headers: moved aside as *.damaged
     uint64_t segments_scanning = 0;     // left to the background scan (not counted above)
-};
-
-// How long the flusher's syncs took (one sample per flush: the fdatasyncs that acknowledgements
-// under fsync = always wait on). Counts per bucket, not cumulative; the last is +Inf.
-struct SyncTimes {
-    static constexpr std::array<double, 11> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                       0.05,   0.1,   0.25,   0.5,   1};
-    std::array<uint64_t, kBounds.size() + 1> counts{};
-    double sum_seconds = 0;
-    void Add(const SyncTimes& other);
 };
 
 class FileQueue {
@@ -124,13 +115,7 @@ class FileQueue {
     void WaitForScan();  // blocks until the background scan is over and applies it (tests)
 
     // What recovery skipped (at Open and in the background scan so far).
-    struct RecoveryCounts {
-        uint64_t corrupt_records = 0, damaged_segments = 0;
-        void Add(const RecoveryCounts& o) {
-            corrupt_records += o.corrupt_records;
-            damaged_segments += o.damaged_segments;
-        }
-    };
+    using RecoveryCounts = mega::RecoveryCounts;
     RecoveryCounts recovery_counts() const { return counts_; }
 
     uint64_t live_records() const { return live_records_; }                  // not done

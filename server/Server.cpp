@@ -20,15 +20,14 @@
 #include "base/OffLoop.h"
 #include "config/StatusFile.h"
 #include "delivery/MessageOptions.h"
-#include "delivery/PauseFile.h"
 #include "protocol/JsonCheck.h"
+#include "queue/FileBackend.h"
 #include "server/TaskRunner.h"
 #include "store/Migrations.h"
 
 namespace mega {
 namespace {
 
-constexpr const char* kLevelNames[kPriorityLevels] = {"high", "normal", "low"};
 constexpr size_t kMaxOpenid = 128;
 
 // A recipient as every channel writes one: printable ASCII, no space or control character
@@ -151,45 +150,11 @@ Status Server::Start() {
     }
     spdlog::info("{} templates loaded", templates_.size());
 
-    uint64_t live = 0, scanning = 0;
-    // queue_max_bytes caps all the queue files together: the priorities, the dead letters and
-    // the msgkey journal draw on one budget. Pushes leave a segment of it to the dead letters.
-    auto budget = std::make_shared<DiskBudget>(config_.queue_max_bytes);
-    for (int l = 0; l < kPriorityLevels; l++) {
-        QueueOptions qo;
-        qo.dir = config_.queue_file_path + "/" + kLevelNames[l];
-        qo.segment_bytes = config_.queue_segment_bytes;
-        qo.budget = budget;
-        qo.budget_keep_free = config_.queue_segment_bytes;
-        qo.fsync = config_.fsync;
-        qo.fsync_interval_ms = config_.fsync_interval_ms;
-        qo.on_durable = [this] { uv_async_send(&durable_async_); };
-        qo.scan_in_background = true;  // the port opens without reading the whole backlog
-        RecoveryReport report;
-        s = FileQueue::Open(qo, &queues_[l], &report);
-        if (!s.ok()) return s;
-        for (const auto& p : report.problems) spdlog::warn("queue {}: {}", kLevelNames[l], p);
-        if (report.dropped_bytes)
-            spdlog::warn("queue {}: recovery dropped {} bytes", kLevelNames[l],
-                         report.dropped_bytes);
-        live += report.live_records;
-        scanning += report.segments_scanning;
-    }
-    if (scanning > 0)
-        spdlog::info(
-            "queue recovered: {} messages to deliver, {} older segments being checked "
-            "in the background",
-            live, scanning);
-    else
-        spdlog::info("queue recovered: {} messages to deliver", live);
-    s = DeadLetters::Open(config_, budget, &dead_letters_);
+    std::unique_ptr<FileBackend> files;
+    s = FileBackend::Open(
+        config_, [this] { uv_async_send(&durable_async_); }, &files);
     if (!s.ok()) return s;
-    s = DedupIndex::Open(
-        config_, budget, [this] { uv_async_send(&durable_async_); }, &dedup_);
-    if (!s.ok()) return s;
-    dedup_->Expire(NowMs());
-    spdlog::info("{} dead letters, {} message keys remembered", dead_letters_->size(),
-                 dedup_->size());
+    backend_ = std::move(files);
     const std::string status_path = config_.queue_file_path + "/status";
     // Truncated: nothing of a previous server's file may show after this one's lines.
     status_fd_ = ::open(status_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -201,13 +166,9 @@ Status Server::Start() {
     tokens_ = std::make_unique<TokenCache>(config_);
     senders_ = std::make_unique<SenderPool>(loop_, config_, tokens_.get(), &channel_);
     dispatcher_ =
-        std::make_unique<Dispatcher>(loop_, config_,
-                                     std::array<FileQueue*, kPriorityLevels>{
-                                         queues_[0].get(), queues_[1].get(), queues_[2].get()},
-                                     &templates_, senders_.get(), dead_letters_.get(), log_.get(),
-                                     [this](const FinalOutcome& f) { OnFinal(f); });
-
-    RestorePause();
+        std::make_unique<Dispatcher>(loop_, config_, backend_.get(), &templates_, senders_.get(),
+                                     log_.get(), [this](const FinalOutcome& f) { OnFinal(f); });
+    dispatcher_->RestorePause();
 
     tasks_ = std::make_unique<TaskRunner>(loop_, this);
     s = tasks_->Load();
@@ -397,7 +358,7 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
         waiters_[a.id] = SendWaiter{conn.id(), f.opaque};
         conn.awaiting_outcomes++;
     } else if (config_.fsync == FsyncPolicy::kAlways) {
-        pending_acks_[a.level].push_back({conn.id(), f.opaque, a.seq, a.key_seq});
+        pending_acks_[a.ticket.level].push_back({conn.id(), f.opaque, a.ticket});
         sync_wanted_ = true;
     } else {
         conn.Reply(200, f.opaque, {});
@@ -415,7 +376,7 @@ Status Server::Accept(MessageKind kind, std::string_view openid, std::string_vie
     if (!protocol::IsJsonText(data, &json_scratch_))
         return Status::Invalid("data is not valid JSON");
     *out = Accepted{};
-    if (!opts.msgkey.empty() && dedup_->Seen(opts.msgkey, now)) {
+    if (!opts.msgkey.empty() && backend_->KeySeen(opts.msgkey, now)) {
         out->duplicate = true;
         return Status::Ok();
     }
@@ -429,20 +390,13 @@ Status Server::Accept(MessageKind kind, std::string_view openid, std::string_vie
     m.key = key;
     m.data = data;
     m.options = options;
-    char header[kMessageHeaderBytes];
-    EncodeMessageHeader(m, header);
-    const int level = int(m.priority);
-    RecordRef ref;
-    Status s = queues_[level]->Append(
-        {std::string_view(header, sizeof header), m.openid, m.key, m.data, m.options}, &ref,
-        &out->seq);
+    Status s = backend_->Append(m, opts.msgkey, now, &out->ticket);
     if (!s.ok()) {
         if (s.code() != Status::Code::kFull && s.code() != Status::Code::kInvalid)
             spdlog::error("queue append failed: {}", s.message());
         return s;
     }
     out->id = m.id;
-    out->level = level;
     if (log_ && log_->Behind()) {
         log_->Drop(m.id);
     } else if (log_) {
@@ -458,12 +412,6 @@ Status Server::Accept(MessageKind kind, std::string_view openid, std::string_vie
         e.data = m.data;
         e.msgkey = opts.msgkey;
         log_->Add(std::move(e));
-    }
-    if (!opts.msgkey.empty()) {
-        s = dedup_->Add(opts.msgkey, now, &out->key_seq);
-        if (!s.ok())
-            spdlog::error("msgkey journal: {} (key {} not remembered)", s.message(),
-                          LogText(opts.msgkey));
     }
     return Status::Ok();
 }
@@ -508,14 +456,10 @@ void Server::OnFinal(const FinalOutcome& f) {
 }
 
 void Server::AckDurable() {
-    const uint64_t keys_durable = dedup_ ? dedup_->durable_seq() : 0;
-    for (int l = 0; l < kPriorityLevels; l++) {
-        if (!queues_[l]) continue;
-        const uint64_t durable = queues_[l]->durable_seq();
-        auto& acks = pending_acks_[l];
+    if (!backend_) return;
+    for (auto& acks : pending_acks_) {
         // In order: a push waits for its key too, and the ones after it wait with it.
-        while (!acks.empty() && acks.front().seq <= durable &&
-               acks.front().key_seq <= keys_durable) {
+        while (!acks.empty() && backend_->Durable(acks.front().ticket)) {
             if (Connection* c = FindConnection(acks.front().conn_id))
                 c->Reply(200, acks.front().opaque, {});
             acks.pop_front();
@@ -536,9 +480,7 @@ void Server::OnClosed(Connection& conn) {
 }
 
 void Server::PublishQueues() {
-    for (auto& q : queues_)
-        if (q) q->Publish();
-    if (dedup_) dedup_->Publish();
+    if (backend_) backend_->Publish();
 }
 
 void Server::OnCheck(uv_check_t* h) {
@@ -549,8 +491,7 @@ void Server::OnCheck(uv_check_t* h) {
     if (self->sync_wanted_) {
         self->sync_wanted_ = false;
         for (int l = 0; l < kPriorityLevels; l++)
-            if (!self->pending_acks_[l].empty()) self->queues_[l]->RequestSync();
-        if (self->dedup_) self->dedup_->RequestSync();  // keys of pushes awaiting their ack
+            if (!self->pending_acks_[l].empty()) self->backend_->RequestSync(l);
     }
     if (!self->stopping_) self->dispatcher_->Pump();
     if (self->log_) self->log_->Flush();
@@ -561,22 +502,6 @@ void Server::OnCheck(uv_check_t* h) {
     ids.swap(self->to_flush_);
     for (uint64_t id : ids)
         if (Connection* c = self->FindConnection(id)) c->Flush();
-}
-
-// The pause is kept in <queue_file_path>/pause (delivery/PauseFile): written on every pause
-// and resume (a few bytes into the page cache, so a crashed or killed process keeps it too),
-// read back here before anything is sent.
-void Server::RestorePause() {
-    const std::string path = config_.queue_file_path + "/pause";
-    PauseState kept;
-    Status s = LoadPauseFile(path, &kept);
-    if (!s.ok() && s.code() != Status::Code::kNotFound)
-        spdlog::error("{} (sending is not paused)", s.message());
-    dispatcher_->OnPauseChange([path](const PauseState& state) {
-        Status saved = SavePauseFile(path, state);
-        if (!saved.ok()) spdlog::error("pause not kept across a restart: {}", saved.message());
-    });
-    if (s.ok()) dispatcher_->RestorePause(kept);
 }
 
 void Server::OnSignal(uv_signal_t* h, int signum) {
@@ -664,7 +589,7 @@ uint64_t Server::NextMessageId() {
 void Server::WriteStatusFile() {
     if (status_fd_ < 0 || !dispatcher_) return;
     uint64_t depth = 0;
-    for (auto& q : queues_) depth += q->live_records();
+    for (uint64_t d : backend_->Stats().depth) depth += d;
     const auto& c = dispatcher_->counters();
     char buf[512];
     int n = std::snprintf(
@@ -684,7 +609,7 @@ void Server::WriteStatusFile() {
 
 void Server::OnStatusTimer(uv_timer_t* h) {
     auto* self = static_cast<Server*>(h->data);
-    if (self->dedup_) self->dedup_->Expire(NowMs());
+    if (self->backend_) self->backend_->Tick(NowMs());
     self->SweepConnections();
     self->SampleAttempts();
     self->WriteStatusFile();
@@ -692,24 +617,21 @@ void Server::OnStatusTimer(uv_timer_t* h) {
 
 Server::Snapshot Server::Stats() const {
     Snapshot s;
-    for (int l = 0; l < kPriorityLevels; l++) {
-        s.depth[l] = queues_[l]->live_records();
-        s.disk_bytes += queues_[l]->disk_bytes();
-        s.scanning_segments += queues_[l]->segments_scanning();
-        s.syncs.Add(queues_[l]->sync_times());
-        s.queue_writable = s.queue_writable && queues_[l]->writable();
-        s.recovery.Add(queues_[l]->recovery_counts());
-    }
-    s.recovery.Add(dead_letters_->recovery_counts());
-    s.recovery.Add(dedup_->recovery_counts());
+    const BackendStats q = backend_->Stats();
+    std::copy(std::begin(q.depth), std::end(q.depth), s.depth);
+    s.disk_bytes = q.disk_bytes;
+    s.scanning_segments = q.scanning_segments;
+    s.syncs = q.syncs;
+    s.queue_writable = q.writable;
+    s.recovery = q.recovery;
     s.inflight = dispatcher_->inflight();
     s.waiting = dispatcher_->waiting();
-    s.dead_letters = dead_letters_->size();
+    s.dead_letters = q.dead_letters;
     s.connections = connections_.size();
     s.connections_refused = connections_refused_;
     s.connections_timed_out = connections_timed_out_;
     s.templates = templates_.size();
-    s.dedup_keys = dedup_->size();
+    s.dedup_keys = q.msgkeys;
     s.token_refreshes = tokens_->refreshes();
     s.base_switches = tokens_->bases().switches();
     s.token_error = tokens_->LastError();
@@ -740,22 +662,9 @@ Server::Snapshot Server::Stats() const {
 }
 
 Status Server::RetryDeadLetter(uint64_t id) {
-    DeadLetter d;
-    Message m;
-    if (!dead_letters_->Find(id, &d) || !DecodeMessage(d.message, &m))
-        return Status::NotFound("no dead letter " + std::to_string(id));
-    m.not_before_ms = 0;
-    char header[kMessageHeaderBytes];
-    EncodeMessageHeader(m, header);
-    RecordRef ref;
-    uint64_t seq;
-    Status s = queues_[int(m.priority)]->Append(
-        {std::string_view(header, sizeof header), m.openid, m.key, m.data, m.options}, &ref, &seq);
-    if (!s.ok()) return s;
-    queues_[int(m.priority)]->Publish();  // in the file before its dead letter goes
-    dead_letters_->Remove(id);
-    spdlog::info("dead letter {} queued again", id);
-    return Status::Ok();
+    Status s = backend_->RequeueDeadLetter(id);
+    if (s.ok()) spdlog::info("dead letter {} queued again", id);
+    return s;
 }
 
 int Server::admin_port() const {
@@ -796,10 +705,10 @@ void Server::FinishShutdown() {
     if (finished_) return;
     finished_ = true;
     if (senders_) senders_->Stop(0);  // late results are settled synchronously
-    for (auto& q : queues_)
-        if (q) q->Close();  // final fdatasync: every appended record is durable now
-    if (dead_letters_) dead_letters_->Close();
-    if (dedup_) dedup_->Close();
+    if (backend_) {
+        Status closed = backend_->Close();  // every appended record is durable now
+        if (!closed.ok()) spdlog::error("queue close: {}", closed.message());
+    }
     if (log_) log_->Flush();
     if (tasks_) tasks_->SaveAll();
     AckDurable();

@@ -18,15 +18,13 @@
 
 #include "base/Status.h"
 #include "config/Config.h"
-#include "delivery/DeadLetters.h"
-#include "delivery/DedupIndex.h"
 #include "delivery/Dispatcher.h"
-#include "delivery/Message.h"
 #include "delivery/SenderPool.h"
 #include "delivery/Throughput.h"
 #include "delivery/TokenCache.h"
 #include "delivery/WechatTemplateChannel.h"
-#include "queue/FileQueue.h"
+#include "queue/Message.h"
+#include "queue/QueueBackend.h"
 #include "server/Connection.h"
 #include "server/TemplateReloads.h"
 #include "store/TemplateStore.h"
@@ -77,7 +75,7 @@ class Server : public FrameSink {
         uint64_t connections_refused = 0;    // over max_connections
         uint64_t connections_timed_out = 0;  // frame or idle timeout
         // What queue recovery skipped: corrupt records, segments moved aside (all queue files).
-        FileQueue::RecoveryCounts recovery;
+        RecoveryCounts recovery;
         SyncTimes syncs;  // the queues' flushes, all priorities
         uint64_t log_written = 0, log_dropped = 0, log_pending = 0, log_rejected = 0;
         bool log_healthy = true;
@@ -93,21 +91,21 @@ class Server : public FrameSink {
     Snapshot Stats() const;
     // What Accept did with a message.
     struct Accepted {
-        uint64_t id = 0, seq = 0;
-        uint64_t key_seq = 0;  // the msgkey journal record, 0 if none
-        int level = 1;
+        uint64_t id = 0;
+        AppendTicket ticket;     // durable once backend().Durable(ticket)
         bool duplicate = false;  // a msgkey seen within the window: nothing was queued
     };
     // Validates and queues one message (the path of push/send frames, test messages and
     // tasks). Invalid → the 400 reply text; Full → 503; anything else → 500.
     Status Accept(MessageKind kind, std::string_view openid, std::string_view key,
                   std::string_view data, std::string_view options, Accepted* out);
-    // Writes the staged pushes into the queue files (FileQueue::Publish). Called before
+    // Writes the staged pushes into the queue (QueueBackend::Publish). Called before
     // replies go out, and before anything else records a push as done (task progress).
     void PublishQueues();
     // Queues a dead letter again as a new attempt series; NotFound if there is no such id.
     Status RetryDeadLetter(uint64_t id);
-    DeadLetters& dead_letters() { return *dead_letters_; }
+    // Where messages wait: the queue, the dead letters, the msgkeys, the pause.
+    QueueBackend& backend() { return *backend_; }
     Dispatcher& dispatcher() { return *dispatcher_; }
     TaskRunner& tasks() { return *tasks_; }
     const TemplateCache& templates() const { return templates_; }
@@ -129,8 +127,7 @@ class Server : public FrameSink {
     struct PendingAck {  // a push acknowledged once its record is durable (fsync = always)
         uint64_t conn_id;
         uint32_t opaque;
-        uint64_t seq;
-        uint64_t key_seq;  // its msgkey's journal record, 0 if none: durable too first
+        AppendTicket ticket;
     };
     struct SendWaiter {  // a `send` answered when its delivery ends
         uint64_t conn_id;
@@ -154,7 +151,6 @@ class Server : public FrameSink {
     static void OnDurable(uv_async_t* h);
     static void OnSignal(uv_signal_t* h, int signum);
     void ReopenLogs();
-    void RestorePause();
     void SampleAttempts();
     void ApplyReload(const Config& fresh);
     static void OnStatusTimer(uv_timer_t* h);
@@ -165,13 +161,11 @@ class Server : public FrameSink {
     TemplateStore store_;
     TemplateCache templates_;
     TemplateReloads reloads_;  // tset and the admin API's reloads: paced, coalesced
-    std::array<std::unique_ptr<FileQueue>, kPriorityLevels> queues_;
+    std::unique_ptr<QueueBackend> backend_;
     std::unique_ptr<TokenCache> tokens_;
     WechatTemplateChannel channel_;  // the one channel until accounts bring more
     std::unique_ptr<SenderPool> senders_;
     std::unique_ptr<Dispatcher> dispatcher_;
-    std::unique_ptr<DeadLetters> dead_letters_;
-    std::unique_ptr<DedupIndex> dedup_;
     std::unique_ptr<MessageLog> log_;
     std::unique_ptr<TaskRunner> tasks_;
     AdminFactory make_admin_;

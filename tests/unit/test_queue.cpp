@@ -22,12 +22,12 @@
 #include <string>
 #include <vector>
 
-#include "delivery/DeadLetters.h"
-#include "delivery/DedupIndex.h"
-#include "delivery/Message.h"
 #include "queue/Crc32c.h"
+#include "queue/DeadLetters.h"
+#include "queue/DedupIndex.h"
 #include "queue/DiskBudget.h"
 #include "queue/FileQueue.h"
+#include "queue/Message.h"
 #include "queue/SegmentFile.h"
 
 namespace fs = std::filesystem;

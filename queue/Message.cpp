@@ -1,5 +1,5 @@
 // Message <-> queue record payload. Little-endian, fixed offsets (queue/FORMAT.md).
-#include "delivery/Message.h"
+#include "queue/Message.h"
 
 #include <cstring>
 

@@ -2,7 +2,7 @@
 // [error bytes][message payload]. Every record is handed out of its FileQueue at load, so
 // the queue's `done` bit means "forgotten or queued again" and the file space is reclaimed
 // segment by segment like any queue.
-#include "delivery/DeadLetters.h"
+#include "queue/DeadLetters.h"
 
 #include <spdlog/spdlog.h>
 

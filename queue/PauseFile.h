@@ -7,7 +7,7 @@
 #include <string>
 
 #include "base/Status.h"
-#include "delivery/Dispatcher.h"
+#include "queue/QueueBackend.h"
 
 namespace mega {
 

@@ -13,18 +13,11 @@
 
 #include "base/Status.h"
 #include "config/Config.h"
-#include "delivery/Message.h"
 #include "queue/FileQueue.h"
+#include "queue/Message.h"
+#include "queue/QueueBackend.h"
 
 namespace mega {
-
-struct DeadLetter {
-    int errcode = 0;
-    int64_t failed_ms = 0;
-    uint16_t attempts = 0;
-    std::string_view error;    // WeChat's reply or our own description
-    std::string_view message;  // the original message payload (DecodeMessage)
-};
 
 class DeadLetters {
   public:
@@ -47,7 +40,7 @@ class DeadLetters {
     }
     std::vector<uint64_t> Ids() const;
     Status Close() { return queue_->Close(); }
-    FileQueue::RecoveryCounts recovery_counts() const { return queue_->recovery_counts(); }
+    RecoveryCounts recovery_counts() const { return queue_->recovery_counts(); }
 
   private:
     static bool Decode(std::string_view payload, DeadLetter* out);

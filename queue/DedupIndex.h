@@ -39,7 +39,7 @@ class DedupIndex {
     void Expire(int64_t now_ms);  // forget keys older than the window (call now and then)
     size_t size() const { return keys_.size(); }
     Status Close() { return journal_->Close(); }
-    FileQueue::RecoveryCounts recovery_counts() const { return journal_->recovery_counts(); }
+    RecoveryCounts recovery_counts() const { return journal_->recovery_counts(); }
 
   private:
     struct Entry {

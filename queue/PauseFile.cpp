@@ -1,5 +1,5 @@
 // PauseFile: a few text lines through std::fstream; small enough to write on every change.
-#include "delivery/PauseFile.h"
+#include "queue/PauseFile.h"
 
 #include <cstdio>
 #include <fstream>

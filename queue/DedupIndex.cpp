@@ -1,5 +1,5 @@
 // Journal records: [i64 at_ms][key bytes].
-#include "delivery/DedupIndex.h"
+#include "queue/DedupIndex.h"
 
 #include <spdlog/spdlog.h>
 
