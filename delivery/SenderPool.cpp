@@ -109,17 +109,25 @@ class SenderThread {
         headers_.reset(curl_slist_append(nullptr, "Content-Type: application/json"));
         // No "Expect: 100-continue" on bodies over 1 KiB (a wasted round trip).
         curl_slist* with_expect = curl_slist_append(headers_.get(), "Expect:");
-        if (!multi_ || !headers_ || !with_expect) throw std::runtime_error("curl init failed");
+        if (!multi_ || !headers_ || !with_expect) {
+            Fail("curl init failed");
+            return;
+        }
         curl_multi_setopt(multi_.get(), CURLMOPT_MAX_HOST_CONNECTIONS, long(slot_count_));
         curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, long(slot_count_));
         epoll_.Reset(::epoll_create1(EPOLL_CLOEXEC));
         wake_.Reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-        if (!epoll_ || !wake_) throw std::runtime_error("epoll/eventfd init failed");
+        if (!epoll_ || !wake_) {
+            Fail("epoll/eventfd init failed");
+            return;
+        }
         epoll_event wake_event{};
         wake_event.events = EPOLLIN;
         wake_event.data.fd = wake_.get();
-        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &wake_event) != 0)
-            throw std::runtime_error("epoll_ctl failed");
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &wake_event) != 0) {
+            Fail("epoll_ctl failed");
+            return;
+        }
         curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETFUNCTION, &SenderThread::OnCurlSocket);
         curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETDATA, this);
         curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, &SenderThread::OnCurlTimer);
@@ -130,7 +138,10 @@ class SenderThread {
         for (size_t i = 0; i < slot_count_; ++i) {
             Slot& s = slots_[i];
             s.easy.reset(curl_easy_init());
-            if (!s.easy) throw std::runtime_error("curl_easy_init failed");
+            if (!s.easy) {
+                Fail("curl_easy_init failed");
+                return;
+            }
             CURL* h = s.easy.get();
             curl_easy_setopt(h, CURLOPT_PRIVATE, &s);
             curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -153,6 +164,10 @@ class SenderThread {
     ~SenderThread() {
         if (thread_.joinable()) thread_.join();
     }
+
+    // Why the constructor could not set the thread up (out of descriptors or memory); a
+    // thread that is not ok is never started.
+    const Status& init_status() const { return init_status_; }
 
     void Start() {
         thread_ = std::thread([this] { Run(); });
@@ -558,7 +573,10 @@ class SenderThread {
     uint64_t url_token_ = 0, url_epoch_ = ~uint64_t(0);  // what url_ was built from
     int64_t token_recheck_us_ = 0;
     Template::Scratch scratch_;
+    Status init_status_;
     std::thread thread_;
+
+    void Fail(const char* what) { init_status_ = Status::Unavailable(what); }
 };
 
 }  // namespace
@@ -568,12 +586,22 @@ struct SenderPool::Impl {
          ResultsCallback cb)
         : on_results(std::move(cb)), async(std::make_unique<uv_async_t>()) {
         EnsureCurlGlobalInit();  // before any thread touches curl
-        const int n = std::max(1, config.task_worker_num);
-        for (int i = 0; i < n; ++i) {
-            threads.push_back(std::make_unique<SenderThread>(config, tokens, channel, &mailbox));
+        const int rc = uv_async_init(loop, async.get(), &Impl::OnAsync);
+        if (rc != 0) {
+            status = Status::Unavailable(std::string("uv_async_init: ") + uv_strerror(rc));
+            async.reset();
+            return;
         }
-        uv_async_init(loop, async.get(), &Impl::OnAsync);
         async->data = this;
+        const int n = std::max(1, config.task_worker_num);
+        for (int i = 0; i < n && status.ok(); ++i) {
+            threads.push_back(std::make_unique<SenderThread>(config, tokens, channel, &mailbox));
+            status = threads.back()->init_status();
+        }
+        if (!status.ok()) {
+            threads.clear();  // none was started
+            return;
+        }
         mailbox.async = async.get();
         staged.resize(threads.size());
         loads.resize(threads.size());
@@ -624,6 +652,7 @@ struct SenderPool::Impl {
     std::atomic<size_t> inflight{0};
     size_t capacity = 0;
     bool stopped = false;
+    Status status;  // not ok: the threads could not be set up; the pool sends nothing
 };
 
 SenderPool::SenderPool(uv_loop_t* loop, const Config& config, TokenCache* tokens,
@@ -638,10 +667,14 @@ SenderPool::~SenderPool() {
     if (!impl_->stopped) Stop(0);
 }
 
+const Status& SenderPool::status() const {
+    return impl_->status;
+}
+
 void SenderPool::Submit(std::vector<DeliveryJob>* jobs) {
     if (jobs->empty()) return;
     Impl& p = *impl_;
-    if (p.stopped) {  // refused: returned at once as not sent
+    if (p.stopped || !p.status.ok()) {  // refused: returned at once as not sent
         spdlog::warn("SenderPool: {} jobs submitted after Stop, returned unsent", jobs->size());
         std::vector<DeliveryResult> refused(jobs->size());
         for (size_t i = 0; i < jobs->size(); ++i) {
@@ -685,9 +718,10 @@ void SenderPool::Stop(int timeout_ms) {
     for (auto& t : p.threads) t->RequestStop(deadline);
     for (auto& t : p.threads) t->Join();
     // The loop frees the handle when it next runs (uv_close completes on the loop).
-    uv_close(reinterpret_cast<uv_handle_t*>(p.async.release()), [](uv_handle_t* h) {
-        std::unique_ptr<uv_async_t> owned(reinterpret_cast<uv_async_t*>(h));
-    });
+    if (p.async)
+        uv_close(reinterpret_cast<uv_handle_t*>(p.async.release()), [](uv_handle_t* h) {
+            std::unique_ptr<uv_async_t> owned(reinterpret_cast<uv_async_t*>(h));
+        });
     p.mailbox.async = nullptr;
     p.Deliver();  // what the threads posted last, on this (the loop) thread
 }

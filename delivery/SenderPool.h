@@ -46,6 +46,9 @@ class SenderPool {
     // `channel` says how to render, address and read each call; it must outlive the pool.
     SenderPool(uv_loop_t* loop, const Config& config, TokenCache* tokens, const Channel* channel,
                ResultsCallback on_results = {});
+    // Not ok when the threads could not be set up (descriptors, memory): the pool then has
+    // no capacity and hands every job back unsent. Check it after construction.
+    const Status& status() const;
     // Where results go, if not given at construction: the Dispatcher sets itself, before
     // its first Submit.
     void SetResultsCallback(ResultsCallback on_results);

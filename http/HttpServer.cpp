@@ -631,6 +631,9 @@ mega::Status HttpServer::Listen(const std::string& host, int port) {
     DescribeAddress(bound, &bound_host, &port_);
     listener->poll = std::make_unique<UvHandle<uv_poll_t>>(
         loop_, [fd](uv_loop_t* loop, uv_poll_t* poll) { return uv_poll_init(loop, poll, fd); });
+    if (!listener->poll->init_status().ok())
+        return mega::Status::IoError("listen on " + host + ":" + std::to_string(port) + ": " +
+                                     listener->poll->init_status().message());
     listener->poll->get()->data = this;
     listener_ = std::move(listener);
     OnAcceptTimer();  // starts watching

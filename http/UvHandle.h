@@ -1,13 +1,16 @@
 // UvHandle: owns one libuv handle (uv_tcp_t, uv_timer_t, uv_signal_t, ...) for its whole life.
 // The handle lives on the heap; the destructor hands it to uv_close, whose callback frees it,
-// so the memory stays valid for as long as libuv may still touch it.
+// so the memory stays valid for as long as libuv may still touch it. An init that fails leaves
+// no handle (closed() is true) and says why in init_status(): check it where the init can
+// fail (uv_poll_init on a descriptor); uv_timer_init and uv_tcp_init without flags cannot.
 #pragma once
 
 #include <uv.h>
 
 #include <memory>
-#include <stdexcept>
 #include <string>
+
+#include "base/Status.h"
 
 namespace mega {
 
@@ -17,8 +20,11 @@ class UvHandle {
     // init is the handle's uv_*_init function, e.g. UvHandle<uv_timer_t>(loop, uv_timer_init).
     template <typename Init>
     UvHandle(uv_loop_t* loop, Init init) : handle_(std::make_unique<T>()) {
-        int rc = init(loop, handle_.get());
-        if (rc != 0) throw std::runtime_error(std::string("uv handle init: ") + uv_strerror(rc));
+        const int rc = init(loop, handle_.get());
+        if (rc != 0) {  // never initialized: nothing for uv_close to do
+            handle_.reset();
+            init_status_ = Status::IoError(std::string("uv handle init: ") + uv_strerror(rc));
+        }
     }
     ~UvHandle() { Close(); }
 
@@ -29,6 +35,7 @@ class UvHandle {
     uv_handle_t* handle() const { return reinterpret_cast<uv_handle_t*>(handle_.get()); }
     uv_stream_t* stream() const { return reinterpret_cast<uv_stream_t*>(handle_.get()); }
     bool closed() const { return handle_ == nullptr; }
+    const Status& init_status() const { return init_status_; }
 
     // Idempotent. After this no callback of the handle sees its old data pointer.
     void Close() {
@@ -41,6 +48,7 @@ class UvHandle {
 
   private:
     std::unique_ptr<T> handle_;
+    Status init_status_;
 };
 
 }  // namespace mega

@@ -165,6 +165,9 @@ Status Server::Start() {
     }
     tokens_ = std::make_unique<TokenCache>(config_);
     senders_ = std::make_unique<SenderPool>(loop_, config_, tokens_.get(), &channel_);
+    if (!senders_->status().ok())
+        return Status::Unavailable("cannot start the sender threads: " +
+                                   senders_->status().message());
     dispatcher_ =
         std::make_unique<Dispatcher>(loop_, config_, backend_.get(), &templates_, senders_.get(),
                                      log_.get(), [this](const FinalOutcome& f) { OnFinal(f); });

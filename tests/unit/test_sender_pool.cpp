@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <rapidjson/document.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -583,4 +584,34 @@ TEST_CASE("SenderPool: Stop aborts what is still running at the deadline") {
         CHECK(r.outcome == Outcome::kTransient);
         CHECK(r.errcode == kErrcodeNotSent);
     }
+}
+
+TEST_CASE("SenderPool: no descriptor left at start: a status, not an exception, and jobs back") {
+    const Config config = TestConfig("http://127.0.0.1:9", 2, 2);
+    TokenCache tokens(config);
+    TestLoop loop;
+    Batch b;
+    b.Add(3, "oUser");
+    auto jobs = b.Jobs(TestTemplate());
+    // The lowest free descriptor becomes the limit: the pool's epoll/eventfd/curl cannot open.
+    const int lowest_free = ::dup(0);
+    REQUIRE(lowest_free >= 0);
+    ::close(lowest_free);
+    rlimit saved{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    rlimit tight = saved;
+    tight.rlim_cur = rlim_t(lowest_free);
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
+    {
+        SenderPool pool(loop.get(), config, &tokens, &kChannel, b.Callback());
+        REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+        CHECK_FALSE(pool.status().ok());
+        CHECK(pool.status().message().find("failed") != std::string::npos);
+        CHECK(pool.capacity() == 0);
+        pool.Submit(&jobs);  // handed back at once, not sent
+        CHECK(b.results.size() == 3);
+        for (auto& [tag, r] : b.results) CHECK(r.errcode == kErrcodeNotSent);
+        pool.Stop(0);
+    }
+    ::setrlimit(RLIMIT_NOFILE, &saved);
 }
