@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/Config.h"
+#include "tests/unit/TempDir.h"
 
 namespace fs = std::filesystem;
 using mega::Config;
@@ -22,25 +23,16 @@ namespace {
 // An ini file in a fresh temporary directory, removed at scope exit.
 class TempIni {
   public:
-    explicit TempIni(const std::string& text) {
-        char tmpl[] = "/tmp/mega-unit-config-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        dir_ = tmpl;
-        path_ = dir_ + "/test.ini";
+    explicit TempIni(const std::string& text) : dir_("config"), path_(dir_.path() + "/test.ini") {
         std::ofstream out(path_, std::ios::binary);
         out << text;
         REQUIRE(out.good());
     }
-    ~TempIni() {
-        std::error_code ec;
-        fs::remove_all(dir_, ec);
-    }
-    TempIni(const TempIni&) = delete;
-    TempIni& operator=(const TempIni&) = delete;
     const std::string& path() const { return path_; }
 
   private:
-    std::string dir_, path_;
+    mega::testing::TempDir dir_;
+    std::string path_;
 };
 
 Config LoadOk(const std::string& text) {

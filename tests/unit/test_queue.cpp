@@ -29,6 +29,7 @@
 #include "queue/FileQueue.h"
 #include "queue/Message.h"
 #include "queue/SegmentFile.h"
+#include "tests/unit/TempDir.h"
 
 namespace fs = std::filesystem;
 using mega::FileQueue;
@@ -42,25 +43,7 @@ namespace {
 constexpr uint64_t kSegment = 64 << 10;
 constexpr uint64_t kRecordHeader = 16;
 
-// A fresh directory under /tmp, removed with everything in it at scope exit.
-class TempDir {
-  public:
-    TempDir() {
-        char tmpl[] = "/tmp/mega-unit-queue-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
+using mega::testing::TempDir;
 
 QueueOptions Options(const TempDir& dir) {
     QueueOptions o;

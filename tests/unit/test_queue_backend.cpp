@@ -18,6 +18,7 @@
 #include "config/Config.h"
 #include "queue/FileBackend.h"
 #include "queue/QueueBackend.h"
+#include "tests/unit/TempDir.h"
 
 namespace {
 
@@ -77,21 +78,14 @@ std::vector<std::pair<const char*, Opener>> Openers() {
 // One backend in a fresh directory; Reopen() closes it and opens it again on the same data.
 class Fixture {
   public:
-    explicit Fixture(Opener open) : open_(std::move(open)) {
-        char tmpl[] = "/tmp/mega-unit-backend-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        dir_ = tmpl;
-        config_.queue_file_path = dir_;
+    explicit Fixture(Opener open) : open_(std::move(open)), dir_("backend") {
+        config_.queue_file_path = dir_.path();
         config_.queue_segment_bytes = 64 << 10;
         config_.queue_max_bytes = 64 << 20;
         config_.fsync = mega::FsyncPolicy::kAlways;
         Reopen();
     }
-    ~Fixture() {
-        backend_.reset();
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
+    ~Fixture() { backend_.reset(); }
     void Reopen() {
         if (backend_) REQUIRE(backend_->Close().ok());
         backend_.reset();
@@ -116,7 +110,7 @@ class Fixture {
 
   private:
     Opener open_;
-    std::string dir_;
+    mega::testing::TempDir dir_;
     Config config_;
     Wakes wakes_;
     std::unique_ptr<QueueBackend> backend_;

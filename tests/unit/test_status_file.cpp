@@ -13,6 +13,7 @@
 
 #include "config/Config.h"
 #include "config/StatusFile.h"
+#include "tests/unit/TempDir.h"
 
 namespace fs = std::filesystem;
 using mega::Config;
@@ -24,17 +25,7 @@ namespace {
 // A fresh temporary directory (the queue_file_path of a pretend server), removed at exit.
 class TempQueueDir {
   public:
-    TempQueueDir() {
-        char tmpl[] = "/tmp/mega-unit-status-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        dir_ = tmpl;
-    }
-    ~TempQueueDir() {
-        std::error_code ec;
-        fs::remove_all(dir_, ec);
-    }
-    TempQueueDir(const TempQueueDir&) = delete;
-    TempQueueDir& operator=(const TempQueueDir&) = delete;
+    TempQueueDir() : temp_("status"), dir_(temp_.path()) {}
     const std::string& path() const { return dir_; }
     void WriteStatus(const std::string& text) const {
         std::ofstream out(dir_ + "/status", std::ios::binary);
@@ -50,7 +41,8 @@ class TempQueueDir {
     }
 
   private:
-    std::string dir_;
+    mega::testing::TempDir temp_;
+    const std::string& dir_;
 };
 
 std::string Me() {
