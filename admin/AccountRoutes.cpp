@@ -4,8 +4,8 @@
 #include <string>
 
 #include "admin/AdminRoutes.h"
-#include "admin/HttpReply.h"
-#include "admin/RequestFields.h"
+#include "http/HttpReply.h"
+#include "http/RequestFields.h"
 #include "server/Server.h"
 
 namespace mega {
@@ -27,17 +27,17 @@ HttpResponse AccountReply(const Server& server, const PauseState& p) {
 }  // namespace
 
 void AddAccountRoutes(RouteTable& routes, Server& server) {
-    routes.Get("/api/account", [&server](AdminCall& call) {
+    routes.Get("/api/account", [&server](HttpCall& call) {
         call.responder.Send(AccountReply(server, server.dispatcher().pause_state()));
     });
-    routes.Post("/api/account/pause", [&server](AdminCall& call) {
+    routes.Post("/api/account/pause", [&server](HttpCall& call) {
         const auto given = JsonString(call.body, "reason");
         const std::string reason =
             given && !given->empty() ? std::string(*given) : "paused by an operator";
         server.dispatcher().Pause(reason, true, 0);
         call.responder.Send(OkReply());
     });
-    routes.Post("/api/account/resume", [&server](AdminCall& call) {
+    routes.Post("/api/account/resume", [&server](HttpCall& call) {
         server.dispatcher().Resume("resumed by an operator");
         call.responder.Send(OkReply());
     });

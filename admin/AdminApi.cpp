@@ -34,7 +34,7 @@
 #include <optional>
 
 #include "admin/AdminRoutes.h"
-#include "admin/HttpReply.h"
+#include "http/HttpReply.h"
 #include "protocol/JsonCheck.h"
 #include "server/Server.h"
 
@@ -121,7 +121,7 @@ void AdminApi::Handle(HttpRequest&& request, HttpResponder responder) {
         return responder.Send(RefusalReply(*refusal));
     RouteTable::Match match = routes_.Find(request.method, request.path);
     if (match.route == nullptr) return responder.Send(NoRouteReply(request, match));
-    AdminCall call{std::move(request), std::move(match.params), {}, responder};
+    HttpCall call{std::move(request), std::move(match.params), {}, responder};
     if (match.route->body != RequestBody::kJsonObject) {
         call.body.SetObject();
     } else if (!ParseJsonObject(call.request.body, &call.body)) {

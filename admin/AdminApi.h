@@ -11,7 +11,7 @@
 #include <string>
 
 #include "admin/AdminRequestGate.h"
-#include "admin/RouteTable.h"
+#include "http/RouteTable.h"
 #include "base/Status.h"
 #include "http/HttpServer.h"
 #include "server/Server.h"

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <iterator>
 
-#include "admin/RouteTable.h"
+#include "http/RouteTable.h"
 
 namespace mega {
 

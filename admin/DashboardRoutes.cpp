@@ -3,7 +3,7 @@
 #include <string_view>
 
 #include "admin/AdminRoutes.h"
-#include "admin/HttpReply.h"
+#include "http/HttpReply.h"
 #include "base/EmbeddedFile.h"
 
 namespace mega {
@@ -36,11 +36,11 @@ HttpResponse FileReply(std::string_view name) {
 }  // namespace
 
 void AddDashboardRoutes(RouteTable& routes) {
-    auto index = [](AdminCall& call) { call.responder.Send(FileReply("index.html")); };
+    auto index = [](HttpCall& call) { call.responder.Send(FileReply("index.html")); };
     routes.Get("/", index);
     routes.Get("/index.html", index);
     routes.Get("/assets/:name",
-               [](AdminCall& call) { call.responder.Send(FileReply(call.Param("name"))); });
+               [](HttpCall& call) { call.responder.Send(FileReply(call.Param("name"))); });
 }
 
 }  // namespace mega

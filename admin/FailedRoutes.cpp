@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "admin/AdminRoutes.h"
-#include "admin/HttpReply.h"
-#include "admin/RequestFields.h"
+#include "http/HttpReply.h"
+#include "http/RequestFields.h"
 #include "delivery/ErrorClass.h"
 #include "server/Server.h"
 
@@ -75,7 +75,7 @@ Status RetryOrForget(Server& server, uint64_t id, bool retry) {
 
 // POST /api/failed/retry and /api/failed/forget. With {"all":true}, a failure stops the
 // round (logged) and the reply counts what was done before it.
-void RetryOrForgetRoute(Server& server, AdminCall& call, bool retry) {
+void RetryOrForgetRoute(Server& server, HttpCall& call, bool retry) {
     std::vector<uint64_t> ids;
     const rapidjson::Value& body = call.body;
     uint64_t id;
@@ -103,16 +103,16 @@ void RetryOrForgetRoute(Server& server, AdminCall& call, bool retry) {
 }  // namespace
 
 void AddFailedRoutes(RouteTable& routes, Server& server) {
-    routes.Get("/api/failed", [&server](AdminCall& call) {
+    routes.Get("/api/failed", [&server](HttpCall& call) {
         const size_t offset = QueryUint(call.request, "offset", 0);
         const size_t limit = std::min<uint64_t>(1000, QueryUint(call.request, "limit", 100));
         call.responder.Send(FailedListReply(server.backend(), offset, limit));
     });
     routes.Post("/api/failed/retry",
-                [&server](AdminCall& call) { RetryOrForgetRoute(server, call, true); });
+                [&server](HttpCall& call) { RetryOrForgetRoute(server, call, true); });
     routes.Post("/api/failed/forget",
-                [&server](AdminCall& call) { RetryOrForgetRoute(server, call, false); });
-    routes.Post("/api/failed/flush", [&server](AdminCall& call) {
+                [&server](HttpCall& call) { RetryOrForgetRoute(server, call, false); });
+    routes.Post("/api/failed/flush", [&server](HttpCall& call) {
         size_t n = 0;
         QueueBackend& backend = server.backend();
         for (uint64_t id : backend.DeadLetterIds()) n += backend.RemoveDeadLetter(id);

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "admin/AdminRoutes.h"
-#include "admin/HttpReply.h"
-#include "admin/RequestFields.h"
+#include "http/HttpReply.h"
+#include "http/RequestFields.h"
 #include "base/OffLoop.h"
 #include "server/Server.h"
 #include "store/MessageQueries.h"
@@ -51,7 +51,7 @@ bool ReadFilter(const HttpRequest& request, MessageFilter* f) {
     return std::find(std::begin(kStatuses), std::end(kStatuses), f->status) != std::end(kStatuses);
 }
 
-void GetMessageList(Server& server, AdminCall& call) {
+void GetMessageList(Server& server, HttpCall& call) {
     MessageFilter filter;
     if (!ReadFilter(call.request, &filter))
         return call.responder.Send(
@@ -83,7 +83,7 @@ void GetMessageList(Server& server, AdminCall& call) {
         });
 }
 
-void GetMessageDetail(Server& server, AdminCall& call) {
+void GetMessageDetail(Server& server, HttpCall& call) {
     uint64_t id;
     if (!ParseId(call.Param("id"), &id))
         return call.responder.Send(ErrorReply(404, "no message " + std::string(call.Param("id"))));
@@ -104,7 +104,7 @@ void GetMessageDetail(Server& server, AdminCall& call) {
         });
 }
 
-void RetryMessage(Server& server, AdminCall& call) {
+void RetryMessage(Server& server, HttpCall& call) {
     const std::string text(call.Param("id"));
     uint64_t id;
     if (!ParseId(text, &id)) return call.responder.Send(ErrorReply(404, "no message " + text));
@@ -136,7 +136,7 @@ HttpResponse WaitingReply(const Dispatcher& dispatcher, size_t limit) {
     });
 }
 
-void CancelWaiting(Server& server, AdminCall& call) {
+void CancelWaiting(Server& server, HttpCall& call) {
     uint64_t id;
     if (!JsonId(call.body, "id", &id))
         return call.responder.Send(ErrorReply(400, "expected {\"id\":\"…\"}"));
@@ -145,7 +145,7 @@ void CancelWaiting(Server& server, AdminCall& call) {
     call.responder.Send(OkReply());
 }
 
-void QueueTestMessage(Server& server, AdminCall& call) {
+void QueueTestMessage(Server& server, HttpCall& call) {
     const auto openid = JsonString(call.body, "openid"), key = JsonString(call.body, "key");
     if (!openid || !key)
         return call.responder.Send(
@@ -164,17 +164,17 @@ void QueueTestMessage(Server& server, AdminCall& call) {
 }  // namespace
 
 void AddMessageRoutes(RouteTable& routes, Server& server) {
-    routes.Get("/api/messages", [&server](AdminCall& call) { GetMessageList(server, call); });
-    routes.Get("/api/messages/:id", [&server](AdminCall& call) { GetMessageDetail(server, call); });
+    routes.Get("/api/messages", [&server](HttpCall& call) { GetMessageList(server, call); });
+    routes.Get("/api/messages/:id", [&server](HttpCall& call) { GetMessageDetail(server, call); });
     routes.Post("/api/messages/:id/retry",
-                [&server](AdminCall& call) { RetryMessage(server, call); });
-    routes.Get("/api/waiting", [&server](AdminCall& call) {
+                [&server](HttpCall& call) { RetryMessage(server, call); });
+    routes.Get("/api/waiting", [&server](HttpCall& call) {
         const size_t limit = std::min<uint64_t>(1000, QueryUint(call.request, "limit", 100));
         call.responder.Send(WaitingReply(server.dispatcher(), limit));
     });
-    routes.Post("/api/waiting/cancel", [&server](AdminCall& call) { CancelWaiting(server, call); });
+    routes.Post("/api/waiting/cancel", [&server](HttpCall& call) { CancelWaiting(server, call); });
     routes.Post("/api/test-message",
-                [&server](AdminCall& call) { QueueTestMessage(server, call); });
+                [&server](HttpCall& call) { QueueTestMessage(server, call); });
 }
 
 }  // namespace mega

@@ -147,7 +147,7 @@ HttpResponse MetricsReply(const Server::Snapshot& s, const std::vector<TaskInfo>
 }  // namespace
 
 void AddMetricsRoutes(RouteTable& routes, Server& server) {
-    routes.Get("/metrics", [&server](AdminCall& call) {
+    routes.Get("/metrics", [&server](HttpCall& call) {
         call.responder.Send(MetricsReply(server.Stats(), server.tasks().List()));
     });
 }

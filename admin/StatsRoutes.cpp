@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "admin/AdminRoutes.h"
-#include "admin/HttpReply.h"
+#include "http/HttpReply.h"
 #include "base/Clock.h"
 #include "base/OffLoop.h"
 #include "server/Server.h"
@@ -174,7 +174,7 @@ HttpResponse StatsReply(const Server& server, const LogSummary& summary, const S
     });
 }
 
-void GetStats(Server& server, AdminCall& call) {
+void GetStats(Server& server, HttpCall& call) {
     struct Result {
         LogSummary summary;
         Status status;
@@ -194,8 +194,8 @@ void GetStats(Server& server, AdminCall& call) {
 
 void AddStatsRoutes(RouteTable& routes, Server& server) {
     routes.Get("/api/health",
-               [&server](AdminCall& call) { call.responder.Send(HealthReply(server.Stats())); });
-    routes.Get("/api/stats", [&server](AdminCall& call) { GetStats(server, call); });
+               [&server](HttpCall& call) { call.responder.Send(HealthReply(server.Stats())); });
+    routes.Get("/api/stats", [&server](HttpCall& call) { GetStats(server, call); });
 }
 
 }  // namespace mega

@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "admin/AdminRoutes.h"
-#include "admin/HttpReply.h"
-#include "admin/RequestFields.h"
+#include "http/HttpReply.h"
+#include "http/RequestFields.h"
 #include "server/Server.h"
 #include "server/TaskRunner.h"
 
@@ -48,7 +48,7 @@ std::string OpenidsText(const rapidjson::Value& body) {
     return text;
 }
 
-void CreateTask(Server& server, AdminCall& call) {
+void CreateTask(Server& server, HttpCall& call) {
     const rapidjson::Value& body = call.body;
     const auto key = JsonString(body, "key");
     if (!key)
@@ -76,13 +76,13 @@ void CreateTask(Server& server, AdminCall& call) {
 }
 
 // The task named by the path's :id; false (404 sent) when there is none of that form.
-bool TaskId(AdminCall& call, uint64_t* id) {
+bool TaskId(HttpCall& call, uint64_t* id) {
     if (ParseId(call.Param("id"), id)) return true;
     call.responder.Send(ErrorReply(404, "no task " + std::string(call.Param("id"))));
     return false;
 }
 
-void AppendOpenids(Server& server, AdminCall& call) {
+void AppendOpenids(Server& server, HttpCall& call) {
     uint64_t id;
     if (!TaskId(call, &id)) return;
     server.tasks().Append(id, std::move(call.request.body),
@@ -92,7 +92,7 @@ void AppendOpenids(Server& server, AdminCall& call) {
 }
 
 void AddControlRoute(RouteTable& routes, Server& server, const std::string& action) {
-    routes.Post("/api/tasks/:id/" + action, [&server, action](AdminCall& call) {
+    routes.Post("/api/tasks/:id/" + action, [&server, action](HttpCall& call) {
         uint64_t id;
         if (!TaskId(call, &id)) return;
         call.responder.Send(
@@ -104,10 +104,10 @@ void AddControlRoute(RouteTable& routes, Server& server, const std::string& acti
 
 void AddTaskRoutes(RouteTable& routes, Server& server) {
     routes.Get("/api/tasks",
-               [&server](AdminCall& call) { call.responder.Send(TaskListReply(server.tasks())); });
-    routes.Post("/api/tasks", [&server](AdminCall& call) { CreateTask(server, call); });
+               [&server](HttpCall& call) { call.responder.Send(TaskListReply(server.tasks())); });
+    routes.Post("/api/tasks", [&server](HttpCall& call) { CreateTask(server, call); });
     routes.Add("POST", "/api/tasks/:id/openids", RequestBody::kRaw,
-               [&server](AdminCall& call) { AppendOpenids(server, call); });
+               [&server](HttpCall& call) { AppendOpenids(server, call); });
     for (const char* action : {"start", "pause", "resume", "cancel"})
         AddControlRoute(routes, server, action);
 }

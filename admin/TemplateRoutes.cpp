@@ -3,8 +3,8 @@
 #include <string>
 
 #include "admin/AdminRoutes.h"
-#include "admin/HttpReply.h"
-#include "admin/RequestFields.h"
+#include "http/HttpReply.h"
+#include "http/RequestFields.h"
 #include "server/Server.h"
 
 namespace mega {
@@ -26,10 +26,10 @@ HttpResponse TemplateListReply(const TemplateCache& templates) {
 }  // namespace
 
 void AddTemplateRoutes(RouteTable& routes, Server& server) {
-    routes.Get("/api/templates", [&server](AdminCall& call) {
+    routes.Get("/api/templates", [&server](HttpCall& call) {
         call.responder.Send(TemplateListReply(server.templates()));
     });
-    routes.Post("/api/templates/reload", [&server](AdminCall& call) {
+    routes.Post("/api/templates/reload", [&server](HttpCall& call) {
         const auto key = JsonString(call.body, "key");
         if (!key) return call.responder.Send(ErrorReply(400, "expected {\"key\":\"…\"}"));
         server.ReloadTemplate(std::string(*key), [responder = call.responder](const Status& s) {

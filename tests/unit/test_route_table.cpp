@@ -5,9 +5,9 @@
 
 #include <string>
 
-#include "admin/RouteTable.h"
+#include "http/RouteTable.h"
 
-using mega::AdminCall;
+using mega::HttpCall;
 using mega::RequestBody;
 using mega::RouteTable;
 
@@ -20,13 +20,13 @@ struct Recorder {
 
     void Add(const char* method, const char* pattern) {
         table.Add(method, pattern, RequestBody::kNone,
-                  [this, name = std::string(method) + " " + pattern](AdminCall&) { ran = name; });
+                  [this, name = std::string(method) + " " + pattern](HttpCall&) { ran = name; });
     }
     // The route that runs for method and path ("404" / "405 <Allow>" when none).
     std::string Run(const char* method, const char* path) {
         RouteTable::Match m = table.Find(method, path);
         if (m.route == nullptr) return m.allow.empty() ? "404" : "405 " + m.allow;
-        AdminCall call;
+        HttpCall call;
         call.params = m.params;
         m.route->handler(call);
         return ran;
@@ -51,7 +51,7 @@ TEST_CASE("literal patterns match the whole path, segment by segment") {
 TEST_CASE(":name segments match one non-empty segment and hand it over") {
     RouteTable table;
     std::string id, action;
-    table.Add("POST", "/api/tasks/:id/:action", RequestBody::kJsonObject, [&](AdminCall& call) {
+    table.Add("POST", "/api/tasks/:id/:action", RequestBody::kJsonObject, [&](HttpCall& call) {
         id = call.Param("id");
         action = call.Param("action");
         CHECK(call.Param("nope").empty());
@@ -61,7 +61,7 @@ TEST_CASE(":name segments match one non-empty segment and hand it over") {
     CHECK(m.route->body == RequestBody::kJsonObject);
     REQUIRE(m.params.size() == 2);
     CHECK(m.params[0] == std::pair<std::string, std::string>{"id", "42"});
-    AdminCall call;
+    HttpCall call;
     call.params = m.params;
     m.route->handler(call);
     CHECK(id == "42");

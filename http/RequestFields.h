@@ -1,4 +1,4 @@
-// Values read from an admin request: ids in the path or the JSON body, query numbers, and
+// Values read from an HTTP API request: ids in the path or the JSON body, query numbers, and
 // members of the JSON body. What is missing or malformed reads as absent (false, nullopt).
 #pragma once
 

@@ -1,5 +1,5 @@
 // RouteTable: pattern matching segment by segment, and the 404/405 decision.
-#include "admin/RouteTable.h"
+#include "http/RouteTable.h"
 
 #include <cassert>
 
@@ -47,7 +47,7 @@ void AddAllowed(std::string_view method, std::string* allow) {
 
 }  // namespace
 
-std::string_view AdminCall::Param(std::string_view name) const {
+std::string_view HttpCall::Param(std::string_view name) const {
     for (const auto& [key, value] : params)
         if (key == name) return value;
     return {};

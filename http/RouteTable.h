@@ -1,7 +1,8 @@
-// RouteTable: the admin API's routes as a table of {method, path pattern, handler}, matched
-// in the order they were added. A pattern is a path whose segments are literal or `:name`
-// (any one non-empty segment, handed to the handler). A path no pattern matches is unknown
-// (404); a path some pattern matches but not with the request's method gets 405 and Allow.
+// RouteTable: an HTTP API's routes (the admin API's, the submit API's) as a table of
+// {method, path pattern, handler}, matched in the order they were added. A pattern is a path
+// whose segments are literal or `:name` (any one non-empty segment, handed to the handler).
+// A path no pattern matches is unknown (404); a path some pattern matches but not with the
+// request's method gets 405 and Allow.
 #pragma once
 
 #include <rapidjson/document.h>
@@ -17,7 +18,7 @@
 namespace mega {
 
 // One request on its way to a route's handler.
-struct AdminCall {
+struct HttpCall {
     HttpRequest request;
     std::vector<std::pair<std::string, std::string>> params;  // :name → segment, in order
     rapidjson::Document body;  // JSON routes: the POST's object ({} when empty); else {}
@@ -38,12 +39,12 @@ struct Route {
     std::string method;   // "GET", "POST"
     std::string pattern;  // "/api/messages/:id/retry"
     RequestBody body = RequestBody::kNone;
-    std::function<void(AdminCall& call)> handler;
+    std::function<void(HttpCall& call)> handler;
 };
 
 class RouteTable {
   public:
-    using Handler = std::function<void(AdminCall& call)>;
+    using Handler = std::function<void(HttpCall& call)>;
 
     void Add(std::string method, std::string pattern, RequestBody body, Handler handler);
     void Get(std::string pattern, Handler handler);

@@ -1,5 +1,5 @@
-// The admin API's replies in one place: JSON bodies, errors as {"error": "..."}, the one
-// mapping from a Status to an HTTP status code, and what a client may see of a failed MySQL
+// The replies of mega's HTTP APIs in one place: JSON bodies, errors as {"error": "..."}, the
+// one mapping from a Status to an HTTP status code, and what a client may see of a failed MySQL
 // query (not the database's host, port or name: those go to the log).
 #pragma once
 

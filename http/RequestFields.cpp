@@ -1,5 +1,5 @@
 // Reading ids, numbers and JSON members from admin requests.
-#include "admin/RequestFields.h"
+#include "http/RequestFields.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>

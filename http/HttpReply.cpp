@@ -1,5 +1,5 @@
 // The admin API's replies: JSON writing, errors, and Status → HTTP status code.
-#include "admin/HttpReply.h"
+#include "http/HttpReply.h"
 
 #include <spdlog/spdlog.h>
 
