@@ -11,9 +11,9 @@
 #include <string>
 
 #include "admin/AdminRequestGate.h"
-#include "http/RouteTable.h"
 #include "base/Status.h"
 #include "http/HttpServer.h"
+#include "http/RouteTable.h"
 #include "server/Server.h"
 
 namespace mega {

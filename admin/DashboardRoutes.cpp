@@ -3,8 +3,8 @@
 #include <string_view>
 
 #include "admin/AdminRoutes.h"
-#include "http/HttpReply.h"
 #include "base/EmbeddedFile.h"
+#include "http/HttpReply.h"
 
 namespace mega {
 namespace {

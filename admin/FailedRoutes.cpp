@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "admin/AdminRoutes.h"
+#include "delivery/ErrorClass.h"
 #include "http/HttpReply.h"
 #include "http/RequestFields.h"
-#include "delivery/ErrorClass.h"
 #include "server/Server.h"
 
 namespace mega {

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "admin/AdminRoutes.h"
+#include "base/OffLoop.h"
 #include "http/HttpReply.h"
 #include "http/RequestFields.h"
-#include "base/OffLoop.h"
 #include "server/Server.h"
 #include "store/MessageQueries.h"
 
@@ -173,8 +173,7 @@ void AddMessageRoutes(RouteTable& routes, Server& server) {
         call.responder.Send(WaitingReply(server.dispatcher(), limit));
     });
     routes.Post("/api/waiting/cancel", [&server](HttpCall& call) { CancelWaiting(server, call); });
-    routes.Post("/api/test-message",
-                [&server](HttpCall& call) { QueueTestMessage(server, call); });
+    routes.Post("/api/test-message", [&server](HttpCall& call) { QueueTestMessage(server, call); });
 }
 
 }  // namespace mega

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "admin/AdminRoutes.h"
-#include "http/HttpReply.h"
 #include "base/Clock.h"
 #include "base/OffLoop.h"
+#include "http/HttpReply.h"
 #include "server/Server.h"
 #include "store/MessageQueries.h"
 
