@@ -67,7 +67,7 @@ def walkthrough_blocks():
     return blocks
 
 
-BLOCKS = walkthrough_blocks()
+BLOCKS = []  # the walkthrough, read by setup()
 # The README reads these as ${NAME:-default}; the test sets them to the sandbox and the fake.
 PUSH = re.compile(r"""mega-cli\s+\S+\s+push\s+"\$OPENID"\s+(\S+)\s+'([^']*)'""")
 
@@ -179,6 +179,7 @@ def stop_walkthrough_server():
 
 
 def setup():
+    BLOCKS[:] = walkthrough_blocks()
     db = S["db"] = env.mariadb()
     db.sql("DROP DATABASE mega;")  # the README creates it, `migrate` makes the tables
     S["vars"] = {"DB_PORT": str(db.port), "DB_PASS": "root", "APP_ID": "wxreadme",
@@ -205,12 +206,14 @@ def test_the_walkthrough_is_marked_and_says_what_the_test_sets():
           f"the last walkthrough block does not stop the server:\n{BLOCKS[-1].text}")
     with open(README, encoding="utf-8") as f:
         text = f.read()
-    note = text[text.index("tests/integration/test_readme.py` runs"):]
+    at = text.find("`tests/integration/test_readme.py` runs")
+    check(at >= 0, "README.md has no note on what tests/integration/test_readme.py substitutes")
+    note = text[at:at + 800]
     for name in S["vars"]:
         check(name in readme_variables(),
               f"the test sets {name}, which no walkthrough block reads as ${{{name}:-…}}")
         if name not in ("MEGA_PORT", "ADMIN_PORT"):
-            check(f"`{name}`" in note[:800], f"the README's note does not say the test sets {name}")
+            check(f"`{name}`" in note, f"the README's note does not say the test sets {name}")
 
 
 def test_the_blocks_up_to_the_push_run():
