@@ -30,20 +30,16 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
 #include <optional>
 
 #include "admin/AdminRoutes.h"
+#include "http/Address.h"
 #include "http/HttpReply.h"
 #include "protocol/JsonCheck.h"
 #include "server/Server.h"
 
 namespace mega {
 namespace {
-
-bool IsLoopback(const std::string& host) {
-    return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
-}
 
 // The HTTP limits of [admin]: the connection cap, the timeouts.
 HttpServerLimits AdminHttpLimits(const Config& config) {
@@ -100,16 +96,13 @@ AdminApi::AdminApi(uv_loop_t* loop, Server* server)
 }
 
 Status AdminApi::Listen(const std::string& address) {
-    const size_t colon = address.rfind(':');
-    if (colon == std::string::npos)
-        return Status::Invalid("[admin] listen: expected host:port, got " + address);
-    std::string host = address.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    const int port = std::atoi(address.c_str() + colon + 1);
-    if (server_->config().admin_token.empty() && !IsLoopback(host))
+    std::string host;
+    int port = 0;
+    if (Status s = SplitHostPort(address, "[admin] listen", &host, &port); !s.ok()) return s;
+    if (server_->config().admin_token.empty() && !IsLoopbackHost(host))
         return Status::Invalid("[admin] listen is " + address +
                                ", not a loopback address: set [admin] token first");
-    Status s = http_.Listen(host == "localhost" ? "127.0.0.1" : host, port);
+    Status s = http_.Listen(host, port);
     if (!s.ok()) return Status::IoError("admin API: " + s.message());
     spdlog::info("admin API on {}:{}", host, http_.port());
     return Status::Ok();
@@ -121,7 +114,7 @@ void AdminApi::Handle(HttpRequest&& request, HttpResponder responder) {
         return responder.Send(RefusalReply(*refusal));
     RouteTable::Match match = routes_.Find(request.method, request.path);
     if (match.route == nullptr) return responder.Send(NoRouteReply(request, match));
-    HttpCall call{std::move(request), std::move(match.params), {}, responder};
+    HttpCall call{std::move(request), std::move(match.params), {}, responder, {}};
     if (match.route->body != RequestBody::kJsonObject) {
         call.body.SetObject();
     } else if (!ParseJsonObject(call.request.body, &call.body)) {

@@ -18,7 +18,7 @@
 
 namespace mega {
 
-class AdminApi : public AdminEndpoint {
+class AdminApi : public HttpEndpoint {
   public:
     AdminApi(uv_loop_t* loop, Server* server);
     Status Listen(const std::string& address) override;  // "host:port"; port 0: any free one

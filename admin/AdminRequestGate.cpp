@@ -6,6 +6,8 @@
 
 #include <cctype>
 
+#include "base/ConstantTime.h"
+
 namespace mega {
 namespace {
 
@@ -177,11 +179,8 @@ std::optional<GateRefusal> AdminRequestGate::CheckContentType(const HttpRequest&
 bool AdminRequestGate::Authorized(const HttpRequest& request) const {
     if (token_.empty()) return true;  // loopback only, checked at Listen
     const std::string* h = request.Header("authorization");
-    if (!h || h->size() != 7 + token_.size() || h->compare(0, 7, "Bearer ") != 0) return false;
-    // Constant-time comparison: the token is a secret.
-    unsigned char diff = 0;
-    for (size_t i = 0; i < token_.size(); i++) diff |= (*h)[7 + i] ^ token_[i];
-    return diff == 0;
+    if (!h || h->compare(0, 7, "Bearer ") != 0) return false;
+    return ConstantTimeEquals(std::string_view(*h).substr(7), token_);
 }
 
 }  // namespace mega

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "admin/AdminApi.h"
+#include "api/SubmitApi.h"
 #include "base/CommandLine.h"
 #include "base/ExitCode.h"
 #include "base/JsonLogFormat.h"
@@ -264,9 +265,14 @@ int Start(const Config& config) {
     uv_loop_init(&loop);
     int rc = 0;
     {
-        Server server(config, &loop, [&loop](Server* s) -> std::unique_ptr<AdminEndpoint> {
+        Endpoints endpoints;
+        endpoints.admin = [&loop](Server* s) -> std::unique_ptr<HttpEndpoint> {
             return std::make_unique<AdminApi>(&loop, s);
-        });
+        };
+        endpoints.api = [&loop](Server* s) -> std::unique_ptr<HttpEndpoint> {
+            return std::make_unique<SubmitApi>(&loop, s, s->config());
+        };
+        Server server(config, &loop, std::move(endpoints));
         server.SetLogReopener([log_file](std::string* error) { return log_file->Reopen(error); });
         s = server.Start();
         if (!s.ok()) {

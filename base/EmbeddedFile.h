@@ -15,5 +15,6 @@ struct EmbeddedFile {
 
 std::span<const EmbeddedFile> SchemaFiles();     // config/schema/*.sql, by name
 std::span<const EmbeddedFile> DashboardFiles();  // admin/dashboard/*
+std::span<const EmbeddedFile> ApiFiles();        // api/openapi.json
 
 }  // namespace mega

@@ -64,17 +64,26 @@ bool ParseBool(const std::string& v, bool* out) {
     return false;
 }
 
-std::vector<std::string> SplitList(const std::string& v) {
+// Comma-separated items, trimmed, empty ones left out.
+std::vector<std::string> SplitWords(const std::string& v) {
     std::vector<std::string> out;
     size_t start = 0;
     while (start <= v.size()) {
         size_t comma = v.find(',', start);
         if (comma == std::string::npos) comma = v.size();
         std::string item = Trim(std::string_view(v).substr(start, comma - start));
-        while (!item.empty() && item.back() == '/') item.pop_back();
-        if (!item.empty()) out.push_back(item);
+        if (!item.empty()) out.push_back(std::move(item));
         start = comma + 1;
     }
+    return out;
+}
+
+// As SplitWords, and a trailing '/' is dropped from each (URLs, host names).
+std::vector<std::string> SplitList(const std::string& v) {
+    std::vector<std::string> out = SplitWords(v);
+    for (std::string& item : out)
+        while (!item.empty() && item.back() == '/') item.pop_back();
+    std::erase_if(out, [](const std::string& item) { return item.empty(); });
     return out;
 }
 
@@ -233,6 +242,25 @@ bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
             return integer(&c.admin_idle_timeout_s, 1, 86400);
         else
             return false;
+    } else if (section == "http") {
+        if (name == "listen")
+            c.http_listen = value;
+        else if (name == "keys") {
+            c.http_keys.clear();
+            for (const std::string& pair : SplitWords(value)) {
+                const size_t colon = pair.find(':');
+                if (colon == 0 || colon == std::string::npos || colon + 1 == pair.size())
+                    return bad("expected name:secret,name:secret");
+                c.http_keys.push_back({pair.substr(0, colon), pair.substr(colon + 1)});
+            }
+        } else if (name == "max_batch")
+            return integer(&c.http_max_batch, 1, 100000);
+        else if (name == "max_body_bytes")
+            return integer(&c.http_max_body_bytes, 1024, 1 << 30);
+        else if (name == "max_wait_s")
+            return integer(&c.http_max_wait_s, 1, 3600);
+        else
+            return false;
     } else if (section == "log") {
         if (name == "format") {
             if (value != "text" && value != "json") return bad("expected text or json");
@@ -303,6 +331,7 @@ const std::vector<SectionKeys>& KnownKeys() {
         {"admin",
          {"listen", "token", "allowed_hosts", "metrics_public", "max_connections",
           "header_timeout_s", "request_timeout_s", "idle_timeout_s"}},
+        {"http", {"listen", "keys", "max_batch", "max_body_bytes", "max_wait_s"}},
         {"log",
          {"log_file", "log_level", "log_prefix", "format", "message_log", "message_log_backlog"}},
     };

@@ -73,6 +73,17 @@ struct Config {
     int admin_request_timeout_s = 60;              // the whole request (body too), else 408
     int admin_idle_timeout_s = 60;                 // a keep-alive connection with nothing to do
 
+    // [http]: the HTTP submit API (api/SubmitApi.h)
+    struct ApiKey {
+        std::string name;    // becomes a message's source unless the body sets one
+        std::string secret;  // never logged
+    };
+    std::string http_listen;            // empty = off
+    std::vector<ApiKey> http_keys;      // empty: anonymous, allowed on loopback only
+    int http_max_batch = 1000;          // messages in one POST /v1/messages
+    int http_max_body_bytes = 8 << 20;  // beyond: 413
+    int http_max_wait_s = 60;           // the longest ?wait=
+
     // [log]
     std::string log_file = "logs/mega.log";
     std::string log_level = "info";

@@ -1,4 +1,4 @@
-// The admin API's replies: JSON writing, errors, and Status → HTTP status code.
+// The HTTP APIs' replies: JSON writing, errors, and Status → HTTP status code.
 #include "http/HttpReply.h"
 
 #include <spdlog/spdlog.h>

@@ -23,6 +23,7 @@ struct HttpCall {
     std::vector<std::pair<std::string, std::string>> params;  // :name → segment, in order
     rapidjson::Document body;  // JSON routes: the POST's object ({} when empty); else {}
     HttpResponder responder;
+    std::string caller;  // who made the call, as the API's gate names it (an API key's name)
 
     // The segment that matched `:name` ("" if the pattern has none).
     std::string_view Param(std::string_view name) const;
@@ -56,6 +57,7 @@ class RouteTable {
         std::string allow;  // 405: the methods the path has, "GET, POST"
     };
     Match Find(std::string_view method, std::string_view path) const;
+    const std::vector<Route>& routes() const { return routes_; }
 
   private:
     std::vector<Route> routes_;

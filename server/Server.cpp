@@ -100,6 +100,10 @@ std::vector<std::string> KeysNeedingRestart(const Config& now, const Config& fre
                         now.retry_backoff != fresh.retry_backoff ||
                         now.dedup_window_s != fresh.dedup_window_s);
     note("[admin]", now.admin_listen != fresh.admin_listen || now.admin_token != fresh.admin_token);
+    note("[http]", now.http_listen != fresh.http_listen ||
+                       now.http_max_batch != fresh.http_max_batch ||
+                       now.http_max_body_bytes != fresh.http_max_body_bytes ||
+                       now.http_keys.size() != fresh.http_keys.size());
     note("[log] log_file", now.log_file != fresh.log_file);
     note("[log] message_log", now.message_log != fresh.message_log);
     return changed;
@@ -107,13 +111,13 @@ std::vector<std::string> KeysNeedingRestart(const Config& now, const Config& fre
 
 }  // namespace
 
-Server::Server(const Config& config, uv_loop_t* loop, AdminFactory make_admin)
+Server::Server(const Config& config, uv_loop_t* loop, Endpoints endpoints)
     : config_(config),
       loop_(loop),
       store_(config),
       templates_(size_t(config.table_size), size_t(config.template_size)),
       reloads_(loop, store_, templates_) {
-    make_admin_ = std::move(make_admin);
+    make_endpoints_ = std::move(endpoints);
     applied_log_level_ = config.log_level;
     applied_rate_ = config.rate_limit_per_second;
     applied_burst_ = config.rate_burst;
@@ -177,8 +181,8 @@ Status Server::Start() {
     s = tasks_->Load();
     if (!s.ok()) return Status::Unavailable("cannot load tasks: " + s.message());
 
-    if (!config_.admin_listen.empty() && make_admin_) {
-        admin_ = make_admin_(this);
+    if (!config_.admin_listen.empty() && make_endpoints_.admin) {
+        admin_ = make_endpoints_.admin(this);
         s = admin_->Listen(config_.admin_listen);
         if (!s.ok() && !config_.admin_listen_set) {
             // The default address of a config that does not ask for the API (the original's
@@ -189,6 +193,11 @@ Status Server::Start() {
         } else if (!s.ok()) {
             return s;
         }
+    }
+    if (!config_.http_listen.empty() && make_endpoints_.api) {
+        api_ = make_endpoints_.api(this);
+        s = api_->Listen(config_.http_listen);
+        if (!s.ok()) return s;
     }
 
     for (const std::string& addr : config_.listen) {
@@ -368,16 +377,31 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
     }
 }
 
+Status Server::Check(std::string_view openid, std::string_view key, std::string_view data,
+                     std::string_view options) {
+    MessageOptions opts;
+    std::shared_ptr<const Template> tmpl;
+    return Check(openid, key, data, options, NowMs(), &opts, &tmpl);
+}
+
+Status Server::Check(std::string_view openid, std::string_view key, std::string_view data,
+                     std::string_view options, int64_t now, MessageOptions* opts,
+                     std::shared_ptr<const Template>* tmpl) {
+    if (Status s = ParseMessageOptions(options, now, opts); !s.ok()) return s;
+    if (!IsRecipient(openid)) return Status::Invalid("invalid openid");
+    *tmpl = templates_.Find(key);
+    if (!*tmpl) return Status::Invalid("template key not exists");
+    if (!protocol::IsJsonText(data, &json_scratch_))
+        return Status::Invalid("data is not valid JSON");
+    return Status::Ok();
+}
+
 Status Server::Accept(MessageKind kind, std::string_view openid, std::string_view key,
                       std::string_view data, std::string_view options, Accepted* out) {
     const int64_t now = NowMs();
     MessageOptions opts;
-    if (Status s = ParseMessageOptions(options, now, &opts); !s.ok()) return s;
-    if (!IsRecipient(openid)) return Status::Invalid("invalid openid");
-    auto tmpl = templates_.Find(key);
-    if (!tmpl) return Status::Invalid("template key not exists");
-    if (!protocol::IsJsonText(data, &json_scratch_))
-        return Status::Invalid("data is not valid JSON");
+    std::shared_ptr<const Template> tmpl;
+    if (Status s = Check(openid, key, data, options, now, &opts, &tmpl); !s.ok()) return s;
     *out = Accepted{};
     if (!opts.msgkey.empty() && backend_->KeySeen(opts.msgkey, now)) {
         out->duplicate = true;
@@ -441,9 +465,24 @@ void Server::ReloadTemplate(const std::string& key, std::function<void(Status)> 
     reloads_.Reload(key, std::move(done));
 }
 
+void Server::WhenDurable(const AppendTicket& ticket, std::function<void()> done) {
+    if (config_.fsync != FsyncPolicy::kAlways || backend_->Durable(ticket)) return done();
+    durable_waiters_[size_t(ticket.level)].push_back({ticket, std::move(done)});
+    sync_wanted_ = true;
+}
+
+void Server::WhenFinal(uint64_t id, std::function<void(const FinalOutcome&)> done) {
+    final_waiters_[id] = std::move(done);
+}
+
 void Server::OnFinal(const FinalOutcome& f) {
     if (!f.cancelled) throughput_.Record(NowMs() / 1000, f.sent);
     if (f.options && f.options->task) tasks_->OnFinal(f.options->task, f.sent);
+    if (auto w = final_waiters_.find(f.id); w != final_waiters_.end()) {
+        auto done = std::move(w->second);
+        final_waiters_.erase(w);
+        done(f);
+    }
     auto it = waiters_.find(f.id);
     if (it == waiters_.end()) return;
     Connection* conn = FindConnection(it->second.conn_id);
@@ -466,6 +505,13 @@ void Server::AckDurable() {
             if (Connection* c = FindConnection(acks.front().conn_id))
                 c->Reply(200, acks.front().opaque, {});
             acks.pop_front();
+        }
+    }
+    for (auto& waiters : durable_waiters_) {
+        while (!waiters.empty() && backend_->Durable(waiters.front().ticket)) {
+            auto done = std::move(waiters.front().done);
+            waiters.pop_front();
+            done();
         }
     }
 }
@@ -494,7 +540,8 @@ void Server::OnCheck(uv_check_t* h) {
     if (self->sync_wanted_) {
         self->sync_wanted_ = false;
         for (int l = 0; l < kPriorityLevels; l++)
-            if (!self->pending_acks_[l].empty()) self->backend_->RequestSync(l);
+            if (!self->pending_acks_[l].empty() || !self->durable_waiters_[l].empty())
+                self->backend_->RequestSync(l);
     }
     if (!self->stopping_) self->dispatcher_->Pump();
     if (self->log_) self->log_->Flush();
@@ -604,6 +651,7 @@ void Server::WriteStatusFile() {
         static_cast<unsigned long long>(c.failed), static_cast<unsigned long long>(c.retried),
         connections_.size(), admin_port());
     std::string text(buf, size_t(std::max(n, 0)));
+    if (api_) text += "http " + std::to_string(api_port()) + "\n";
     for (int port : listen_ports_) text += "port " + std::to_string(port) + "\n";
     // A few hundred bytes into the page cache once a second: no fsync, never waits on disk.
     if (::pwrite(status_fd_, text.data(), text.size(), 0) == ssize_t(text.size()))
@@ -674,6 +722,10 @@ int Server::admin_port() const {
     return admin_ ? admin_->port() : 0;
 }
 
+int Server::api_port() const {
+    return api_ ? api_->port() : 0;
+}
+
 void Server::Shutdown() {
     if (stopping_) return;
     stopping_ = true;
@@ -684,6 +736,7 @@ void Server::Shutdown() {
     }
     listeners_.clear();
     if (admin_) admin_->Shutdown();
+    if (api_) api_->Shutdown();
     if (tasks_) tasks_->Close();
     reloads_.Close();
     for (auto& [id, c] : connections_)

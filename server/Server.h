@@ -35,21 +35,26 @@ namespace mega {
 class TaskRunner;
 class Server;
 
-// What the server needs of its admin API. The API sits above the server (admin/ uses
-// server/), so main makes it through an AdminFactory and the server never includes admin/.
-class AdminEndpoint {
+// What the server needs of an HTTP API it runs (the admin API, the submit API). Each sits
+// above the server (admin/ and api/ use server/), so main makes them through factories and
+// the server never includes them.
+class HttpEndpoint {
   public:
-    virtual ~AdminEndpoint() = default;
+    virtual ~HttpEndpoint() = default;
     virtual Status Listen(const std::string& address) = 0;  // "host:port"
     virtual int port() const = 0;
     virtual void Shutdown() = 0;
 };
-using AdminFactory = std::function<std::unique_ptr<AdminEndpoint>(Server*)>;
+using EndpointFactory = std::function<std::unique_ptr<HttpEndpoint>(Server*)>;
+struct Endpoints {
+    EndpointFactory admin;  // built when [admin] listen is set
+    EndpointFactory api;    // built when [http] listen is set
+};
 
 class Server : public FrameSink {
   public:
-    // `make_admin` builds the admin API when [admin] listen is set (empty: none).
-    Server(const Config& config, uv_loop_t* loop, AdminFactory make_admin = {});
+    // `endpoints` builds the HTTP APIs the config asks for (none when empty).
+    Server(const Config& config, uv_loop_t* loop, Endpoints endpoints = {});
     ~Server() override;
 
     // Loads templates (MySQL must answer), recovers the queues, binds every listen[]
@@ -99,6 +104,16 @@ class Server : public FrameSink {
     // tasks). Invalid → the 400 reply text; Full → 503; anything else → 500.
     Status Accept(MessageKind kind, std::string_view openid, std::string_view key,
                   std::string_view data, std::string_view options, Accepted* out);
+    // Accept's checks alone, nothing queued: for a batch that is queued whole or not at all.
+    Status Check(std::string_view openid, std::string_view key, std::string_view data,
+                 std::string_view options);
+    // Runs `done` once the accepted message's record (and msgkey) is durable: at once unless
+    // fsync = always. `done` may run during Shutdown.
+    void WhenDurable(const AppendTicket& ticket, std::function<void()> done);
+    // Runs `done` when the message's delivery ends (sent, failed or cancelled), once; the
+    // outcome's views are valid only during the call. ForgetFinal drops the wait.
+    void WhenFinal(uint64_t id, std::function<void(const FinalOutcome&)> done);
+    void ForgetFinal(uint64_t id) { final_waiters_.erase(id); }
     // Writes the staged pushes into the queue (QueueBackend::Publish). Called before
     // replies go out, and before anything else records a push as done (task progress).
     void PublishQueues();
@@ -116,6 +131,7 @@ class Server : public FrameSink {
     const Throughput& throughput() const { return throughput_; }
     uv_loop_t* loop() const { return loop_; }
     int admin_port() const;
+    int api_port() const;
 
     // FrameSink
     void OnFrame(Connection& conn, const protocol::Frame& frame) override;
@@ -134,6 +150,9 @@ class Server : public FrameSink {
         uint32_t opaque;
     };
 
+    Status Check(std::string_view openid, std::string_view key, std::string_view data,
+                 std::string_view options, int64_t now, MessageOptions* opts,
+                 std::shared_ptr<const Template>* tmpl);
     void HandleMessage(Connection& conn, const protocol::Frame& f);
     void HandleTset(Connection& conn, const protocol::Frame& f);
     void OnFinal(const FinalOutcome& outcome);
@@ -168,8 +187,8 @@ class Server : public FrameSink {
     std::unique_ptr<Dispatcher> dispatcher_;
     std::unique_ptr<MessageLog> log_;
     std::unique_ptr<TaskRunner> tasks_;
-    AdminFactory make_admin_;
-    std::unique_ptr<AdminEndpoint> admin_;
+    Endpoints make_endpoints_;
+    std::unique_ptr<HttpEndpoint> admin_, api_;
 
     std::vector<std::unique_ptr<uv_tcp_t>> listeners_;
     std::vector<int> listen_ports_;  // the port each listen[] address got (status file)
@@ -182,6 +201,12 @@ class Server : public FrameSink {
     std::string json_scratch_;      // Accept(): the body being checked, NUL-terminated
     std::array<std::deque<PendingAck>, kPriorityLevels> pending_acks_;
     std::unordered_map<uint64_t, SendWaiter> waiters_;  // by message id
+    std::unordered_map<uint64_t, std::function<void(const FinalOutcome&)>> final_waiters_;
+    struct DurableWaiter {
+        AppendTicket ticket;
+        std::function<void()> done;
+    };
+    std::array<std::deque<DurableWaiter>, kPriorityLevels> durable_waiters_;
     Throughput throughput_;
     // Once a second (attempts, sent attempts) of the dispatcher's counters: the last minute's
     // failure rate for /api/health is the difference to the sample 60 s ago.

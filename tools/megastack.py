@@ -519,6 +519,7 @@ class Mega:
         self.port = None
         self.ports = []
         self.admin_port = None
+        self.http_port = None  # the submit API's, when [http] listen is set
         self.log_file = sections.get("log", {}).get("log_file", "")
         self.cwd = cwd or self.dir
         self.wrapper = []  # e.g. ["strace", ...]: the command mega runs under
@@ -581,7 +582,10 @@ class Mega:
         ports = st["port"][:max(1, len(self.listen))]
         if not port_open(ports[0]):
             return False
+        if self.sections.get("http", {}).get("listen") and not st.get("http"):
+            return False
         self.ports, self.port, self.admin_port = ports, ports[0], st["admin"] or None
+        self.http_port = st.get("http")
         return True
 
     def daemonized(self):

@@ -1,9 +1,11 @@
 # The fuzz targets and what each compiles and links: shared by the libFuzzer build
 # (tests/fuzz/CMakeLists.txt) and the corpus replay tests of the normal build.
-set(MEGA_FUZZ_TARGETS frame_decoder json_render)
+set(MEGA_FUZZ_TARGETS frame_decoder json_render submit_message)
 set(MEGA_FUZZ_SOURCES_frame_decoder ${CMAKE_SOURCE_DIR}/protocol/Frame.cpp)
 set(MEGA_FUZZ_SOURCES_json_render ${CMAKE_SOURCE_DIR}/protocol/JsonCheck.cpp
     ${CMAKE_SOURCE_DIR}/templates/Template.cpp)
+set(MEGA_FUZZ_SOURCES_submit_message ${CMAKE_SOURCE_DIR}/api/SubmitMessage.cpp
+    ${CMAKE_SOURCE_DIR}/protocol/JsonCheck.cpp)
 if(EXISTS ${CMAKE_SOURCE_DIR}/http/HttpRequestParser.cpp)
   list(APPEND MEGA_FUZZ_TARGETS http_request)
   find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h REQUIRED)
