@@ -3,6 +3,7 @@
 //   GET  /metrics                      Prometheus text format
 //   GET  /api/health                   no auth; 200 or 503 with the reasons
 //   GET  /api/stats                    counts, queue depth per priority, rates, series
+//   GET  /api/history?range=24h|7d     the message log's counts, wait and latency per step
 //   GET  /api/messages?status=&openid=&key=&source=&from=&to=&offset=&limit=
 //   GET  /api/messages/ID              one message with its rendered body
 //   POST /api/messages/ID/retry        a failed message (a dead letter) queued again
@@ -88,6 +89,7 @@ AdminApi::AdminApi(uv_loop_t* loop, Server* server)
     AddDashboardRoutes(routes_);
     AddMetricsRoutes(routes_, *server);
     AddStatsRoutes(routes_, *server);
+    AddHistoryRoutes(routes_, *server);
     AddMessageRoutes(routes_, *server);
     AddTaskRoutes(routes_, *server);
     AddFailedRoutes(routes_, *server);

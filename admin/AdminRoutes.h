@@ -13,6 +13,7 @@ class Server;
 
 void AddDashboardRoutes(RouteTable& routes);                 // /, /index.html, /assets/NAME
 void AddStatsRoutes(RouteTable& routes, Server& server);     // /api/health, /api/stats
+void AddHistoryRoutes(RouteTable& routes, Server& server);   // /api/history
 void AddMetricsRoutes(RouteTable& routes, Server& server);   // /metrics
 void AddMessageRoutes(RouteTable& routes, Server& server);   // /api/messages, waiting, test
 void AddFailedRoutes(RouteTable& routes, Server& server);    // /api/failed (dead letters)

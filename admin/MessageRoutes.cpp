@@ -1,7 +1,7 @@
 // Messages: the message log (GET /api/messages with filters, GET /api/messages/ID with its
-// body; MySQL, queried off the loop), a failed one queued again (POST .../ID/retry), the
-// delayed and retrying ones (GET /api/waiting, POST /api/waiting/cancel) and a test message
-// from the dashboard (POST /api/test-message).
+// body and the timeline of its attempts; MySQL, queried off the loop), a failed one queued
+// again (POST .../ID/retry), the delayed and retrying ones (GET /api/waiting, POST
+// /api/waiting/cancel) and a test message from the dashboard (POST /api/test-message).
 #include <algorithm>
 #include <iterator>
 #include <memory>
@@ -14,9 +14,36 @@
 #include "http/RequestFields.h"
 #include "server/Server.h"
 #include "store/MessageQueries.h"
+#include "store/MessageTimeline.h"
 
 namespace mega {
 namespace {
+
+// "timeline": [{event, at_ms, attempt, errcode, errmsg, latency_ms (null: no call or not
+// known), from_row}], "timeline_itemized": every attempt has its own step.
+void WriteTimeline(JsonWriter& w, const MessageRow& r) {
+    const Timeline t = BuildTimeline(r);
+    w.Key("timeline");
+    w.StartArray();
+    for (const TimelineStep& s : t.steps) {
+        w.StartObject();
+        Field(w, "event", s.event);
+        Field(w, "at_ms", s.at_ms);
+        Field(w, "attempt", s.attempt);
+        Field(w, "errcode", s.errcode);
+        Field(w, "errmsg", s.errmsg);
+        w.Key("latency_ms");
+        if (s.latency_us < 0) {
+            w.Null();
+        } else {
+            w.Double(double(s.latency_us) / 1000);
+        }
+        Field(w, "from_row", s.from_row);
+        w.EndObject();
+    }
+    w.EndArray();
+    Field(w, "timeline_itemized", t.itemized);
+}
 
 void WriteMessageRow(JsonWriter& w, const MessageRow& r, bool with_body) {
     w.StartObject();
@@ -33,7 +60,10 @@ void WriteMessageRow(JsonWriter& w, const MessageRow& r, bool with_body) {
     Field(w, "created_ms", r.created_ms);
     Field(w, "updated_ms", r.updated_ms);
     Field(w, "sent_ms", r.sent_ms);
-    if (with_body) Field(w, "body", r.body);
+    if (with_body) {
+        Field(w, "body", r.body);
+        WriteTimeline(w, r);
+    }
     w.EndObject();
 }
 

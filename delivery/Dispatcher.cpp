@@ -316,6 +316,7 @@ void Dispatcher::LogStatusChange(const Decoded& d, LogStatus status, uint16_t at
     if (r) {
         e.errcode = r->errcode;
         e.msgid = r->msgid;
+        e.latency_us = r->latency_us;
         if (status != LogStatus::kSent) e.errmsg = r->reply;
     } else {
         e.errcode = error.empty() ? 0 : -1;

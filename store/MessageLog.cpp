@@ -6,6 +6,9 @@
 // MySQL cannot be reached keeps its rows and reconnects after a second; one whose data
 // MySQL refuses is written again row by row, and a refused row is tried once more without
 // its body, then dropped: the other rows never wait for it.
+// Each status event also appends an entry to its row's attempt_log (MessageTimeline.h), and
+// every event is counted into the history buckets (MessageHistory.h), written with one upsert
+// after the rows; buckets older than kHistoryKeepMs are deleted once an hour.
 #include "store/MessageLog.h"
 
 #include <spdlog/spdlog.h>
@@ -20,6 +23,8 @@
 #include "base/Clock.h"
 #include "base/Utf8.h"
 #include "protocol/JsonCheck.h"
+#include "store/MessageHistory.h"
+#include "store/MessageTimeline.h"
 #include "store/MysqlSession.h"
 
 namespace mega {
@@ -34,21 +39,29 @@ constexpr size_t kOpenidChars = 128, kKeyChars = 64, kSourceChars = 64, kErrmsgC
 constexpr size_t kBodyBytes = 16777215;   // MEDIUMTEXT
 constexpr size_t kStatementSlack = 4096;  // a statement's head and tail, besides its rows
 constexpr size_t kRefusedKept = 4096;     // dropped rows whose later events are skipped
+constexpr int64_t kPurgeEveryMs = 3600 * 1000;
 
 constexpr const char* kInsertHead =
     " (id,openid,tmpl_key,source,priority,status,attempts,msgid,errcode,errmsg,body,"
-    "created_at,updated_at,sent_at) VALUES ";
+    "created_at,updated_at,sent_at,attempt_log) VALUES ";
 constexpr const char* kInsertTail =
     " ON DUPLICATE KEY UPDATE status=VALUES(status),attempts=VALUES(attempts),"
     "msgid=IF(VALUES(msgid)=0,msgid,VALUES(msgid)),errcode=VALUES(errcode),"
     "errmsg=VALUES(errmsg),body=IFNULL(VALUES(body),body),"
     "updated_at=VALUES(updated_at),sent_at=IF(VALUES(sent_at)=0,sent_at,"
-    "VALUES(sent_at))";
+    "VALUES(sent_at)),"
+    // entries are appended whole while the log stays below kAttemptLogChars (MessageTimeline.h)
+    "attempt_log=IF(VALUES(attempt_log)='' OR "
+    "LENGTH(IFNULL(attempt_log,''))+1+LENGTH(VALUES(attempt_log))>8000,attempt_log,"
+    "IF(IFNULL(attempt_log,'')='',VALUES(attempt_log),"
+    "CONCAT(attempt_log,',',VALUES(attempt_log))))";
+static_assert(kAttemptLogChars == 8000, "the limit in kInsertTail");
 
 struct Row {
     LogEvent latest;
     std::string body;  // rendered, when a queued event was seen
     bool has_body = false;
+    std::string attempts;  // attempt_log entries of the events merged here
 };
 
 }  // namespace
@@ -148,17 +161,24 @@ void MessageLog::Flush() {
 class MessageLog::Writer {
   public:
     explicit Writer(MessageLog& log)
-        : log_(log), table_("`" + log.config_.table_prefix + "mega_message_log`") {}
+        : log_(log),
+          table_("`" + log.config_.table_prefix + "mega_message_log`"),
+          stats_table_("`" + log.config_.table_prefix + "mega_message_stats`") {}
 
-    // Merges events into the waiting rows (rows survive a failed write).
+    // Counts events into the history buckets, then merges them into the waiting rows (rows
+    // and buckets survive a failed write).
     void Merge(std::vector<LogEvent>& events);
     size_t size() const { return rows_.size(); }
+    bool idle() const { return rows_.empty() && history_.empty(); }
     // Connects if not connected (at most once a second unless stopping); false if MySQL
     // cannot be reached.
     bool Connect(bool stopping);
     // Writes every waiting row it can. False if MySQL could not be reached: the rows not
     // written wait for the next round.
     bool WriteAll();
+    // Adds the history buckets to the table, and deletes old buckets once an hour. False if
+    // MySQL could not be reached: the buckets wait for the next round.
+    bool WriteHistory();
     // Bounds what a long outage can hold: beyond max_held_ rows, the oldest go.
     void Bound();
 
@@ -171,9 +191,12 @@ class MessageLog::Writer {
     Status WriteRow(const Row& r, bool with_body);
     void Reject(uint64_t id, const std::string& key, const std::string& why, const char* outcome);
     void Unreachable(const Status& s);
+    Status PurgeHistory();
 
     MessageLog& log_;
-    const std::string table_;
+    const std::string table_, stats_table_;
+    HistoryBuckets history_;
+    int64_t purge_at_ms_ = 0;
     MysqlSession db_;
     std::unordered_map<uint64_t, Row> rows_;
     std::vector<uint64_t> order_;
@@ -186,8 +209,10 @@ class MessageLog::Writer {
 };
 
 void MessageLog::Writer::Merge(std::vector<LogEvent>& events) {
-    for (auto& e : events)
+    for (auto& e : events) {
+        history_.Add(e);
         if (!refused_.count(e.id)) MergeOne(e);
+    }
 }
 
 void MessageLog::Writer::MergeOne(LogEvent& e) {
@@ -195,6 +220,7 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
     Row& r = it->second;
     if (fresh) order_.push_back(e.id);
     if (e.tmpl) RenderBody(e, r);
+    AppendAttemptEntry(e, &r.attempts);
     if (!fresh && e.at_ms < r.latest.at_ms) return;
     if (!fresh && e.openid.empty()) {  // status-only events keep the row's fields
         e.openid = std::move(r.latest.openid);
@@ -251,7 +277,8 @@ void MessageLog::Writer::AppendValues(const Row& r, bool with_body, std::string*
             db_.Escape(e.errmsg) + "',";
     *out += with_body ? "'" + db_.Escape(r.body) + "'" : std::string("NULL");
     *out += ',' + std::to_string(e.created_ms) + ',' + std::to_string(e.at_ms) + ',' +
-            (e.status == LogStatus::kSent ? std::to_string(e.at_ms) : "0") + ')';
+            (e.status == LogStatus::kSent ? std::to_string(e.at_ms) : "0") + ",'" +
+            db_.Escape(r.attempts) + "')";
 }
 
 size_t MessageLog::Writer::BuildStatement(size_t begin) {
@@ -345,6 +372,29 @@ void MessageLog::Writer::Reject(uint64_t id, const std::string& key, const std::
     spdlog::warn("message log: the row of message {} (template {}) {}: {}", id, key, outcome, why);
 }
 
+bool MessageLog::Writer::WriteHistory() {
+    Status s = Status::Ok();
+    if (!history_.empty()) s = db_.Execute(history_.UpsertSql(stats_table_));
+    if (s.code() == Status::Code::kInvalid) {  // not expected: numbers only
+        spdlog::warn("message log: history of {} buckets dropped: {}", history_.size(),
+                     s.message());
+        s = Status::Ok();
+    }
+    if (s.ok()) history_.Clear();
+    if (s.ok() && NowMs() >= purge_at_ms_) s = PurgeHistory();
+    if (!s.ok()) Unreachable(s);
+    return s.ok();
+}
+
+Status MessageLog::Writer::PurgeHistory() {
+    const int64_t now = NowMs();
+    Status s = db_.Execute("DELETE FROM " + stats_table_ + " WHERE bucket_ms < " +
+                           std::to_string(now - kHistoryKeepMs));
+    if (s.code() == Status::Code::kUnavailable) return s;  // tried again next round
+    purge_at_ms_ = now + kPurgeEveryMs;
+    return Status::Ok();
+}
+
 void MessageLog::Writer::Unreachable(const Status& s) {
     if (log_.healthy_.exchange(false)) spdlog::error("message log: {}", s.message());
     db_.Reset();
@@ -375,14 +425,14 @@ void MessageLog::WriterMain() {
         writer.Merge(events);
         events.clear();
         pending_count_.store(writer.size(), std::memory_order_relaxed);
-        if (writer.size() == 0) {
+        if (writer.idle()) {
             if (stopping) break;
             continue;
         }
-        const bool reached = writer.Connect(stopping) && writer.WriteAll();
+        const bool reached = writer.Connect(stopping) && writer.WriteAll() && writer.WriteHistory();
         if (reached && !healthy_.exchange(true)) spdlog::info("message log: writing again");
         pending_count_.store(writer.size(), std::memory_order_relaxed);
-        if (stopping && (writer.size() == 0 || !reached)) {
+        if (stopping && (writer.idle() || !reached)) {
             if (writer.size() > 0)
                 spdlog::warn("message log: {} rows not written at stop", writer.size());
             break;

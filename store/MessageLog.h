@@ -40,8 +40,9 @@ struct LogEvent {
     uint16_t attempts = 0;
     int errcode = 0;
     uint64_t msgid = 0;
-    int64_t at_ms = 0;       // when this happened
-    int64_t created_ms = 0;  // when the message was accepted
+    int64_t at_ms = 0;        // when this happened
+    int64_t created_ms = 0;   // when the message was accepted
+    uint32_t latency_us = 0;  // the WeChat call of this attempt (0: none was made)
     std::string openid, key, source, errmsg;
     // Queued events only: what the body is rendered from (on the writer thread).
     std::shared_ptr<const Template> tmpl;

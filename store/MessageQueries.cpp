@@ -1,4 +1,5 @@
-// Message log queries with prepared statements (values are bound, never pasted into SQL).
+// Message log queries with prepared statements (values are bound, never pasted into SQL;
+// only numbers the server computes, such as times, are).
 // "Today" is the server's local calendar day.
 #include "store/MessageQueries.h"
 
@@ -9,6 +10,7 @@
 #include <cppconn/statement.h>
 
 #include <ctime>
+#include <iterator>
 #include <memory>
 
 #include "store/MysqlSession.h"
@@ -94,12 +96,15 @@ Status GetMessage(const Config& config, uint64_t id, MessageRow* row) {
     if (!s.ok()) return s;
     try {
         std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
-            std::string("SELECT ") + kColumns + ",body FROM " + Table(config) + " WHERE id = ?"));
+            std::string("SELECT ") + kColumns + ",body,attempt_log FROM " + Table(config) +
+            " WHERE id = ?"));
         st->setUInt64(1, id);
         std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
         if (!rs->next()) return Status::NotFound("no message " + std::to_string(id));
         ReadRow(*rs, row);
         row->body = rs->isNull(14) ? "" : std::string(rs->getString(14));
+        row->has_attempt_log = !rs->isNull(15);
+        if (row->has_attempt_log) row->attempt_log = rs->getString(15);
     } catch (const sql::SQLException& e) {
         return Status::Unavailable(std::string("MySQL: ") + e.what());
     }
@@ -141,6 +146,38 @@ Status SummarizeLog(const Config& config, int64_t now_ms, LogSummary* out) {
         };
         grouped("tmpl_key", &out->by_template);
         grouped("source", &out->by_source);
+    } catch (const sql::SQLException& e) {
+        return Status::Unavailable(std::string("MySQL: ") + e.what());
+    }
+    return Status::Ok();
+}
+
+Status ReadHistory(const Config& config, const HistoryWindow& window,
+                   std::vector<HistoryPoint>* steps) {
+    MysqlSession db;
+    Status s = db.Connect(config);
+    if (!s.ok()) return s;
+    const std::string step = std::to_string(window.step_ms);
+    try {
+        std::unique_ptr<sql::Statement> st(db.connection()->createStatement());
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+            "SELECT bucket_ms DIV " + step + " * " + step +
+            " AS t,SUM(queued),SUM(sent),SUM(failed),SUM(retried),SUM(cancelled),"
+            "SUM(wait_sum_ms),SUM(wait_count),MAX(wait_max_ms),SUM(latency_sum_us),"
+            "SUM(latency_count),MAX(latency_max_us) FROM `" +
+            config.table_prefix +
+            "mega_message_stats` WHERE bucket_ms >= " + std::to_string(window.from_ms) +
+            " AND bucket_ms < " + std::to_string(window.to_ms()) + " GROUP BY t ORDER BY t"));
+        while (rs->next()) {
+            HistoryPoint p;
+            p.t_ms = rs->getInt64(1);
+            uint64_t* fields[] = {&p.queued,        &p.sent,          &p.failed,
+                                  &p.retried,       &p.cancelled,     &p.wait_sum_ms,
+                                  &p.wait_count,    &p.wait_max_ms,   &p.latency_sum_us,
+                                  &p.latency_count, &p.latency_max_us};
+            for (unsigned i = 0; i < std::size(fields); i++) *fields[i] = rs->getUInt64(i + 2);
+            steps->push_back(p);
+        }
     } catch (const sql::SQLException& e) {
         return Status::Unavailable(std::string("MySQL: ") + e.what());
     }

@@ -1,6 +1,7 @@
 // Reads of the message log for the admin API: the filtered message list, one message,
-// and the aggregates of the stats endpoint (counts by status, success rates, per template
-// and per source). Blocking MySQL calls: run them on the libuv thread pool.
+// the aggregates of the stats endpoint (counts by status, success rates, per template
+// and per source) and the history buckets. Blocking MySQL calls: run them on the libuv
+// thread pool.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 #include "base/Status.h"
 #include "config/Config.h"
+#include "store/MessageHistory.h"
 
 namespace mega {
 
@@ -23,6 +25,8 @@ struct MessageRow {
     std::string openid, key, source, status, errmsg, body;
     int priority = 1, attempts = 0, errcode = 0;
     int64_t created_ms = 0, updated_ms = 0, sent_ms = 0;
+    std::string attempt_log;       // GetMessage only (MessageTimeline.h)
+    bool has_attempt_log = false;  // false: NULL, a row from before schema 006
 };
 
 struct LogSummary {
@@ -39,5 +43,8 @@ Status ListMessages(const Config& config, const MessageFilter& filter, uint64_t*
                     std::vector<MessageRow>* rows);
 Status GetMessage(const Config& config, uint64_t id, MessageRow* row);  // NotFound if absent
 Status SummarizeLog(const Config& config, int64_t now_ms, LogSummary* out);
+// The buckets of `window` added up per step by MySQL (at most window.count rows).
+Status ReadHistory(const Config& config, const HistoryWindow& window,
+                   std::vector<HistoryPoint>* steps);
 
 }  // namespace mega

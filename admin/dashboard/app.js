@@ -19,12 +19,25 @@
 //                  Numeric ones carry the raw number in data-value ("" when unknown).
 //   charts         chart-minutes, chart-seconds (each holds one <svg data-points=N>);
 //                  by-template, by-source (tbody)
+//   history        history (section: data-state loading|ok|error, data-range of what it
+//                  shows), history-24h, history-7d (range buttons, aria-pressed),
+//                  history-summary (data-sent, data-failed: the range's totals),
+//                  history-error ("history unavailable: …" when the server could not read
+//                  it), chart-history, chart-wait, chart-latency (each one <svg
+//                  data-points=N>; the wait and latency ones also data-values = steps with a
+//                  value). Loaded at most every 30 s (or the refresh period if longer), at
+//                  once on a range button or Refresh.
 //   messages       message-filters (form), filter-status, filter-openid, filter-key,
 //                  filter-source, filter-from, filter-to, filter-apply, filter-reset,
 //                  messages-body, messages-count, messages-prev, messages-next, messages-page,
 //                  messages-limit, message-detail; rows: [data-testid=message-row] with
 //                  data-id, data-status, data-openid; in a row: [data-testid=message-retry]
 //                  (failed rows only), [data-testid=message-open]
+//   message detail message-detail (data-id), message-detail-close, message-timeline (ol) of
+//                  [data-testid=timeline-step] with data-event (queued, retry, sent, failed,
+//                  cancelled), data-attempt, data-ms; in a step [data-testid=timeline-time]
+//                  (local time, YYYY-MM-DD HH:MM:SS.mmm); timeline-zone, message-body,
+//                  message-raw (details: the reply as JSON)
 //   dead letters   dead-count, dead-retry-all, dead-flush (both ask confirm()), dead-groups;
 //                  [data-testid=dead-group] with data-class, data-errcode;
 //                  [data-testid=dead-retry-group]; rows [data-testid=dead-row] with data-id,
@@ -67,7 +80,7 @@
     append(e, children);
     return e;
   }
-  const SVG_TAGS = new Set(['rect', 'line', 'text', 'g', 'title', 'path']);
+  const SVG_TAGS = new Set(['rect', 'line', 'text', 'g', 'title', 'path', 'circle']);
 
   function append(parent, children) {
     for (const c of children) {
@@ -118,6 +131,33 @@
     const t = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
     if (d.toDateString() === now.toDateString()) return t;
     return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${t}`;
+  }
+
+  // A time in full, in this browser's time zone, to the millisecond.
+  function fmtLocalFull(ms) {
+    const d = new Date(Number(ms));
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+      `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  }
+
+  // This browser's time zone: "UTC+05:30 Asia/Kolkata".
+  function zoneName() {
+    const off = -new Date().getTimezoneOffset(), a = Math.abs(off);
+    let zone = '';
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) { /* none */ }
+    return `UTC${off < 0 ? '-' : '+'}${pad(Math.floor(a / 60))}:${pad(a % 60)}${zone ? ' ' + zone : ''}`;
+  }
+
+  // A duration in ms, short: "0.4 ms", "35 ms", "1.2 s", "4.5 min", "2.1 h".
+  function fmtDuration(ms) {
+    if (ms === null || ms === undefined || !Number.isFinite(Number(ms))) return '–';
+    const v = Number(ms);
+    const one = (x) => (x < 10 && !Number.isInteger(x) ? x.toFixed(1) : x.toFixed(0));
+    if (v < 1) return `${v.toFixed(v < 0.1 ? 2 : 1)} ms`;
+    if (v < 1000) return `${v.toFixed(0)} ms`;
+    if (v < 60000) return `${one(v / 1000)} s`;
+    if (v < 3600000) return `${one(v / 60000)} min`;
+    return `${one(v / 3600000)} h`;
   }
 
   function fmtClock(sec, withSeconds) {
@@ -225,6 +265,27 @@
     $('token-input').value = '';
     notice('stored token forgotten');
   });
+
+  // ---------------------------------------------------------------------------------------
+  // the sticky top bar: its height as --topbar-h, which the page scrolls anchors below (see
+  // style.css), also when it wraps to more lines (a long "degraded" badge, a narrow window)
+
+  const topbar = document.querySelector('.topbar');
+  const scrollAnchoring = !!(window.CSS && CSS.supports && CSS.supports('overflow-anchor', 'auto'));
+  let topbarHeight = 0;
+  function trackTopbar() {
+    const hgt = Math.ceil(topbar.getBoundingClientRect().height);
+    if (hgt === topbarHeight) return;
+    // Grown while the page is scrolled (the badge turned "degraded"): the browser's scroll
+    // anchoring keeps the content where it was, now under the taller bar; move it down as much.
+    if (scrollAnchoring && topbarHeight && hgt > topbarHeight && window.scrollY > 0)
+      window.scrollBy(0, topbarHeight - hgt);
+    topbarHeight = hgt;
+    document.documentElement.style.setProperty('--topbar-h', `${hgt}px`);
+  }
+  trackTopbar();
+  if (typeof ResizeObserver === 'function') new ResizeObserver(trackTopbar).observe(topbar);
+  window.addEventListener('resize', trackTopbar);
 
   // ---------------------------------------------------------------------------------------
   // notices and actions
@@ -400,47 +461,120 @@
     });
   }
 
-  // A stacked bar chart (sent below, failed above) of [{t, sent, failed}], drawn as SVG at the
-  // container's pixel width.
+  // The live charts: [{t (s), sent, failed}] per minute or per second, from /api/stats.
   function drawChart(box, points, perSecond) {
     if (!Array.isArray(points)) {
       replace(box, h('div', { class: 'muted chart-empty', text: 'no series reported by this server' }));
       return;
     }
-    const W = Math.max(240, box.clientWidth || 480), H = 150;
-    const L = 36, R = 6, T = 8, B = 20;
-    const pw = W - L - R, ph = H - T - B;
-    const n = Math.max(points.length, 1);
+    const labelEvery = perSecond ? 60 : 600;  // seconds
+    drawBars(box, points, {
+      aria: `sent and failed per ${perSecond ? 'second' : 'minute'}`,
+      title: (p) => `${fmtClock(p.t, true)}  sent ${p.sent || 0}  failed ${p.failed || 0}`,
+      tick: (p, i) => (Math.round(p.t) % labelEvery === 0 && i > 2 && i < points.length - 2
+        ? fmtClock(p.t, perSecond) : null),
+    });
+  }
+
+  const CHART_H = 150;
+
+  // An empty SVG chart at the container's pixel width, with its plot area.
+  function chartFrame(box, left, aria, n) {
+    const W = Math.max(240, box.clientWidth || 480), H = CHART_H;
+    const f = { W, H, L: left, R: 6, T: 8, B: 20 };
+    f.pw = W - f.L - f.R;
+    f.ph = H - f.T - f.B;
+    f.bw = f.pw / Math.max(n, 1);
+    f.svg = h('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, 'data-points': n, role: 'img', 'aria-label': aria });
+    return f;
+  }
+
+  // Under each step of a chart: a tick and a label where axis.tick(p, i) gives one; over it a
+  // full-height hover target with axis.title(p) as its tooltip (empty steps too).
+  function stepAxis(f, points, axis, drawStep) {
+    points.forEach((p, i) => {
+      const x = f.L + i * f.bw;
+      const g = h('g', {}, h('title', { text: axis.title(p) }),
+        h('rect', { x, y: f.T, width: f.bw, height: f.ph, class: 'hit' }));
+      if (drawStep) drawStep(g, p, x);
+      f.svg.append(g);
+      const label = axis.tick(p, i);
+      if (label) {
+        f.svg.append(h('line', { x1: x, x2: x, y1: f.T + f.ph, y2: f.T + f.ph + 4, class: 'tick' }));
+        f.svg.append(h('text', { x, y: f.H - 5, class: 'axis', 'text-anchor': 'middle', text: label }));
+      }
+    });
+  }
+
+  // A stacked bar chart (sent below, failed above) of [{sent, failed, …}], drawn as SVG.
+  function drawBars(box, points, axis) {
+    const f = chartFrame(box, 36, axis.aria, points.length);
     let max = 0;
     for (const p of points) max = Math.max(max, (p.sent || 0) + (p.failed || 0));
     const top = niceCeil(Math.max(max, 1));
-    const y = (v) => T + ph - (v / top) * ph;
-    const bw = pw / n;
-    const svg = h('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, 'data-points': points.length,
-                           role: 'img', 'aria-label': `sent and failed per ${perSecond ? 'second' : 'minute'}` });
+    const y = (v) => f.T + f.ph - (v / top) * f.ph;
     for (const v of [0, top / 2, top]) {
-      svg.append(h('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'gridline' }));
-      svg.append(h('text', { x: L - 4, y: y(v) + 4, class: 'axis', 'text-anchor': 'end', text: fmtAxis(v) }));
+      f.svg.append(h('line', { x1: f.L, x2: f.W - f.R, y1: y(v), y2: y(v), class: 'gridline' }));
+      f.svg.append(h('text', { x: f.L - 4, y: y(v) + 4, class: 'axis', 'text-anchor': 'end', text: fmtAxis(v) }));
     }
-    const labelEvery = perSecond ? 60 : 10;
-    points.forEach((p, i) => {
-      const x = L + i * bw;
+    const bw = f.bw;
+    stepAxis(f, points, axis, (g, p, x) => {
       const sent = p.sent || 0, failed = p.failed || 0;
-      const g = h('g', {}, h('title', { text: `${fmtClock(p.t, true)}  sent ${sent}  failed ${failed}` }));
-      // an invisible full-height rect so that the tooltip works on empty slots too
-      g.append(h('rect', { x, y: T, width: bw, height: ph, class: 'hit' }));
       if (sent) g.append(h('rect', { x: x + 0.15 * bw, width: Math.max(0.7 * bw, 1), y: y(sent), height: y(0) - y(sent), class: 'bar-sent' }));
       if (failed) g.append(h('rect', { x: x + 0.15 * bw, width: Math.max(0.7 * bw, 1), y: y(sent + failed), height: y(sent) - y(sent + failed), class: 'bar-failed' }));
-      svg.append(g);
-      const sinceLabel = Math.round(p.t) % (labelEvery * (perSecond ? 1 : 60));
-      if (sinceLabel === 0 && i > 2 && i < points.length - 2) {
-        svg.append(h('line', { x1: x, x2: x, y1: T + ph, y2: T + ph + 4, class: 'tick' }));
-        svg.append(h('text', { x, y: H - 5, class: 'axis', 'text-anchor': 'middle', text: fmtClock(p.t, perSecond) }));
-      }
     });
-    svg.append(h('line', { x1: L, x2: W - R, y1: y(0), y2: y(0), class: 'baseline' }));
-    if (max === 0) svg.append(h('text', { x: L + pw / 2, y: T + ph / 2, class: 'axis', 'text-anchor': 'middle', text: 'no messages in this period' }));
-    replace(box, svg);
+    f.svg.append(h('line', { x1: f.L, x2: f.W - f.R, y1: y(0), y2: y(0), class: 'baseline' }));
+    if (max === 0) f.svg.append(h('text', { x: f.L + f.pw / 2, y: f.T + f.ph / 2, class: 'axis', 'text-anchor': 'middle', text: 'no messages in this period' }));
+    replace(box, f.svg);
+  }
+
+  // Durations (ms) a chart's log scale may show ticks at: from 0.1 ms to 10 days.
+  const DURATION_TICKS = [0.1, 1, 10, 100, 1e3, 1e4, 6e4, 6e5, 36e5, 36e6, 864e6];
+
+  // Lines of durations in ms (series: [{key, cls}] of the points) on a log scale, so that a
+  // wait of 40 ms and one of 2 h fit one chart. A step without a value breaks its line.
+  function drawDurations(box, points, series, axis) {
+    const f = chartFrame(box, 52, axis.aria, points.length);
+    let lo = Infinity, hi = 0, values = 0;
+    for (const p of points) {
+      if (Number(p[series[0].key]) > 0) values++;
+      for (const s of series) {
+        const v = Number(p[s.key]);
+        if (v > 0) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      }
+    }
+    f.svg.setAttribute('data-values', values);
+    const ticks = DURATION_TICKS;
+    let a = 0, b = ticks.length - 1;
+    if (hi > 0) {
+      while (a + 1 < ticks.length && ticks[a + 1] <= lo) a++;
+      while (b - 1 >= 0 && ticks[b - 1] >= hi) b--;
+      if (b <= a) b = Math.min(a + 1, ticks.length - 1), a = b - 1;
+    } else {
+      a = 2, b = 4;  // 10 ms to 1 s: an empty chart still has an axis
+    }
+    const l0 = Math.log10(ticks[a]), l1 = Math.log10(ticks[b]);
+    const y = (v) => f.T + f.ph - ((Math.log10(Math.min(Math.max(v, ticks[a]), ticks[b])) - l0) / (l1 - l0)) * f.ph;
+    for (let i = a; i <= b; i++) {
+      f.svg.append(h('line', { x1: f.L, x2: f.W - f.R, y1: y(ticks[i]), y2: y(ticks[i]), class: 'gridline' }));
+      f.svg.append(h('text', { x: f.L - 4, y: y(ticks[i]) + 4, class: 'axis', 'text-anchor': 'end', text: fmtDuration(ticks[i]) }));
+    }
+    stepAxis(f, points, axis, null);
+    const xOf = (i) => f.L + (i + 0.5) * f.bw;
+    for (const s of series) {
+      let d = '', open = false;
+      points.forEach((p, i) => {
+        const v = Number(p[s.key]);
+        if (!(v > 0)) { open = false; return; }
+        d += `${open ? 'L' : 'M'}${xOf(i).toFixed(1)} ${y(v).toFixed(1)} `;
+        const alone = !(Number(points[i - 1]?.[s.key]) > 0) && !(Number(points[i + 1]?.[s.key]) > 0);
+        if (alone) f.svg.append(h('circle', { cx: xOf(i), cy: y(v), r: 2.2, class: `dot-${s.cls}` }));
+        open = true;
+      });
+      if (d) f.svg.append(h('path', { d: d.trim(), class: `line-${s.cls}` }));
+    }
+    if (hi === 0) f.svg.append(h('text', { x: f.L + f.pw / 2, y: f.T + f.ph / 2, class: 'axis', 'text-anchor': 'middle', text: axis.empty }));
+    replace(box, f.svg);
   }
 
   function niceCeil(v) {
@@ -453,6 +587,7 @@
   }
 
   window.addEventListener('resize', () => {
+    if (historyView.data) renderHistory(historyView.data);
     if (!lastStats) return;
     const series = lastStats.series || {};
     drawChart($('chart-minutes'), series.minutes, false);
@@ -461,6 +596,101 @@
 
   async function loadStats() {
     renderStats(await get('/api/stats'));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // history (24 h, 7 d): the message log's buckets, /api/history
+
+  const HISTORY_MS = Math.max(REFRESH_MS, 30000);
+  // range: the one chosen; shown: the one on screen (or its error), loaded at loadedAt
+  const historyView = { range: '24h', shown: null, loadedAt: 0, data: null };
+
+  async function loadHistory() {
+    const range = historyView.range;
+    if (historyView.shown === range && Date.now() - historyView.loadedAt < HISTORY_MS) return;
+    let data;
+    try {
+      data = await get(`/api/history?range=${range}`);
+    } catch (e) {
+      if (e.status === 401 || e.status === 0) throw e;
+      if (range === historyView.range) historyUnavailable(range, e.message);
+      return;
+    }
+    if (range !== historyView.range) return;  // switched meanwhile: that load shows its own
+    historyView.shown = range;
+    historyView.loadedAt = Date.now();
+    historyView.data = data;
+    renderHistory(data);
+  }
+
+  // Tried again at the next load (HISTORY_MS), a range button or Refresh.
+  function historyUnavailable(range, why) {
+    historyView.shown = range;
+    historyView.loadedAt = Date.now();
+    historyView.data = null;
+    const section = $('history');
+    section.dataset.state = 'error';
+    const err = $('history-error');
+    err.textContent = `history unavailable: ${why}`;
+    err.hidden = false;
+    $('history-summary').textContent = '';
+    for (const id of ['chart-history', 'chart-wait', 'chart-latency'])
+      replace($(id), h('div', { class: 'muted chart-empty', text: 'history unavailable' }));
+  }
+
+  // Under a step: every third hour (24 h) or each midnight (7 d), in local time.
+  function historyTick(h24, p, i, n) {
+    if (i < 2 || i > n - 3) return null;
+    const d = new Date(p.t_ms);
+    if (h24) return d.getMinutes() === 0 && d.getHours() % 3 === 0 ? `${pad(d.getHours())}:00` : null;
+    return d.getHours() === 0 && d.getMinutes() === 0
+      ? d.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric' }) : null;
+  }
+
+  function historyStepText(p, stepMs) {
+    const from = new Date(p.t_ms), to = new Date(p.t_ms + stepMs);
+    return `${fmtTime(p.t_ms).replace(/:00$/, '')}–${pad(to.getHours())}:${pad(to.getMinutes())}` +
+      (from.getDate() !== to.getDate() && stepMs > 300000 ? ' (next day)' : '');
+  }
+
+  function renderHistory(data) {
+    const section = $('history');
+    section.dataset.state = 'ok';
+    section.dataset.range = data.range;
+    $('history-error').hidden = true;
+    const pts = data.points || [], t = data.totals || {}, step = Number(data.step_ms) || 300000;
+    const h24 = data.range === '24h';
+    const summary = $('history-summary');
+    summary.textContent = `${fmtInt(t.sent)} sent · ${fmtInt(t.failed)} failed · ${fmtInt(t.retried)} retries` +
+      ` · wait ${fmtDuration(t.wait_avg_ms)} avg · latency ${fmtDuration(t.latency_avg_ms)} avg` +
+      (data.message_log === false ? ' · the message log is off: nothing new is counted' : '');
+    summary.dataset.sent = String(t.sent ?? '');
+    summary.dataset.failed = String(t.failed ?? '');
+    $('history-step').textContent = h24 ? 'per 5 minutes' : 'per hour';
+    const tick = (p, i) => historyTick(h24, p, i, pts.length);
+    drawBars($('chart-history'), pts, {
+      aria: `sent and failed per ${h24 ? '5 minutes' : 'hour'}`, tick,
+      title: (p) => `${historyStepText(p, step)}  sent ${p.sent}  failed ${p.failed}  retries ${p.retried}  queued ${p.queued}`,
+    });
+    const durations = (what, avg, max, count) => ({
+      aria: `${what}, average and maximum`, tick, empty: 'nothing sent in this period',
+      title: (p) => `${historyStepText(p, step)}  ${what}: ${p[count] ? `avg ${fmtDuration(p[avg])}, max ${fmtDuration(p[max])} (${fmtInt(p[count])})` : 'none'}`,
+    });
+    drawDurations($('chart-wait'), pts, [{ key: 'wait_avg_ms', cls: 'avg' }, { key: 'wait_max_ms', cls: 'max' }],
+                   durations('wait', 'wait_avg_ms', 'wait_max_ms', 'wait_count'));
+    drawDurations($('chart-latency'), pts, [{ key: 'latency_avg_ms', cls: 'avg' }, { key: 'latency_max_ms', cls: 'max' }],
+                   durations('send latency', 'latency_avg_ms', 'latency_max_ms', 'latency_count'));
+  }
+
+  for (const button of document.querySelectorAll('#history .range button')) {
+    button.addEventListener('click', () => {
+      historyView.range = button.dataset.range;
+      historyView.loadedAt = 0;
+      for (const b of document.querySelectorAll('#history .range button'))
+        b.setAttribute('aria-pressed', String(b === button));
+      $('history').dataset.state = 'loading';
+      panel('history', loadHistory).catch(() => {});
+    });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -556,18 +786,70 @@
   }
 
   async function showMessage(id) {
-    const pre = $('message-detail');
+    const box = $('message-detail');
     try {
       const m = await get(`/api/messages/${encodeURIComponent(id)}`);
-      let body = m.body;
-      if (typeof body === 'string') {
-        try { body = JSON.parse(body); } catch (e) { /* keep the text */ }
-      }
-      pre.textContent = `message ${id}\n` + JSON.stringify({ ...m, body }, null, 2);
-      pre.hidden = false;
-      pre.scrollIntoView({ block: 'nearest' });
+      renderMessage(box, id, m);
+      box.hidden = false;
+      box.scrollIntoView({ block: 'nearest' });
     } catch (e) {
       if (e.status !== 401) notice(`message ${id}: ${e.message}`, 'error');
+    }
+  }
+
+  function renderMessage(box, id, m) {
+    const steps = Array.isArray(m.timeline) ? m.timeline : [];
+    box.dataset.id = id;
+    replace(box,
+      h('div', { class: 'detail-head' },
+        h('strong', { class: 'mono', text: `message ${id}` }), ' ', pill(m.status, STATUS_KIND[m.status]),
+        h('span', { class: 'muted', text: ` to ${m.openid} · template ${m.key}${m.source ? ` · source ${m.source}` : ''}` +
+                                          ` · ${fmtInt(m.attempts)} attempt${m.attempts === 1 ? '' : 's'}` }),
+        h('span', { class: 'spacer' }),
+        h('button', { type: 'button', class: 'small', 'data-testid': 'message-detail-close',
+                      onclick: () => { box.hidden = true; } }, 'Close')),
+      steps.length
+        ? h('ol', { class: 'timeline', 'data-testid': 'message-timeline' }, steps.map((s, i) => timelineStep(s, m, i, steps)))
+        : h('p', { class: 'muted', text: 'no timeline from this server: see raw' }),
+      steps.length && m.timeline_itemized === false
+        ? h('p', { class: 'muted', text: 'Earlier attempts are not listed one by one: the message was logged before the server kept a timeline (schema 006).' })
+        : null,
+      h('p', { class: 'muted note', 'data-testid': 'timeline-zone', text: `Times are this browser's local time (${zoneName()}).` }),
+      m.body ? h('details', { 'data-testid': 'message-body' }, h('summary', { text: 'body sent to WeChat' }),
+                 h('pre', { class: 'detail-pre', text: prettyJson(m.body) })) : null,
+      h('details', { 'data-testid': 'message-raw' }, h('summary', { text: 'raw' }),
+        h('pre', { class: 'detail-pre', text: JSON.stringify(m, null, 2) })));
+  }
+
+  // One step of a message's timeline: its local time, what happened, the details.
+  function timelineStep(s, m, i, steps) {
+    const [what, ...details] = stepText(s, m);
+    if (s.from_row) details.push('from the message row');
+    if (i > 0 && steps[i - 1].event === 'failed') details.unshift('queued again from the dead letters');
+    return h('li', { class: `step ${s.event}`, 'data-testid': 'timeline-step', 'data-event': s.event,
+                     'data-attempt': s.attempt, 'data-ms': s.at_ms },
+      h('time', { datetime: new Date(Number(s.at_ms)).toISOString(), 'data-testid': 'timeline-time', text: fmtLocalFull(s.at_ms) }),
+      h('span', { class: 'what', text: what }),
+      details.length ? h('span', { class: 'muted', text: details.join(' · ') }) : null);
+  }
+
+  function stepText(s, m) {
+    const call = s.latency_ms === null || s.latency_ms === undefined ? null : `WeChat call ${fmtDuration(s.latency_ms)}`;
+    const error = s.errcode ? `${s.errcode} ${failureText(s.errcode, s.errmsg)}`.trim() : s.errmsg || null;
+    const since = `${fmtDuration(Number(s.at_ms) - Number(m.created_ms))} after it was queued`;
+    switch (s.event) {
+      case 'queued':
+        return ['Accepted and queued', `priority ${m.priority}`];
+      case 'retry':
+        return [`Attempt ${s.attempt} failed, a retry follows`, error, call].filter(Boolean);
+      case 'sent':
+        return [`Sent on attempt ${s.attempt}`, call, m.msgid && m.msgid !== '0' ? `msgid ${m.msgid}` : null, since].filter(Boolean);
+      case 'failed':
+        return [call || s.from_row ? `Attempt ${s.attempt} failed, given up` : 'Failed without a WeChat call', error, call, since].filter(Boolean);
+      case 'cancelled':
+        return ['Cancelled', s.errmsg, since].filter(Boolean);
+      default:
+        return [s.event, error].filter(Boolean);
     }
   }
 
@@ -810,6 +1092,7 @@
       const jobs = [
         loadHealth(),
         panel('overview', loadStats),
+        panel('history', loadHistory),
         panel('account', loadAccount),
         panel('messages', loadMessages),
         panel('dead', loadDead),
@@ -849,7 +1132,10 @@
     if ($('auto-refresh').checked) refreshAll();
     schedule();
   });
-  $('refresh-now').addEventListener('click', () => refreshAll());
+  $('refresh-now').addEventListener('click', () => {
+    historyView.loadedAt = 0;
+    refreshAll();
+  });
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden && $('auto-refresh').checked) refreshAll();
   });
