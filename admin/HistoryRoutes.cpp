@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "admin/AdminRoutes.h"
-#include "admin/HttpReply.h"
 #include "base/Clock.h"
 #include "base/OffLoop.h"
+#include "http/HttpReply.h"
 #include "server/Server.h"
 #include "store/MessageHistory.h"
 #include "store/MessageQueries.h"
@@ -79,7 +79,7 @@ HttpResponse HistoryReply(const std::string& range, const HistoryWindow& window,
     });
 }
 
-void GetHistory(Server& server, AdminCall& call) {
+void GetHistory(Server& server, HttpCall& call) {
     std::string range = "24h";
     call.request.QueryParam("range", &range);
     HistoryWindow window;
@@ -104,7 +104,7 @@ void GetHistory(Server& server, AdminCall& call) {
 }  // namespace
 
 void AddHistoryRoutes(RouteTable& routes, Server& server) {
-    routes.Get("/api/history", [&server](AdminCall& call) { GetHistory(server, call); });
+    routes.Get("/api/history", [&server](HttpCall& call) { GetHistory(server, call); });
 }
 
 }  // namespace mega

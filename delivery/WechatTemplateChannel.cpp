@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "protocol/JsonCheck.h"
+#include "templates/ClientMsgId.h"
 
 namespace mega {
 namespace {
@@ -94,7 +95,8 @@ class WechatReplyReader : public ReplyReader {
 
 Status WechatTemplateChannel::Render(const DeliveryJob& job, std::string* body,
                                      Template::Scratch* scratch) const {
-    return job.tmpl->Render(job.openid, job.data, job.msgkey, body, scratch);
+    const ClientMsgId client_msg_id(job.msgkey, job.id);  // the same on every send
+    return job.tmpl->Render(job.openid, job.data, client_msg_id.view(), body, scratch);
 }
 
 void WechatTemplateChannel::AppendUrl(std::string_view base, std::string_view token,

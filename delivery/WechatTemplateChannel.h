@@ -1,6 +1,7 @@
 // The WeChat Official Account template message (POST /cgi-bin/message/template/send): the
-// template rendered with the push's data and client_msg_id, the access_token in the URL, and
-// a reply of {"errcode","errmsg","msgid"} classified by delivery/ErrorClass.
+// template rendered with the push's data and client_msg_id (templates/ClientMsgId: the msgkey,
+// or one derived from the message id, so that WeChat drops a resend), the access_token in the
+// URL, and a reply of {"errcode","errmsg","msgid"} classified by delivery/ErrorClass.
 #pragma once
 
 #include "delivery/Channel.h"

@@ -26,6 +26,7 @@
 #include "store/MessageHistory.h"
 #include "store/MessageTimeline.h"
 #include "store/MysqlSession.h"
+#include "templates/ClientMsgId.h"
 
 namespace mega {
 namespace {
@@ -239,7 +240,8 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
 
 void MessageLog::Writer::RenderBody(LogEvent& e, Row& r) {
     body_.clear();
-    if (e.tmpl->Render(e.openid, e.data, e.msgkey, &body_, &render_scratch_).ok()) {
+    const ClientMsgId client_msg_id(e.msgkey, e.id);  // as the channel sends it
+    if (e.tmpl->Render(e.openid, e.data, client_msg_id.view(), &body_, &render_scratch_).ok()) {
         FitUtf8Column(&body_, std::numeric_limits<size_t>::max());  // the openid may not be
         r.has_body = body_.size() <= kBodyBytes;
         if (r.has_body) {
