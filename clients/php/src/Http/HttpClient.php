@@ -28,6 +28,7 @@ final class HttpClient implements Sender
     private array $options;
     /** @var \CurlHandle|null */
     private $curl = null;
+    private int $connectionsOpened = 0;
 
     /**
      * @param string $baseUrl e.g. "http://127.0.0.1:9503" (mega's [http] listen address)
@@ -61,6 +62,12 @@ final class HttpClient implements Sender
             curl_close($this->curl);
             $this->curl = null;
         }
+    }
+
+    /** Connections opened so far (1 after many requests: the connection was kept alive). */
+    public function connectionsOpened(): int
+    {
+        return $this->connectionsOpened;
     }
 
     /** Queues one message (its msgkey, if any, also goes as Idempotency-Key). */
@@ -151,6 +158,7 @@ final class HttpClient implements Sender
         $options[CURLOPT_HTTPHEADER] = $headers;
         curl_setopt_array($curl, $options);
         $text = curl_exec($curl);
+        $this->connectionsOpened += (int) curl_getinfo($curl, CURLINFO_NUM_CONNECTS);
         if ($text === false) {
             $errno = curl_errno($curl);
             $why = "{$method} {$this->baseUrl}{$path}: " . curl_error($curl);
