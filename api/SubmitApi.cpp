@@ -173,6 +173,8 @@ SubmitApi::SubmitApi(uv_loop_t* loop, Server* server, const Config& config)
           SubmitHttpLimits(config), "submit API") {
     routes_.Add("POST", "/v1/messages", RequestBody::kRaw,
                 [this](HttpCall& call) { PostMessages(call); });
+    routes_.Add("GET", "/v1/messages", RequestBody::kNone,
+                [this](HttpCall& call) { FindMessage(call); });
     routes_.Add("GET", "/v1/messages/:id", RequestBody::kNone,
                 [this](HttpCall& call) { GetMessage(call); });
     routes_.Add("DELETE", "/v1/messages/:id", RequestBody::kNone,
@@ -368,6 +370,22 @@ void SubmitApi::GetMessage(HttpCall& call) {
     uint64_t id;
     if (!ParseId(call.Param("id"), &id))
         return call.responder.Send(ApiError(404, "no such message"));
+    ReplyLogged(call, [id](const Config& config, MessageRow* row) {
+        return mega::GetMessage(config, id, row);
+    });
+}
+
+void SubmitApi::FindMessage(HttpCall& call) {
+    std::string msgkey;
+    if (!call.request.QueryParam("msgkey", &msgkey) || msgkey.empty())
+        return call.responder.Send(ApiError(400, "give ?msgkey=KEY (or GET /v1/messages/ID)"));
+    ReplyLogged(call, [msgkey](const Config& config, MessageRow* row) {
+        return FindMessageByMsgkey(config, msgkey, row);
+    });
+}
+
+// Looks the message up in the message log off the loop and answers with its status.
+void SubmitApi::ReplyLogged(HttpCall& call, LogLookup lookup) {
     if (!config_.message_log)
         return call.responder.Send(
             ApiError(503, "message status needs the message log ([log] message_log = 1)"));
@@ -378,14 +396,14 @@ void SubmitApi::GetMessage(HttpCall& call) {
     auto result = std::make_shared<Result>();
     OffLoop(
         loop_,
-        [config = &config_, id, result] {
-            result->status = mega::GetMessage(*config, id, &result->row);
+        [config = &config_, lookup = std::move(lookup), result] {
+            result->status = lookup(*config, &result->row);
         },
         [result, responder = call.responder] {
             if (result->status.code() == Status::Code::kNotFound)
-                return responder.Send(
-                    ApiError(404, "no such message (the log shows it within a second of its 202)"));
-            const Status s = MessageStoreStatus(result->status, "GET /v1/messages/ID");
+                return responder.Send(ApiError(
+                    404, "no such message (the log shows one within a second of its 202)"));
+            const Status s = MessageStoreStatus(result->status, "GET /v1/messages");
             if (!s.ok()) return responder.Send(ApiError(503, s.message()));
             const MessageRow& r = result->row;
             responder.Send(JsonReply([&](JsonWriter& w) {

@@ -4,6 +4,7 @@
 //   POST   /v1/messages            one message or an array (all queued, or none: 422)
 //   POST   /v1/messages?wait=S     one message; answers with its outcome, as a TCP send
 //   GET    /v1/messages/ID         status from the message log
+//   GET    /v1/messages?msgkey=K   the same, found by its msgkey
 //   DELETE /v1/messages/ID         cancels a delayed or retrying message
 //   GET    /v1/openapi.json        this API's OpenAPI 3.1 document (no key needed)
 // Authorization: Bearer SECRET of one of [http] keys (name:secret); the name becomes the
@@ -24,6 +25,7 @@
 #include "http/RouteTable.h"
 #include "http/UvHandle.h"
 #include "server/Server.h"
+#include "store/MessageQueries.h"
 
 namespace mega {
 
@@ -45,6 +47,9 @@ class SubmitApi : public HttpEndpoint {
     void PostMessages(HttpCall& call);
     void PostAndWait(HttpCall& call, const SubmitMessage& message, int wait_s);
     void GetMessage(HttpCall& call);
+    void FindMessage(HttpCall& call);  // ?msgkey=
+    using LogLookup = std::function<Status(const Config&, MessageRow*)>;
+    void ReplyLogged(HttpCall& call, LogLookup lookup);
     void DeleteMessage(HttpCall& call);
     void EndWait(uint64_t id, HttpResponse response);
 

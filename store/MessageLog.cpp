@@ -37,6 +37,7 @@ constexpr size_t kRowsPerStatement = 500;
 constexpr size_t kMinHeld = 100000;
 // The columns of {prefix}mega_message_log (config/schema 002 and 005), in characters.
 constexpr size_t kOpenidChars = 128, kKeyChars = 64, kSourceChars = 64, kErrmsgChars = 512;
+constexpr size_t kMsgkeyChars = 128;      // config/schema 007
 constexpr size_t kBodyBytes = 16777215;   // MEDIUMTEXT
 constexpr size_t kStatementSlack = 4096;  // a statement's head and tail, besides its rows
 constexpr size_t kRefusedKept = 4096;     // dropped rows whose later events are skipped
@@ -44,13 +45,13 @@ constexpr int64_t kPurgeEveryMs = 3600 * 1000;
 
 constexpr const char* kInsertHead =
     " (id,openid,tmpl_key,source,priority,status,attempts,msgid,errcode,errmsg,body,"
-    "created_at,updated_at,sent_at,attempt_log) VALUES ";
+    "created_at,updated_at,sent_at,attempt_log,msgkey) VALUES ";
 constexpr const char* kInsertTail =
     " ON DUPLICATE KEY UPDATE status=VALUES(status),attempts=VALUES(attempts),"
     "msgid=IF(VALUES(msgid)=0,msgid,VALUES(msgid)),errcode=VALUES(errcode),"
     "errmsg=VALUES(errmsg),body=IFNULL(VALUES(body),body),"
     "updated_at=VALUES(updated_at),sent_at=IF(VALUES(sent_at)=0,sent_at,"
-    "VALUES(sent_at)),"
+    "VALUES(sent_at)),msgkey=IF(VALUES(msgkey)='',msgkey,VALUES(msgkey)),"
     // entries are appended whole while the log stays below kAttemptLogChars (MessageTimeline.h)
     "attempt_log=IF(VALUES(attempt_log)='' OR "
     "LENGTH(IFNULL(attempt_log,''))+1+LENGTH(VALUES(attempt_log))>8000,attempt_log,"
@@ -229,10 +230,12 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
         e.source = std::move(r.latest.source);
         e.created_ms = r.latest.created_ms;
         e.priority = r.latest.priority;
+        if (e.msgkey.empty()) e.msgkey = std::move(r.latest.msgkey);
     } else {  // rows may come from old queues, tasks and dead letters: any bytes at all
         FitUtf8Column(&e.openid, kOpenidChars);
         FitUtf8Column(&e.key, kKeyChars);
         FitUtf8Column(&e.source, kSourceChars);
+        FitUtf8Column(&e.msgkey, kMsgkeyChars);
     }
     FitUtf8Column(&e.errmsg, kErrmsgChars);
     r.latest = std::move(e);
@@ -280,7 +283,7 @@ void MessageLog::Writer::AppendValues(const Row& r, bool with_body, std::string*
     *out += with_body ? "'" + db_.Escape(r.body) + "'" : std::string("NULL");
     *out += ',' + std::to_string(e.created_ms) + ',' + std::to_string(e.at_ms) + ',' +
             (e.status == LogStatus::kSent ? std::to_string(e.at_ms) : "0") + ",'" +
-            db_.Escape(r.attempts) + "')";
+            db_.Escape(r.attempts) + "','" + db_.Escape(e.msgkey) + "')";
 }
 
 size_t MessageLog::Writer::BuildStatement(size_t begin) {

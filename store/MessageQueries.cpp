@@ -10,6 +10,7 @@
 #include <cppconn/statement.h>
 
 #include <ctime>
+#include <functional>
 #include <iterator>
 #include <memory>
 
@@ -90,17 +91,22 @@ Status ListMessages(const Config& config, const MessageFilter& f, uint64_t* tota
     return Status::Ok();
 }
 
-Status GetMessage(const Config& config, uint64_t id, MessageRow* row) {
+namespace {
+
+// One row with its body and attempt log: `where` selects it, `bind` fills its parameter.
+Status GetOneMessage(const Config& config, const std::string& where,
+                     const std::function<void(sql::PreparedStatement&)>& bind,
+                     const std::string& what, MessageRow* row) {
     MysqlSession db;
     Status s = db.Connect(config);
     if (!s.ok()) return s;
     try {
         std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
             std::string("SELECT ") + kColumns + ",body,attempt_log FROM " + Table(config) +
-            " WHERE id = ?"));
-        st->setUInt64(1, id);
+            " WHERE " + where));
+        bind(*st);
         std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-        if (!rs->next()) return Status::NotFound("no message " + std::to_string(id));
+        if (!rs->next()) return Status::NotFound("no message " + what);
         ReadRow(*rs, row);
         row->body = rs->isNull(14) ? "" : std::string(rs->getString(14));
         row->has_attempt_log = !rs->isNull(15);
@@ -109,6 +115,21 @@ Status GetMessage(const Config& config, uint64_t id, MessageRow* row) {
         return Status::Unavailable(std::string("MySQL: ") + e.what());
     }
     return Status::Ok();
+}
+
+}  // namespace
+
+Status GetMessage(const Config& config, uint64_t id, MessageRow* row) {
+    return GetOneMessage(
+        config, "id = ?", [id](sql::PreparedStatement& st) { st.setUInt64(1, id); },
+        std::to_string(id), row);
+}
+
+Status FindMessageByMsgkey(const Config& config, const std::string& msgkey, MessageRow* row) {
+    return GetOneMessage(
+        config, "msgkey = ? ORDER BY id DESC LIMIT 1",
+        [&msgkey](sql::PreparedStatement& st) { st.setString(1, msgkey); }, "with msgkey " + msgkey,
+        row);
 }
 
 Status SummarizeLog(const Config& config, int64_t now_ms, LogSummary* out) {

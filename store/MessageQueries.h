@@ -42,6 +42,8 @@ struct LogSummary {
 Status ListMessages(const Config& config, const MessageFilter& filter, uint64_t* total,
                     std::vector<MessageRow>* rows);
 Status GetMessage(const Config& config, uint64_t id, MessageRow* row);  // NotFound if absent
+// The newest message logged with this msgkey; NotFound if none.
+Status FindMessageByMsgkey(const Config& config, const std::string& msgkey, MessageRow* row);
 Status SummarizeLog(const Config& config, int64_t now_ms, LogSummary* out);
 // The buckets of `window` added up per step by MySQL (at most window.count rows).
 Status ReadHistory(const Config& config, const HistoryWindow& window,

@@ -151,6 +151,11 @@ def test_delete_cancels_a_delayed_message():
                                headers={"Idempotency-Key": "later-1"})
     check(status == 202 and body["duplicate"], f"Idempotency-Key is the msgkey: {body}")
     wait_until(lambda: ds.stats(mega)["waiting"] >= 1, 15, "the message waits")
+    got = wait_until(lambda: (lambda r: r if r[0] == 200 else None)(
+        api.call("GET", "/v1/messages?msgkey=later-1")), 15, "GET ?msgkey= finds it")
+    check(got[1]["id"] == mid and got[1]["status"] == "queued", f"by msgkey: {got[1]}")
+    status, body, _ = api.call("GET", "/v1/messages?msgkey=never-used")
+    check(status == 404, f"an unknown msgkey: {status} {body}")
     status, body, _ = api.call("DELETE", f"/v1/messages/{mid}")
     check(status == 200 and body["status"] == "cancelled", f"DELETE: {status} {body}")
     status, body, _ = api.call("DELETE", f"/v1/messages/{mid}")
