@@ -230,13 +230,14 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
         e.source = std::move(r.latest.source);
         e.created_ms = r.latest.created_ms;
         e.priority = r.latest.priority;
-        if (e.msgkey.empty()) e.msgkey = std::move(r.latest.msgkey);
     } else {  // rows may come from old queues, tasks and dead letters: any bytes at all
         FitUtf8Column(&e.openid, kOpenidChars);
         FitUtf8Column(&e.key, kKeyChars);
         FitUtf8Column(&e.source, kSourceChars);
         FitUtf8Column(&e.msgkey, kMsgkeyChars);
     }
+    // Only the queued event (or the first one logged) carries the msgkey: later ones keep it.
+    if (!fresh && e.msgkey.empty()) e.msgkey = std::move(r.latest.msgkey);
     FitUtf8Column(&e.errmsg, kErrmsgChars);
     r.latest = std::move(e);
 }

@@ -135,6 +135,13 @@ def test_wait_answers_with_the_outcome():
     got = wait_until(lambda: (lambda r: r if r[0] == 200 and r[1]["status"] == "sent" else None)(
         api.call("GET", f"/v1/messages/{mid}")), 15, "GET /v1/messages/ID says sent")
     check(got[1]["msgid"] == str(body["msgid"]), f"the msgid: {got[1]} vs {body}")
+    # a message sent at once (its queued and sent events reach the log writer together) is
+    # found by its msgkey too
+    status, body, _ = api.call("POST", "/v1/messages?wait=30", message("oWaitKey", "wait-key-1"))
+    check(status == 200 and body["status"] == "sent", f"{status} {body}")
+    got = wait_until(lambda: (lambda r: r if r[0] == 200 and r[1]["status"] == "sent" else None)(
+        api.call("GET", "/v1/messages?msgkey=wait-key-1")), 15, "GET ?msgkey= of a sent message")
+    check(got[1]["id"] == body["id"], f"by msgkey: {got[1]} vs {body}")
     status, body, _ = api.call("GET", "/v1/messages/12345")
     check(status == 404 and body["error"]["code"] == "not_found", f"unknown id: {status} {body}")
     api.close()
