@@ -2,10 +2,6 @@
 // 64 KiB at a time off the loop), up to the task's rate and never into a full queue.
 #include "server/TaskRunner.h"
 
-#include <cppconn/connection.h>
-#include <cppconn/exception.h>
-#include <cppconn/prepared_statement.h>
-#include <cppconn/resultset.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -17,7 +13,6 @@
 #include "base/LogText.h"
 #include "base/OffLoop.h"
 #include "server/Server.h"
-#include "store/MysqlSession.h"
 
 namespace mega {
 namespace {
@@ -40,10 +35,6 @@ uint64_t CountLines(const std::string& text) {
     return n;
 }
 
-std::string Table(const Config& c) {
-    return "`" + c.table_prefix + "mega_task`";
-}
-
 }  // namespace
 
 TaskRunner::TaskRunner(uv_loop_t* loop, Server* server) : loop_(loop), server_(server) {
@@ -60,37 +51,14 @@ std::string TaskRunner::FilePath(uint64_t id) const {
 Status TaskRunner::Load() {
     std::error_code ec;
     std::filesystem::create_directories(server_->config().queue_file_path + "/tasks", ec);
-    MysqlSession db;
-    Status s = db.Connect(server_->config());
+    std::vector<TaskInfo> rows;
+    Status s = LoadUnfinishedTasks(server_->config(), &rows);
     if (!s.ok()) return s;
-    try {
-        std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
-            "SELECT id,tmpl_key,data,options,rate,status,total,queued,sent,failed,file_offset,"
-            "created_at,updated_at FROM " +
-            Table(server_->config()) +
-            " WHERE status IN ('loading','running','paused') ORDER BY id"));
-        std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-        while (rs->next()) {
-            auto t = std::make_unique<Running>();
-            TaskInfo& i = t->info;
-            i.id = rs->getUInt64(1);
-            i.key = rs->getString(2);
-            i.data = rs->isNull(3) ? "null" : std::string(rs->getString(3));
-            i.options = rs->getString(4);
-            i.rate = rs->getDouble(5);
-            i.status = rs->getString(6);
-            i.total = rs->getUInt64(7);
-            i.queued = rs->getUInt64(8);
-            i.sent = rs->getUInt64(9);
-            i.failed = rs->getUInt64(10);
-            i.file_offset = rs->getUInt64(11);
-            i.created_ms = rs->getInt64(12);
-            i.updated_ms = rs->getInt64(13);
-            t->read_offset = i.file_offset;
-            tasks_[i.id] = std::move(t);
-        }
-    } catch (const sql::SQLException& e) {
-        return Status::Unavailable(std::string("MySQL: ") + e.what());
+    for (TaskInfo& row : rows) {
+        auto t = std::make_unique<Running>();
+        t->info = std::move(row);
+        t->read_offset = t->info.file_offset;
+        tasks_[t->info.id] = std::move(t);
     }
     if (!tasks_.empty()) spdlog::info("{} unfinished tasks resumed", tasks_.size());
     uv_timer_start(&timer_, OnTick, 100, 100);
@@ -115,30 +83,7 @@ void TaskRunner::Create(TaskInfo info, std::string openids_text, bool start, Don
     OffLoop(
         loop_,
         [&config, task, status, dir, text = std::move(openids_text)] {
-            MysqlSession db;
-            Status s = db.Connect(config);
-            if (s.ok()) {
-                try {
-                    std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
-                        "INSERT INTO " + Table(config) +
-                        " (tmpl_key,data,options,rate,status,total,created_at,updated_at) "
-                        "VALUES (?,?,?,?,?,?,?,?)"));
-                    st->setString(1, task->key);
-                    st->setString(2, task->data);
-                    st->setString(3, task->options);
-                    st->setDouble(4, task->rate);
-                    st->setString(5, task->status);
-                    st->setUInt64(6, task->total);
-                    st->setInt64(7, task->created_ms);
-                    st->setInt64(8, task->updated_ms);
-                    st->executeUpdate();
-                    long long id = 0;
-                    s = db.QueryInt("SELECT LAST_INSERT_ID()", 0, &id);
-                    task->id = uint64_t(id);
-                } catch (const sql::SQLException& e) {
-                    s = Status::Unavailable(std::string("MySQL: ") + e.what());
-                }
-            }
+            Status s = InsertTask(config, task.get());
             if (s.ok()) {
                 std::error_code ec;
                 std::filesystem::create_directories(dir, ec);
@@ -343,28 +288,8 @@ void TaskRunner::Save(bool all) {
     OffLoop(
         loop_,
         [&config, changed] {
-            MysqlSession db;
-            if (!db.Connect(config).ok()) return;
-            try {
-                std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
-                    "UPDATE " + Table(config) +
-                    " SET status=?,total=?,queued=?,sent=?,failed=?,file_offset=?,updated_at=? "
-                    "WHERE id=? AND updated_at <= ?"));
-                for (const auto& i : changed) {
-                    st->setString(1, i.status);
-                    st->setUInt64(2, i.total);
-                    st->setUInt64(3, i.queued);
-                    st->setUInt64(4, i.sent);
-                    st->setUInt64(5, i.failed);
-                    st->setUInt64(6, i.file_offset);
-                    st->setInt64(7, i.updated_ms);
-                    st->setUInt64(8, i.id);
-                    st->setInt64(9, i.updated_ms);
-                    st->executeUpdate();
-                }
-            } catch (const sql::SQLException& e) {
-                spdlog::warn("tasks: cannot save progress: {}", e.what());
-            }
+            Status s = SaveTaskProgress(config, changed);
+            if (!s.ok()) spdlog::warn("tasks: cannot save progress: {}", s.message());
         },
         [this] { saving_ = false; });
 }

@@ -19,18 +19,11 @@
 
 #include "base/Status.h"
 #include "config/Config.h"
+#include "store/TaskStore.h"
 
 namespace mega {
 
 class Server;
-
-struct TaskInfo {
-    uint64_t id = 0;
-    std::string key, data, options, status;
-    double rate = 0;  // messages per second fed; 0 = as fast as the queue takes them
-    uint64_t total = 0, queued = 0, sent = 0, failed = 0, file_offset = 0;
-    int64_t created_ms = 0, updated_ms = 0;
-};
 
 class TaskRunner {
   public:
