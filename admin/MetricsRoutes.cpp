@@ -2,6 +2,7 @@
 // with the send-latency and queue-sync histograms.
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -88,16 +89,17 @@ void AddProcessMetrics(MetricsText& m) {
     std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
     const double tick = double(::sysconf(_SC_CLK_TCK)), page = double(::sysconf(_SC_PAGESIZE));
     if (f.size() > 21) {  // fields from the 3rd: utime is the 14th, starttime the 22nd, rss 24th
-        m.Counter("process_cpu_seconds_total", "User and system CPU time spent in seconds.",
-                  (std::stod(f[11]) + std::stod(f[12])) / tick);
+        m.Counter(
+            "process_cpu_seconds_total", "User and system CPU time spent in seconds.",
+            (std::strtod(f[11].c_str(), nullptr) + std::strtod(f[12].c_str(), nullptr)) / tick);
         m.Gauge("process_resident_memory_bytes", "Resident memory size in bytes.",
-                std::stod(f[21]) * page);
+                std::strtod(f[21].c_str(), nullptr) * page);
         std::ifstream uptime("/proc/uptime");
         double up = 0;
         uptime >> up;
         const double boot = double(NowMs()) / 1000 - up;
         m.Gauge("process_start_time_seconds", "Start time of the process since unix epoch.",
-                boot + std::stod(f[19]) / tick);
+                boot + std::strtod(f[19].c_str(), nullptr) / tick);
     }
     size_t fds = 0;
     std::error_code ec;

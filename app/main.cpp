@@ -199,7 +199,7 @@ std::string StatusJson(int pid, const std::vector<std::pair<std::string, std::st
         if (name == "pid") continue;
         w.Key(name.c_str(), rapidjson::SizeType(name.size()));
         if (IsInteger(value))
-            w.Int64(std::stoll(value));
+            w.Int64(std::strtoll(value.c_str(), nullptr, 10));  // saturates, never throws
         else
             w.String(value.c_str(), rapidjson::SizeType(value.size()));
     }
