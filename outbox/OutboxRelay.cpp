@@ -27,6 +27,7 @@ struct OutboxRelay::Batch {
     std::vector<uint64_t> published;                                // queued, or a duplicate
     std::vector<std::pair<uint64_t, std::string>> failed;           // bad rows and why
     std::array<std::optional<AppendTicket>, kPriorityLevels> last;  // per priority
+    size_t repeated = 0;     // rows whose msgkey was seen: queued before a crash or failed mark
     bool held_back = false;  // rows left for a later read (the queue refused them)
     Status marked;
 };
@@ -110,13 +111,21 @@ void OutboxRelay::Relay(const std::shared_ptr<Batch>& batch) {
             break;
         }
         batch->published.push_back(row.id);
-        if (!queued) continue;
+        if (!queued) {
+            batch->repeated++;
+            continue;
+        }
         auto& last = batch->last[size_t(ticket.level)];
         if (!last) last = ticket;
         last->seq = std::max(last->seq, ticket.seq);
         last->key_seq = std::max(last->key_seq, ticket.key_seq);
     }
     if (refusal.ok()) ReportQueue(refusal, 0);
+    if (batch->repeated > 0)
+        spdlog::info(
+            "outbox relay: {} rows were queued before (their msgkey answered duplicate): "
+            "marked, not queued again",
+            batch->repeated);
     // The records reach the queue files (page cache) now: a kill -9 after the mark keeps them.
     server_->PublishQueues();
     WhenBatchDurable(batch);
