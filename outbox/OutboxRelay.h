@@ -2,7 +2,11 @@
 // own database, inside their own transactions, as pushes into mega's queue. A row is queued
 // with msgkey `outbox:<id>` (or the msgkey it names), then marked published once the queue
 // holds it durably; a crash between the two repeats the row, and the msgkey answers
-// `duplicate`, so nothing goes out twice.
+// `duplicate`, so nothing goes out twice - if the repeat comes within [retry] dedup_window
+// (default a day) of the first attempt: mega down longer than that with rows queued but not
+// yet marked would send those rows again. (The window between queue and mark is one fsync
+// and one UPDATE; the records reach the queue files before the mark, so a kill -9 keeps
+// them even without fsync = always.)
 //
 // Which rows: every read takes the first [outbox] batch rows with published_at IS NULL in id
 // order, starting from the lowest id every time (the index (published_at, id) makes this a
