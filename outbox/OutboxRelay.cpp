@@ -82,14 +82,14 @@ void OutboxRelay::Read() {
 }
 
 void OutboxRelay::Relay(const std::shared_ptr<Batch>& batch) {
-    if (batch->clean_up && !batch->cleaned.ok()) ReportDatabase(batch->cleaned, "delete from");
+    if (batch->clean_up) ReportDatabase(batch->cleaned, "delete from", &clean_error_);
     if (batch->deleted > 0) spdlog::info("outbox relay: deleted {} published rows", batch->deleted);
     if (!batch->read.ok()) {
-        ReportDatabase(batch->read, "read");
+        ReportDatabase(batch->read, "read", &read_error_);
         busy_ = false;
         return;
     }
-    ReportDatabase(Status::Ok(), "read");
+    ReportDatabase(Status::Ok(), "read", &read_error_);
     if (stopping_ || batch->rows.empty()) {
         busy_ = false;
         return;
@@ -121,7 +121,7 @@ void OutboxRelay::Relay(const std::shared_ptr<Batch>& batch) {
         last->key_seq = std::max(last->key_seq, ticket.key_seq);
     }
     if (refusal.ok()) ReportQueue(refusal, 0);
-    if (batch->repeated > 0)
+    if (batch->repeated > 0 && mark_error_.empty())  // while marks fail, every read repeats
         spdlog::info(
             "outbox relay: {} rows were queued before (their msgkey answered duplicate): "
             "marked, not queued again",
@@ -181,9 +181,10 @@ void OutboxRelay::Finish(const Batch& batch) {
     busy_ = false;
     if (!batch.marked.ok()) {
         // The rows stay unpublished: the next read queues them again as duplicates.
-        ReportDatabase(batch.marked, "mark rows in");
+        ReportDatabase(batch.marked, "mark rows in", &mark_error_);
         return;
     }
+    ReportDatabase(Status::Ok(), "mark rows in", &mark_error_);
     spdlog::debug("outbox relay: {} rows published, {} failed", batch.published.size(),
                   batch.failed.size());
     if (!batch.held_back && batch.rows.size() == size_t(config_.outbox_batch)) Read();
@@ -199,20 +200,23 @@ void OutboxRelay::ReportQueue(const Status& refusal, uint64_t row_id) {
     }
     if (queue_refusal_ == refusal.message()) return;
     queue_refusal_ = refusal.message();
-    spdlog::warn("outbox relay: paused at row {}: {}{}; retrying every {} ms", row_id,
-                 refusal.code() == Status::Code::kFull ? "the queue is full: " : "",
-                 refusal.message(), config_.outbox_poll_ms);
+    spdlog::warn(
+        "outbox relay: paused at row {}: {} ({}); retrying every {} ms", row_id,
+        refusal.code() == Status::Code::kFull ? "the queue is full" : "the queue refused a message",
+        refusal.message(), config_.outbox_poll_ms);
 }
 
-// Logs a database error once (until it changes), and the recovery.
-void OutboxRelay::ReportDatabase(const Status& s, const char* doing) {
+// Logs a database error once (until it changes), and the recovery; `last` is the error last
+// logged for this kind of statement ("" when it went through).
+void OutboxRelay::ReportDatabase(const Status& s, const char* doing, std::string* last) {
     if (s.ok()) {
-        if (!db_error_.empty()) spdlog::info("outbox relay: {} answers again", table_->Describe());
-        db_error_.clear();
+        if (!last->empty())
+            spdlog::info("outbox relay: can {} {} again", doing, table_->Describe());
+        last->clear();
         return;
     }
-    if (db_error_ == s.message()) return;
-    db_error_ = s.message();
+    if (*last == s.message()) return;
+    *last = s.message();
     spdlog::error("outbox relay: cannot {} {}: {}; retrying every {} ms", doing, table_->Describe(),
                   s.message(), config_.outbox_poll_ms);
 }

@@ -56,7 +56,7 @@ class OutboxRelay : public MessageFeed {
     void Mark(const std::shared_ptr<Batch>& batch);
     void Finish(const Batch& batch);
     void ReportQueue(const Status& refusal, uint64_t row_id);
-    void ReportDatabase(const Status& s, const char* doing);
+    void ReportDatabase(const Status& s, const char* doing, std::string* last);
 
     uv_loop_t* loop_;
     Server* server_;
@@ -65,7 +65,8 @@ class OutboxRelay : public MessageFeed {
     uv_timer_t timer_;
     bool timer_open_ = false, busy_ = false, stopping_ = false;
     std::string queue_refusal_;  // why the relay is paused ("" when it is not)
-    std::string db_error_;       // the database error last logged ("" when fine)
+    // The database error last logged for each kind of statement ("" when it went through).
+    std::string read_error_, mark_error_, clean_error_;
     int64_t last_clean_up_ms_ = 0;
 };
 

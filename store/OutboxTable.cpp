@@ -143,15 +143,26 @@ Status OutboxTable::MarkFailed(uint64_t id, const std::string& error) {
     });
 }
 
+// Two steps, so that the clean-up never takes a lock an app's INSERT could wait for: the
+// ids by a consistent (lock-free) read, then a DELETE by primary key of those published,
+// committed rows. One DELETE with a range condition would take next-key locks across the
+// index, and wait for (and hold up) open transactions of the app.
 Status OutboxTable::DeleteOlderThan(int keep_s, int limit, uint64_t* deleted) {
-    const std::string statement =
-        WithTable("DELETE FROM {table} WHERE `published_at` < NOW(6) - INTERVAL " +
-                      std::to_string(keep_s) + " SECOND LIMIT " + std::to_string(limit),
+    *deleted = 0;
+    const std::string select =
+        WithTable("SELECT `id` FROM {table} WHERE `published_at` < NOW(6) - INTERVAL " +
+                      std::to_string(keep_s) + " SECOND ORDER BY `published_at` LIMIT " +
+                      std::to_string(limit),
                   table_);
     return WithSession([&](MysqlSession& db) {
         try {
             std::unique_ptr<sql::Statement> st(db.connection()->createStatement());
-            *deleted = uint64_t(st->executeUpdate(statement));
+            std::string ids;
+            std::unique_ptr<sql::ResultSet> rs(st->executeQuery(select));
+            while (rs->next()) ids += (ids.empty() ? "" : ",") + std::to_string(rs->getUInt64(1));
+            if (ids.empty()) return Status::Ok();
+            *deleted = uint64_t(st->executeUpdate(
+                WithTable("DELETE FROM {table} WHERE `id` IN (" + ids + ")", table_)));
         } catch (const sql::SQLException& e) {
             return Failed(e);
         }

@@ -153,17 +153,27 @@ def test_concurrent_writers_kill_9_every_committed_row_once():
     check(total == distinct, f"mega queued a row twice: {total} messages, {distinct} msgkeys")
 
 
+def open_insert(openid):
+    """A mariadb client that has INSERTed a row for `openid` in a transaction it keeps open
+    (until communicate(b"COMMIT;")); returned once the INSERT is done."""
+    db = S["db"]
+    p = subprocess.Popen([SANDBOX, "sql", db.dir, str(db.port)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(("USE shop; START TRANSACTION; INSERT INTO mega_outbox (msg) VALUES ("
+                   + sql_quote(row_json(openid)) + ");\n").encode())
+    p.stdin.flush()
+    wait_until(lambda: scalar(  # a dirty read sees the row once the INSERT is done
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED; SELECT COUNT(*) FROM "
+        f"{TABLE} WHERE msg LIKE '%{openid}%';") == 1, 30,
+        lambda: f"the INSERT in an open transaction; transactions: "
+                f"{sql('SELECT trx_state, trx_query FROM information_schema.innodb_trx;')}")
+    return p
+
+
 def test_a_row_committed_after_a_higher_id_is_delivered():
     """The auto-increment gap: row A takes its id first but commits after row B (a higher
     id) was published. A reader with a "last id" cursor would never see A."""
-    db = S["db"]
-    a = subprocess.Popen([SANDBOX, "sql", db.dir, str(db.port)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    a.stdin.write(("USE shop; START TRANSACTION; INSERT INTO mega_outbox (msg) VALUES ("
-                   + sql_quote(row_json("oObLateA")) + ");\n").encode())
-    a.stdin.flush()
-    wait_until(lambda: scalar("SELECT COUNT(*) FROM information_schema.innodb_trx "
-                              "WHERE trx_rows_modified > 0;") >= 1, 30, "A's open transaction")
+    a = open_insert("oObLateA")
     insert(row_json("oObLateB"))
     wait_until(lambda: delivered_count("oObLateB") == 1, 30, "B delivered")
     a.communicate(b"COMMIT;\n", timeout=30)
@@ -259,7 +269,19 @@ def test_full_queue_pauses_the_relay_and_says_why():
 
 
 def test_published_rows_are_deleted_after_keep_s():
-    # "small" runs with keep_s = 0: every published row goes at its next clean-up.
+    """"small" runs with keep_s = 0: every published row goes at its next clean-up, even
+    while an app's transaction holds an uncommitted row (the clean-up must not wait for it,
+    nor lock what the app's INSERTs need)."""
+    a = open_insert("oObOpenTx")
+    wait_until(lambda: scalar(f"SELECT COUNT(*) FROM {TABLE} WHERE published_at IS NOT NULL;")
+               == 0, 60, lambda: "published rows deleted beside an open transaction ("
+               + sql(f"SELECT COUNT(*) FROM {TABLE} WHERE published_at IS NOT NULL;")[0][0]
+               + " left)")
+    insert(row_json("oObBesideOpenTx"))  # the app's other INSERTs go on meanwhile
+    a.communicate(b"COMMIT;\n", timeout=30)
+    check(a.returncode == 0, f"the open transaction failed: {a.returncode}")
+    wait_until(lambda: delivered_count("oObOpenTx") == 1 and delivered_count("oObBesideOpenTx")
+               == 1, 60, "both rows delivered")
     wait_until(lambda: scalar(f"SELECT COUNT(*) FROM {TABLE};") == 0, 60,
                lambda: f"published rows deleted ({sql(f'SELECT COUNT(*) FROM {TABLE};')})")
     check(S["small"].stop() == 0, "mega did not exit 0 on SIGTERM")
