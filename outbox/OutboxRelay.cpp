@@ -94,41 +94,49 @@ void OutboxRelay::Relay(const std::shared_ptr<Batch>& batch) {
         busy_ = false;
         return;
     }
+    QueueRows(*batch);
+    // The records reach the queue files (page cache) now: a kill -9 after the mark keeps them.
+    server_->PublishQueues();
+    WhenBatchDurable(batch);
+}
+
+// Each row into the queue, in id order, until the queue refuses one (that row and the rest
+// wait for the next read).
+void OutboxRelay::QueueRows(Batch& batch) {
     Status refusal;
-    for (const OutboxRow& row : batch->rows) {
+    uint64_t held_at = 0;
+    for (const OutboxRow& row : batch.rows) {
         AppendTicket ticket;
         bool queued = false;
         Status s = Enqueue(row, &ticket, &queued);
         if (s.code() == Status::Code::kInvalid) {
-            spdlog::warn("outbox relay: row {} is not sendable: {}", row.id, s.message());
-            batch->failed.emplace_back(row.id, s.message());
+            if (mark_error_.empty())  // while marks fail, every read finds it again
+                spdlog::warn("outbox relay: row {} is not sendable: {}", row.id, s.message());
+            batch.failed.emplace_back(row.id, s.message());
             continue;
         }
-        if (!s.ok()) {  // the queue refused (full, a write error): this row and the rest wait
+        if (!s.ok()) {
             refusal = s;
-            ReportQueue(s, row.id);
-            batch->held_back = true;
+            held_at = row.id;
+            batch.held_back = true;
             break;
         }
-        batch->published.push_back(row.id);
+        batch.published.push_back(row.id);
         if (!queued) {
-            batch->repeated++;
+            batch.repeated++;
             continue;
         }
-        auto& last = batch->last[size_t(ticket.level)];
+        auto& last = batch.last[size_t(ticket.level)];
         if (!last) last = ticket;
         last->seq = std::max(last->seq, ticket.seq);
         last->key_seq = std::max(last->key_seq, ticket.key_seq);
     }
-    if (refusal.ok()) ReportQueue(refusal, 0);
-    if (batch->repeated > 0 && mark_error_.empty())  // while marks fail, every read repeats
+    ReportQueue(refusal, held_at);
+    if (batch.repeated > 0 && mark_error_.empty())
         spdlog::info(
             "outbox relay: {} rows were queued before (their msgkey answered duplicate): "
             "marked, not queued again",
-            batch->repeated);
-    // The records reach the queue files (page cache) now: a kill -9 after the mark keeps them.
-    server_->PublishQueues();
-    WhenBatchDurable(batch);
+            batch.repeated);
 }
 
 // Ok: queued (*queued) or a duplicate of its msgkey. Invalid: a bad row. Else the queue's

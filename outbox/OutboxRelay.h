@@ -51,6 +51,7 @@ class OutboxRelay : public MessageFeed {
     static void OnTimer(uv_timer_t* h);
     void Read();
     void Relay(const std::shared_ptr<Batch>& batch);
+    void QueueRows(Batch& batch);
     Status Enqueue(const OutboxRow& row, AppendTicket* ticket, bool* queued);
     void WhenBatchDurable(const std::shared_ptr<Batch>& batch);
     void Mark(const std::shared_ptr<Batch>& batch);
