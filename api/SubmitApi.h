@@ -18,7 +18,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "api/SubmitMessage.h"
+#include "protocol/SubmitMessage.h"
 #include "base/Status.h"
 #include "config/Config.h"
 #include "http/HttpServer.h"

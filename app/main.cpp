@@ -31,10 +31,12 @@
 #include "base/JsonLogFormat.h"
 #include "base/LogFile.h"
 #include "config/Config.h"
+#include "outbox/OutboxRelay.h"
 #include "server/ProcessControl.h"
 #include "server/Server.h"
 #include "store/Migrations.h"
 #include "store/MysqlSession.h"
+#include "store/OutboxTable.h"
 
 namespace fs = std::filesystem;
 using namespace mega;
@@ -67,6 +69,7 @@ struct ServerCommandLine {
     std::string command;      // start, stop, restart, status, migrate or check
     bool json = false;        // status --json
     bool foreground = false;  // start --foreground: daemonize = 0 whatever the config says
+    bool outbox = false;      // migrate --outbox: the outbox table in the business database
 };
 
 const std::pair<const char*, const char*> kServerCommands[] = {
@@ -124,6 +127,9 @@ std::optional<int> ParseServerCommandLine(int argc, char** argv, ServerCommandLi
         if (std::string(word) == "start")
             sub->add_flag("--foreground", args->foreground,
                           "stay in the foreground whatever daemonize says (systemd)");
+        if (std::string(word) == "migrate")
+            sub->add_flag("--outbox", args->outbox,
+                          "create the outbox table in [outbox] dsn's database instead");
     }
     app.require_subcommand(0, 1);
     app.allow_extras();  // after the commands, which keep refusing extras: reported below
@@ -273,6 +279,9 @@ int Start(const Config& config) {
         endpoints.api = [&loop](Server* s) -> std::unique_ptr<HttpEndpoint> {
             return std::make_unique<SubmitApi>(&loop, s, s->config());
         };
+        endpoints.outbox = [&loop](Server* s) -> std::unique_ptr<MessageFeed> {
+            return std::make_unique<OutboxRelay>(&loop, s, s->config());
+        };
         Server server(config, &loop, std::move(endpoints));
         server.SetLogReopener([log_file](std::string* error) { return log_file->Reopen(error); });
         s = server.Start();
@@ -322,8 +331,25 @@ int Stop(const Config& config) {
     return exit_code::kOk;
 }
 
-int RunMigrate(const Config& config) {
+// migrate --outbox: CREATE TABLE IF NOT EXISTS in the business database.
+int MigrateOutbox(const Config& config) {
+    if (config.outbox_dsn.empty()) {
+        std::fprintf(stderr, "mega: migrate --outbox: [outbox] dsn is not set\n");
+        return exit_code::kConfig;
+    }
+    OutboxTable table(config);
+    Status s = table.Create();
+    if (!s.ok()) {
+        std::fprintf(stderr, "mega: migrate --outbox: %s\n", s.message().c_str());
+        return exit_code::kUnavailable;
+    }
+    std::printf("outbox %s is ready\n", table.Describe().c_str());
+    return exit_code::kOk;
+}
+
+int RunMigrate(const Config& config, bool outbox) {
     MysqlSession::InitDriver();
+    if (outbox) return MigrateOutbox(config);
     std::string applied;
     Status s = Migrate(config, &applied);
     if (!s.ok()) {
@@ -426,5 +452,5 @@ int main(int argc, char** argv) {
         if (args.foreground) config.daemonize = false;
         return Start(config);
     }
-    return RunMigrate(config);
+    return RunMigrate(config, args.outbox);
 }

@@ -87,6 +87,13 @@ std::vector<std::string> SplitList(const std::string& v) {
     return out;
 }
 
+// A table name that needs no quoting beyond backticks: [A-Za-z0-9_]{1,64}.
+bool IsTableName(const std::string& v) {
+    return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+    });
+}
+
 // Applies one value; false if [section] name is not a key of ours.
 bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
                 const std::string& value) {
@@ -261,6 +268,26 @@ bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
             return integer(&c.http_max_wait_s, 1, 3600);
         else
             return false;
+    } else if (section == "outbox") {
+        if (name == "dsn") {
+            Config scratch;  // checked here, parsed again where the relay connects
+            if (Status s = Config::ParseDsn(value, &scratch); !s.ok()) return bad(s.message());
+            c.outbox_dsn = value;
+        } else if (name == "username")
+            c.outbox_user = value;
+        else if (name == "password")
+            c.outbox_password = value;
+        else if (name == "table") {
+            if (!IsTableName(value)) return bad("expected 1-64 letters, digits or _");
+            c.outbox_table = value;
+        } else if (name == "poll_ms")
+            return integer(&c.outbox_poll_ms, 10, 60000);
+        else if (name == "batch")
+            return integer(&c.outbox_batch, 1, 10000);
+        else if (name == "keep_s")
+            return integer(&c.outbox_keep_s, 0, 365 * 86400);
+        else
+            return false;
     } else if (section == "log") {
         if (name == "format") {
             if (value != "text" && value != "json") return bad("expected text or json");
@@ -332,6 +359,7 @@ const std::vector<SectionKeys>& KnownKeys() {
          {"listen", "token", "allowed_hosts", "metrics_public", "max_connections",
           "header_timeout_s", "request_timeout_s", "idle_timeout_s"}},
         {"http", {"listen", "keys", "max_batch", "max_body_bytes", "max_wait_s"}},
+        {"outbox", {"dsn", "username", "password", "table", "poll_ms", "batch", "keep_s"}},
         {"log",
          {"log_file", "log_level", "log_prefix", "format", "message_log", "message_log_backlog"}},
     };

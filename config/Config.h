@@ -84,6 +84,14 @@ struct Config {
     int http_max_body_bytes = 8 << 20;  // beyond: 413
     int http_max_wait_s = 60;           // the longest ?wait=
 
+    // [outbox]: the outbox relay from the business database (outbox/OutboxRelay.h)
+    std::string outbox_dsn;                    // "mysql:host=…;dbname=…"; empty = off
+    std::string outbox_user, outbox_password;  // empty user: [pdo]'s; the password: secret
+    std::string outbox_table = "mega_outbox";
+    int outbox_poll_ms = 200;   // between reads while the table has nothing to send
+    int outbox_batch = 500;     // rows a read takes
+    int outbox_keep_s = 86400;  // published rows are deleted after this long
+
     // [log]
     std::string log_file = "logs/mega.log";
     std::string log_level = "info";

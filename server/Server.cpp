@@ -199,6 +199,10 @@ Status Server::Start() {
         s = api_->Listen(config_.http_listen);
         if (!s.ok()) return s;
     }
+    if (!config_.outbox_dsn.empty() && make_endpoints_.outbox) {
+        outbox_ = make_endpoints_.outbox(this);
+        if (s = outbox_->Start(); !s.ok()) return s;
+    }
 
     for (const std::string& addr : config_.listen) {
         const size_t colon = addr.rfind(':');
@@ -737,6 +741,7 @@ void Server::Shutdown() {
     listeners_.clear();
     if (admin_) admin_->Shutdown();
     if (api_) api_->Shutdown();
+    if (outbox_) outbox_->Shutdown();
     if (tasks_) tasks_->Close();
     reloads_.Close();
     for (auto& [id, c] : connections_)

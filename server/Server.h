@@ -46,9 +46,19 @@ class HttpEndpoint {
     virtual void Shutdown() = 0;
 };
 using EndpointFactory = std::function<std::unique_ptr<HttpEndpoint>(Server*)>;
+// A source of messages that runs beside the listeners (the outbox relay): started last,
+// stopped first.
+class MessageFeed {
+  public:
+    virtual ~MessageFeed() = default;
+    virtual Status Start() = 0;
+    virtual void Shutdown() = 0;
+};
+using FeedFactory = std::function<std::unique_ptr<MessageFeed>(Server*)>;
 struct Endpoints {
     EndpointFactory admin;  // built when [admin] listen is set
     EndpointFactory api;    // built when [http] listen is set
+    FeedFactory outbox;     // built when [outbox] dsn is set
 };
 
 class Server : public FrameSink {
@@ -189,6 +199,7 @@ class Server : public FrameSink {
     std::unique_ptr<TaskRunner> tasks_;
     Endpoints make_endpoints_;
     std::unique_ptr<HttpEndpoint> admin_, api_;
+    std::unique_ptr<MessageFeed> outbox_;
 
     std::vector<std::unique_ptr<uv_tcp_t>> listeners_;
     std::vector<int> listen_ports_;  // the port each listen[] address got (status file)

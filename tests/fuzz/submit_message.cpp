@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "api/SubmitMessage.h"
+#include "protocol/SubmitMessage.h"
 #include "protocol/JsonCheck.h"
 
 namespace {

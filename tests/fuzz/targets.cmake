@@ -4,7 +4,7 @@ set(MEGA_FUZZ_TARGETS frame_decoder json_render submit_message)
 set(MEGA_FUZZ_SOURCES_frame_decoder ${CMAKE_SOURCE_DIR}/protocol/Frame.cpp)
 set(MEGA_FUZZ_SOURCES_json_render ${CMAKE_SOURCE_DIR}/protocol/JsonCheck.cpp
     ${CMAKE_SOURCE_DIR}/templates/Template.cpp)
-set(MEGA_FUZZ_SOURCES_submit_message ${CMAKE_SOURCE_DIR}/api/SubmitMessage.cpp
+set(MEGA_FUZZ_SOURCES_submit_message ${CMAKE_SOURCE_DIR}/protocol/SubmitMessage.cpp
     ${CMAKE_SOURCE_DIR}/protocol/JsonCheck.cpp)
 if(EXISTS ${CMAKE_SOURCE_DIR}/http/HttpRequestParser.cpp)
   list(APPEND MEGA_FUZZ_TARGETS http_request)

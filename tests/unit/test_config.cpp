@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/Config.h"
+#include "store/OutboxTable.h"
 #include "tests/unit/TempDir.h"
 
 namespace fs = std::filesystem;
@@ -355,4 +356,40 @@ TEST_CASE("strict_config = 1 refuses with every warning; LoadAll lists every bad
     CHECK(errors[1].find(":2: [server] fsync:") != std::string::npos);
     CHECK(errors[2].find(":5: [setting] task_worker_num:") != std::string::npos);
     CHECK(c.pid_file.find("/mega.pid") != std::string::npos);
+}
+
+TEST_CASE("[outbox]: read, checked, and the sample says the defaults") {
+    Config c = LoadOk(
+        "[pdo]\nusername = mega\npassword = pw\n"
+        "[outbox]\ndsn = \"mysql:host=db.internal;port=3307;dbname=shop\"\nusername = shop\n"
+        "password = s3cret\ntable = app_outbox\npoll_ms = 50\nbatch = 100\nkeep_s = 3600\n");
+    CHECK(c.outbox_dsn == "mysql:host=db.internal;port=3307;dbname=shop");
+    CHECK(c.outbox_table == "app_outbox");
+    CHECK(c.outbox_poll_ms == 50);
+    CHECK(c.outbox_batch == 100);
+    CHECK(c.outbox_keep_s == 3600);
+    CHECK(c.mysql_db == "mega");  // [pdo] is untouched
+    const Config db = mega::OutboxTable::DatabaseConfig(c);
+    CHECK(db.mysql_host == "db.internal");
+    CHECK(db.mysql_port == 3307);
+    CHECK(db.mysql_db == "shop");
+    CHECK(db.mysql_user == "shop");
+    CHECK(db.mysql_password == "s3cret");
+    CHECK(db.table_prefix.empty());
+    // No username of its own: [pdo]'s credentials.
+    const Config same = mega::OutboxTable::DatabaseConfig(
+        LoadOk("[pdo]\nusername = mega\npassword = pw\n[outbox]\ndsn = mysql:dbname=shop\n"));
+    CHECK(same.mysql_user == "mega");
+    CHECK(same.mysql_password == "pw");
+    for (const char* bad : {"dsn = pgsql:host=x", "table = `x`; DROP", "table = a-b", "poll_ms = 0",
+                            "batch = 0", "keep_s = -1"})
+        CHECK_FALSE_MESSAGE(LoadStatus(std::string("[outbox]\n") + bad + "\n").ok(), bad);
+    Config sample;
+    REQUIRE(Config::Load(MEGA_TEST_DATA "/../config/wechat.ini", &sample).ok());
+    const Config defaults;
+    CHECK(sample.outbox_dsn.empty());
+    CHECK(sample.outbox_table == defaults.outbox_table);
+    CHECK(sample.outbox_poll_ms == defaults.outbox_poll_ms);
+    CHECK(sample.outbox_batch == defaults.outbox_batch);
+    CHECK(sample.outbox_keep_s == defaults.outbox_keep_s);
 }

@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "api/SubmitApi.h"
-#include "api/SubmitMessage.h"
+#include "protocol/SubmitMessage.h"
 #include "base/EmbeddedFile.h"
 
 using mega::ParseSubmitMessage;

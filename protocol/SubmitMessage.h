@@ -1,7 +1,7 @@
-// SubmitMessage: one message of a POST /v1/messages body, turned into what a push frame
-// carries (openid, template key, data as JSON text, and the option words of protocol/
-// README.md), so that it takes the push's own path into the queue. The JSON comes from a
-// socket: every member is checked for its type, and an unknown member is an error.
+// SubmitMessage: one message as JSON (a POST /v1/messages body, an outbox row), turned into
+// what a push frame carries (openid, template key, data as JSON text, and the option words
+// of protocol/README.md), so that it takes the push's own path into the queue. The JSON comes
+// from outside: every member is checked for its type, and an unknown member is an error.
 #pragma once
 
 #include <rapidjson/document.h>

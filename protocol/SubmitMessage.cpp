@@ -1,6 +1,6 @@
 // ParseSubmitMessage: member by member, into option words. Values that would break the words
 // apart (spaces, control characters) are refused here; the option parser checks the rest.
-#include "api/SubmitMessage.h"
+#include "protocol/SubmitMessage.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
