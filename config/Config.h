@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/Status.h"
@@ -48,8 +49,9 @@ struct Config {
 
     // [wechat]
     std::string app_id;
-    std::string app_secret;  // secret: never logged
-    std::string token;       // the account's server-URL token (delivery events)
+    std::string app_secret;        // secret: never logged
+    std::string token;             // the account's server-URL token (delivery events)
+    std::string encoding_aes_key;  // safe mode's EncodingAESKey (43 characters); secret
     std::vector<std::string> api_base{"https://api.weixin.qq.com"};  // failover order
     bool stable_token = true;                                        // token_api = stable | classic
     double rate_limit_per_second = 0;                                // 0 = unlimited
@@ -83,6 +85,20 @@ struct Config {
     int http_max_batch = 1000;          // messages in one POST /v1/messages
     int http_max_body_bytes = 8 << 20;  // beyond: 413
     int http_max_wait_s = 60;           // the longest ?wait=
+
+    // [events]: WeChat's server-URL pushes (events/EventEndpoint.h)
+    std::string events_listen;  // empty = off
+
+    // [callback] and [callback.NAME]: signed status callbacks (callbacks/CallbackSender.h)
+    struct CallbackTarget {
+        std::string name, url;
+        std::string secret;               // HMAC-SHA256 key; never logged
+        std::vector<std::string> events;  // statuses it hears of; empty: all ends and `sent`
+    };
+    std::vector<CallbackTarget> callbacks;
+    int callback_max_age_s = 86400;   // a callback not delivered by then is dropped (counted)
+    int callback_max_backoff_s = 60;  // retries back off 1 s, 2 s, 4 s … up to this
+    const CallbackTarget* FindCallback(std::string_view name) const;
 
     // [log]
     std::string log_file = "logs/mega.log";

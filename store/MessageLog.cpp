@@ -45,13 +45,14 @@ constexpr int64_t kPurgeEveryMs = 3600 * 1000;
 
 constexpr const char* kInsertHead =
     " (id,openid,tmpl_key,source,priority,status,attempts,msgid,errcode,errmsg,body,"
-    "created_at,updated_at,sent_at,attempt_log,msgkey) VALUES ";
+    "created_at,updated_at,sent_at,attempt_log,msgkey,callback) VALUES ";
 constexpr const char* kInsertTail =
     " ON DUPLICATE KEY UPDATE status=VALUES(status),attempts=VALUES(attempts),"
     "msgid=IF(VALUES(msgid)=0,msgid,VALUES(msgid)),errcode=VALUES(errcode),"
     "errmsg=VALUES(errmsg),body=IFNULL(VALUES(body),body),"
     "updated_at=VALUES(updated_at),sent_at=IF(VALUES(sent_at)=0,sent_at,"
     "VALUES(sent_at)),msgkey=IF(VALUES(msgkey)='',msgkey,VALUES(msgkey)),"
+    "callback=IF(VALUES(callback)='',callback,VALUES(callback)),"
     // entries are appended whole while the log stays below kAttemptLogChars (MessageTimeline.h)
     "attempt_log=IF(VALUES(attempt_log)='' OR "
     "LENGTH(IFNULL(attempt_log,''))+1+LENGTH(VALUES(attempt_log))>8000,attempt_log,"
@@ -231,11 +232,13 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
         e.created_ms = r.latest.created_ms;
         e.priority = r.latest.priority;
         if (e.msgkey.empty()) e.msgkey = std::move(r.latest.msgkey);
+        if (e.callback.empty()) e.callback = std::move(r.latest.callback);
     } else {  // rows may come from old queues, tasks and dead letters: any bytes at all
         FitUtf8Column(&e.openid, kOpenidChars);
         FitUtf8Column(&e.key, kKeyChars);
         FitUtf8Column(&e.source, kSourceChars);
         FitUtf8Column(&e.msgkey, kMsgkeyChars);
+        FitUtf8Column(&e.callback, kSourceChars);
     }
     FitUtf8Column(&e.errmsg, kErrmsgChars);
     r.latest = std::move(e);
@@ -283,7 +286,8 @@ void MessageLog::Writer::AppendValues(const Row& r, bool with_body, std::string*
     *out += with_body ? "'" + db_.Escape(r.body) + "'" : std::string("NULL");
     *out += ',' + std::to_string(e.created_ms) + ',' + std::to_string(e.at_ms) + ',' +
             (e.status == LogStatus::kSent ? std::to_string(e.at_ms) : "0") + ",'" +
-            db_.Escape(r.attempts) + "','" + db_.Escape(e.msgkey) + "')";
+            db_.Escape(r.attempts) + "','" + db_.Escape(e.msgkey) + "','" + db_.Escape(e.callback) +
+            "')";
 }
 
 size_t MessageLog::Writer::BuildStatement(size_t begin) {
