@@ -225,6 +225,7 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
     if (e.tmpl) RenderBody(e, r);
     AppendAttemptEntry(e, &r.attempts);
     if (!fresh && e.at_ms < r.latest.at_ms) return;
+    if (!fresh && e.callback.empty()) e.callback = std::move(r.latest.callback);  // queued's
     if (!fresh && e.openid.empty()) {  // status-only events keep the row's fields
         e.openid = std::move(r.latest.openid);
         e.key = std::move(r.latest.key);
@@ -232,7 +233,6 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
         e.created_ms = r.latest.created_ms;
         e.priority = r.latest.priority;
         if (e.msgkey.empty()) e.msgkey = std::move(r.latest.msgkey);
-        if (e.callback.empty()) e.callback = std::move(r.latest.callback);
     } else {  // rows may come from old queues, tasks and dead letters: any bytes at all
         FitUtf8Column(&e.openid, kOpenidChars);
         FitUtf8Column(&e.key, kKeyChars);
