@@ -51,6 +51,16 @@ void AddDeliveryMetrics(MetricsText& m, const Server::Snapshot& s) {
     m.Counter("mega_messages_sent_total", "Messages WeChat accepted.", double(s.counters.sent));
     m.Counter("mega_messages_failed_total", "Messages that failed for good.",
               double(s.counters.failed));
+    // The status model's ends (docs/EVENTS.md), counted since the start.
+    const char* kTotal = "mega_messages_total";
+    const char* kHelp =
+        "Messages that reached a status: sent, failed, cancelled, and the receipts.";
+    const std::pair<const char*, uint64_t> ends[] = {
+        {"sent", s.counters.sent},           {"failed", s.counters.failed},
+        {"cancelled", s.counters.cancelled}, {"delivered", s.receipts.delivered},
+        {"blocked", s.receipts.blocked},     {"undelivered", s.receipts.undelivered}};
+    for (const auto& [status, n] : ends)
+        m.Counter(kTotal, kHelp, double(n), Label("status", status));
     m.Counter("mega_retries_total", "Attempts that failed and were scheduled again.",
               double(s.counters.retried));
     static const char* kOutcomes[] = {"sent", "transient", "token", "quota", "permanent"};

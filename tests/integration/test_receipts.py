@@ -89,6 +89,7 @@ def test_safe_mode_receipts_exact_counts():
           f"message log by status: {counts}")
     metrics = urllib.request.urlopen(S["mega"].admin_base + "/metrics").read().decode()
     check('mega_receipts_total{result="repeat"} 2000' in metrics, "repeats in /metrics")
+    check('mega_messages_total{status="delivered"} 900' in metrics, "delivered in /metrics")
     fake_call("POST", "/fake/receipts", {"url": ""})  # no more automatic pushes
 
 
