@@ -81,8 +81,7 @@ Status CallbackLane::Start() {
     for (size_t nl; (nl = text.find('\n', pos)) != std::string::npos; pos = nl + 1) {
         const size_t tab = text.find('\t', pos);
         if (tab == std::string::npos || tab > nl) continue;
-        pending_.push_back({text.substr(tab + 1, nl - tab - 1),
-                            std::strtoll(text.c_str() + pos, nullptr, 10), nl + 1});
+        pending_.push_back({{}, std::strtoll(text.c_str() + pos, nullptr, 10), tab + 1, nl + 1});
     }
     size_ = pos;  // a torn last line is cut off
     if (::ftruncate(journal_.get(), off_t(size_)) != 0)
@@ -114,18 +113,23 @@ void CallbackLane::JournalIncoming(std::unique_lock<std::mutex>& lock) {
     batch.swap(incoming_);
     lock.unlock();
     std::string lines;
-    std::vector<uint64_t> ends;
-    for (const auto& [json, at] : batch) {
-        lines += std::to_string(at) + '\t' + json + '\n';
-        ends.push_back(size_ + lines.size());
+    std::vector<Pending> added;
+    for (auto& [json, at] : batch) {
+        lines += std::to_string(at) + '\t';
+        const uint64_t begin = size_ + lines.size();
+        lines += json + '\n';
+        added.push_back({std::move(json), at, begin, size_ + lines.size()});
     }
-    if (!WriteAt(journal_.get(), lines, size_) || ::fdatasync(journal_.get()) != 0)
+    const bool kept = WriteAt(journal_.get(), lines, size_) && ::fdatasync(journal_.get()) == 0;
+    if (!kept)
         spdlog::error("callback {}: journal: {} (kept in memory)", target_.name,
                       std::strerror(errno));
     size_ += lines.size();
     lock.lock();
-    for (size_t i = 0; i < batch.size(); i++)
-        pending_.push_back({std::move(batch[i].first), batch[i].second, ends[i]});
+    for (Pending& p : added) {
+        if (kept) p.json.clear();
+        pending_.push_back(std::move(p));
+    }
 }
 
 void CallbackLane::Main() {
@@ -143,16 +147,19 @@ void CallbackLane::Main() {
             cv_.wait_for(lock, std::chrono::milliseconds(next_try_ms - now), woken);
             continue;
         }
-        const Pending& p = pending_.front();
+        const Pending& p = pending_.front();  // only this thread changes pending_
+        lock.unlock();
+        const std::string json = JsonOf(p);  // a disk read: never while Add() may wait
+        lock.lock();
         if (now - p.at_ms > int64_t(config_.callback_max_age_s) * 1000) {
             counts_.expired++;
-            NoteFailure(p, "expired after [callback] max_age_s");
+            NoteFailure(json, "expired after [callback] max_age_s");
             Done(p.end);
             continue;
         }
         std::string why;
         lock.unlock();
-        const bool ok = Deliver(p, &why);
+        const bool ok = Deliver(json, &why);
         lock.lock();
         counts_.attempts++;
         if (ok) {
@@ -161,7 +168,7 @@ void CallbackLane::Main() {
             Done(p.end);
         } else if (!stop_) {
             counts_.failed_attempts++;
-            NoteFailure(p, why);
+            NoteFailure(json, why);
             backoff_ms = std::min<int64_t>(backoff_ms ? backoff_ms * 2 : 1000,
                                            int64_t(config_.callback_max_backoff_s) * 1000);
             next_try_ms = NowMs() + backoff_ms;
@@ -169,7 +176,22 @@ void CallbackLane::Main() {
     }
 }
 
-bool CallbackLane::Deliver(const Pending& p, std::string* why) {
+std::string CallbackLane::JsonOf(const Pending& p) const {
+    if (!p.json.empty()) return p.json;
+    std::string json(p.end - 1 - p.begin, '\0');
+    size_t done = 0;
+    while (done < json.size()) {
+        ssize_t n =
+            ::pread(journal_.get(), json.data() + done, json.size() - done, off_t(p.begin + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        done += size_t(n);
+    }
+    json.resize(done);
+    return json;
+}
+
+bool CallbackLane::Deliver(const std::string& json, std::string* why) {
     const std::string timestamp = std::to_string(NowMs() / 1000);
     std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
     if (!curl) return *why = "curl_easy_init failed", false;
@@ -178,12 +200,12 @@ bool CallbackLane::Deliver(const Pending& p, std::string* why) {
     for (const std::string& h :
          {std::string("Content-Type: application/json"), "X-Mega-Callback: " + target_.name,
           "X-Mega-Timestamp: " + timestamp,
-          "X-Mega-Signature: " + CallbackSignature(target_.secret, timestamp, p.json)})
+          "X-Mega-Signature: " + CallbackSignature(target_.secret, timestamp, json)})
         headers.reset(curl_slist_append(headers.release(), h.c_str()));
     curl_easy_setopt(curl.get(), CURLOPT_URL, target_.url.c_str());
     curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, p.json.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, long(p.json.size()));
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, json.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, long(json.size()));
     curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, kTimeoutMs);
     curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, Discard);
@@ -210,10 +232,10 @@ void CallbackLane::Done(uint64_t end) {
     (void)WriteAt(done_.get(), mark, 0);
 }
 
-void CallbackLane::NoteFailure(const Pending& p, const std::string& why) {
-    const size_t at = p.json.find("\"id\":\"");
+void CallbackLane::NoteFailure(const std::string& json, const std::string& why) {
+    const size_t at = json.find("\"id\":\"");
     const std::string id =
-        at == std::string::npos ? "?" : p.json.substr(at + 6, p.json.find('"', at + 6) - at - 6);
+        at == std::string::npos ? "?" : json.substr(at + 6, json.find('"', at + 6) - at - 6);
     auto& recent = counts_.recent_failures;
     recent.push_back(std::to_string(NowMs() / 1000) + " message " + id + ": " + why);
     if (recent.size() > kRecentFailures) recent.erase(recent.begin());

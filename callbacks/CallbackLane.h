@@ -41,16 +41,19 @@ class CallbackLane {
     CallbackCounts Counts() const;
 
   private:
+    // An event waiting to be delivered: its JSON stays in the journal (memory stays small
+    // while a URL is down for long), unless the journal could not take it.
     struct Pending {
-        std::string json;
+        std::string json;  // only when the journal write failed
         int64_t at_ms = 0;
-        uint64_t end = 0;  // journal offset after it
+        uint64_t begin = 0, end = 0;  // the JSON's journal offsets; `end` is after its '\n'
     };
+    std::string JsonOf(const Pending& p) const;
     void Main();
     void JournalIncoming(std::unique_lock<std::mutex>& lock);
-    bool Deliver(const Pending& p, std::string* why);  // one POST; true on 2xx
+    bool Deliver(const std::string& json, std::string* why);  // one POST; true on 2xx
     void Done(uint64_t end);
-    void NoteFailure(const Pending& p, const std::string& why);
+    void NoteFailure(const std::string& json, const std::string& why);
 
     const Config& config_;
     const Config::CallbackTarget& target_;
