@@ -279,6 +279,7 @@ bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
         if (name == "max_backoff_s") return integer(&c.callback_max_backoff_s, 1, 86400);
         return false;
     } else if (section == "events") {
+        if (name == "receipt_wait_s") return integer(&c.receipt_wait_s, 1, 3600);
         if (name != "listen") return false;
         c.events_listen = value;
     } else if (section == "http") {
@@ -371,7 +372,7 @@ const std::vector<SectionKeys>& KnownKeys() {
          {"listen", "token", "allowed_hosts", "metrics_public", "max_connections",
           "header_timeout_s", "request_timeout_s", "idle_timeout_s"}},
         {"http", {"listen", "keys", "max_batch", "max_body_bytes", "max_wait_s"}},
-        {"events", {"listen"}},
+        {"events", {"listen", "receipt_wait_s"}},
         {"callback", {"max_age_s", "max_backoff_s"}},
         {"callback.*", {"url", "secret", "events"}},  // [callback.NAME]
         {"log",

@@ -88,6 +88,7 @@ struct Config {
 
     // [events]: WeChat's server-URL pushes (events/EventEndpoint.h)
     std::string events_listen;  // empty = off
+    int receipt_wait_s = 60;    // a receipt waits this long for its message to be logged sent
 
     // [callback] and [callback.NAME]: signed status callbacks (callbacks/CallbackSender.h)
     struct CallbackTarget {

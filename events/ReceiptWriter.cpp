@@ -13,8 +13,7 @@
 namespace mega {
 namespace {
 
-constexpr int64_t kHoldMs = 60000;  // a receipt waits this long for its message's row
-constexpr int64_t kRetryMs = 500;   // and is tried again this often
+constexpr int64_t kRetryMs = 500;  // a receipt waiting for its message's row is tried this often
 
 }  // namespace
 
@@ -105,7 +104,8 @@ bool ReceiptWriter::Apply(MysqlSession& db, Item& item, int64_t now_ms) {
         ReceiptResult result;
         ReceiptMessage message;
         s = ApplyReceipt(db, config_, r.msgid, status, now_ms, &result, &message);
-        if (s.ok() && result == ReceiptResult::kNotYet && now_ms - item.first_ms < kHoldMs) {
+        if (s.ok() && result == ReceiptResult::kNotYet &&
+            now_ms - item.first_ms < int64_t(config_.receipt_wait_s) * 1000) {
             item.next_ms = now_ms + kRetryMs;
             return false;
         }

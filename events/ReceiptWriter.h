@@ -1,6 +1,7 @@
 // The receipt writer: one thread that applies journaled events to MySQL in journal order
 // (store/Receipts.h). A receipt whose message the log does not show as sent yet (the log
-// writer may be behind) is tried again for up to 60 s, then logged and counted as unknown.
+// writer may be behind) is tried again for [events] receipt_wait_s, then logged and counted
+// as unknown.
 // WeChat's repeats find the message already ended and are counted as repeats.
 #pragma once
 

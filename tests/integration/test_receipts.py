@@ -7,6 +7,7 @@
 - a forged msg_signature, a stale timestamp and a wrong appid after decryption are each
   refused (403) with the message still `sent` and no receipt counted; the same push signed
   properly is then applied (encrypted here with python3-cryptography, independent of mega);
+- a receipt for a msgid mega never sent is accepted, logged and counted as unknown;
 - a subscribe_msg_change_event (plain mode) records the openid's rejection of the template.
 """
 
@@ -34,7 +35,7 @@ S = {}
 def setup():
     S["db"] = env.mariadb({"order_paid": harness.ORDER_PAID})
     S["fake"] = env.fake_wechat(latency_ms=0)
-    S["mega"] = env.mega(overrides={"events": {"listen": "127.0.0.1:0"},
+    S["mega"] = env.mega(overrides={"events": {"listen": "127.0.0.1:0", "receipt_wait_s": 5},
                                     "wechat": {"token": TOKEN, "encoding_aes_key": AES_KEY}})
     S["url"] = f"http://127.0.0.1:{S['mega'].status()['events']}/wechat/default"
 
@@ -142,6 +143,14 @@ def test_forged_stale_foreign_refused_nothing_changed():
     check(safe_push(msgid) == (200, "success"), "the proper push is answered success")
     wait_until(lambda: S["db"].sql(f"SELECT status FROM mega_message_log WHERE msgid={msgid};")
                == [["delivered"]], 30, "the proper push delivers the message")
+
+
+def test_unknown_msgid_counted():
+    before = receipts()
+    check(safe_push(999999999999) == (200, "success"), "a receipt for no message is accepted")
+    wait_until(lambda: receipts()["unknown"] == before["unknown"] + 1, 30,
+               lambda: f"the unknown msgid counted: {receipts()}")
+    check(log_counts()["delivered"] == 901, f"nothing else changed: {log_counts()}")
 
 
 def test_subscribe_rejection_recorded():
