@@ -8,6 +8,7 @@
   refused (403) with the message still `sent` and no receipt counted; the same push signed
   properly is then applied (encrypted here with python3-cryptography, independent of mega);
 - a receipt for a msgid mega never sent is accepted, logged and counted as unknown;
+- a receipt journaled while MySQL is down survives a SIGKILL of mega and is applied after;
 - a subscribe_msg_change_event (plain mode) records the openid's rejection of the template.
 """
 
@@ -166,6 +167,26 @@ def test_subscribe_rejection_recorded():
     wait_until(lambda: S["db"].sql("SELECT choice FROM mega_subscribe_choice WHERE "
                                    "openid='oSub1' AND template_id='TPL1';") == [["reject"]],
                30, "the rejection is recorded")
+
+
+def test_journaled_receipt_survives_a_crash():
+    """MySQL down: the receipt is journaled and answered `success`; mega is killed (SIGKILL)
+    before it could apply it; after the restart the journal is applied."""
+    with S["mega"].client() as c:
+        check(c.call_push("oRcptCrash", "order_paid", None).code == 200, "push")
+    rows = wait_until(lambda: S["db"].sql(
+        "SELECT msgid FROM mega_message_log WHERE openid='oRcptCrash' AND status='sent';"), 60,
+        "the message is sent and logged")
+    msgid = int(rows[0][0])
+    S["db"].stop()
+    check(safe_push(msgid) == (200, "success"), "answered success with MySQL down")
+    check(receipts()["pending"] == 1, f"one receipt pending: {receipts()}")
+    S["mega"].kill()
+    S["db"].start()
+    S["mega"].start()
+    S["url"] = f"http://127.0.0.1:{S['mega'].status()['events']}/wechat/default"
+    wait_until(lambda: S["db"].sql(f"SELECT status FROM mega_message_log WHERE msgid={msgid};")
+               == [["delivered"]], 60, "the journaled receipt is applied after the restart")
 
 
 if __name__ == "__main__":
