@@ -76,8 +76,9 @@ bool ReadFilter(const HttpRequest& request, MessageFilter* f) {
     f->to_ms = QueryInt(request, "to", f->to_ms);
     f->offset = QueryUint(request, "offset", f->offset);
     f->limit = std::clamp<uint64_t>(QueryUint(request, "limit", f->limit), 1, 1000);
-    static const char* kStatuses[] = {"",     "queued", "sending",  "retrying",
-                                      "sent", "failed", "cancelled"};
+    static const char* kStatuses[] = {"",        "queued",     "sending",   "retrying",
+                                      "sent",    "failed",     "cancelled", "delivered",
+                                      "blocked", "undelivered"};
     return std::find(std::begin(kStatuses), std::end(kStatuses), f->status) != std::end(kStatuses);
 }
 
@@ -85,7 +86,9 @@ void GetMessageList(Server& server, HttpCall& call) {
     MessageFilter filter;
     if (!ReadFilter(call.request, &filter))
         return call.responder.Send(
-            ErrorReply(400, "status must be queued, sending, retrying, sent, failed or cancelled"));
+            ErrorReply(400,
+                       "status must be queued, sending, retrying, sent, failed, cancelled, "
+                       "delivered, blocked or undelivered"));
     struct Result {
         Status status;
         uint64_t total = 0;

@@ -52,6 +52,16 @@ void AddDeliveryMetrics(MetricsText& m, const Server::Snapshot& s) {
     m.Counter("mega_messages_sent_total", "Messages WeChat accepted.", double(s.counters.sent));
     m.Counter("mega_messages_failed_total", "Messages that failed for good.",
               double(s.counters.failed));
+    // The status model's ends (docs/EVENTS.md), counted since the start.
+    const char* kTotal = "mega_messages_total";
+    const char* kHelp =
+        "Messages that reached a status: sent, failed, cancelled, and the receipts.";
+    const std::pair<const char*, uint64_t> ends[] = {
+        {"sent", s.counters.sent},           {"failed", s.counters.failed},
+        {"cancelled", s.counters.cancelled}, {"delivered", s.receipts.delivered},
+        {"blocked", s.receipts.blocked},     {"undelivered", s.receipts.undelivered}};
+    for (const auto& [status, n] : ends)
+        m.Counter(kTotal, kHelp, double(n), Label("status", status));
     m.Counter("mega_retries_total", "Attempts that failed and were scheduled again.",
               double(s.counters.retried));
     static const char* kOutcomes[] = {"sent", "transient", "token", "quota", "permanent"};
@@ -66,6 +76,43 @@ void AddDeliveryMetrics(MetricsText& m, const Server::Snapshot& s) {
               double(s.base_switches));
 }
 
+// WeChat's pushes to [events] listen (events/ReceiptWriter.h): receipts by what they did,
+// refused pushes by reason.
+void AddReceiptMetrics(MetricsText& m, const ReceiptCounts& r) {
+    const char* kReceipts = "mega_receipts_total";
+    const char* kHelp = "WeChat delivery receipts: applied (by status), repeat or unknown.";
+    m.Counter(kReceipts, kHelp, double(r.delivered), Label("result", "delivered"));
+    m.Counter(kReceipts, kHelp, double(r.blocked), Label("result", "blocked"));
+    m.Counter(kReceipts, kHelp, double(r.undelivered), Label("result", "undelivered"));
+    m.Counter(kReceipts, kHelp, double(r.repeats), Label("result", "repeat"));
+    m.Counter(kReceipts, kHelp, double(r.unknown), Label("result", "unknown"));
+    m.Gauge("mega_receipts_pending", "Journaled WeChat events not applied yet.", double(r.pending));
+    m.Counter("mega_subscribe_choices_total", "Subscribe choices recorded.", double(r.choices));
+    const char* kRefused = "mega_event_pushes_refused_total";
+    const char* kWhy = "WeChat pushes refused, by reason.";
+    m.Counter(kRefused, kWhy, double(r.bad_signature), Label("reason", "signature"));
+    m.Counter(kRefused, kWhy, double(r.stale), Label("reason", "stale"));
+    m.Counter(kRefused, kWhy, double(r.bad_appid), Label("reason", "appid"));
+    m.Counter(kRefused, kWhy, double(r.malformed), Label("reason", "malformed"));
+    m.Counter(kRefused, kWhy, double(r.journal_errors), Label("reason", "journal"));
+}
+
+// Status callbacks per [callback.NAME] (callbacks/CallbackLane.h).
+void AddCallbackMetrics(MetricsText& m, const std::vector<CallbackCounts>& all) {
+    const char* kTotal = "mega_callbacks_total";
+    const char* kHelp = "Status callbacks: delivered (2xx), failed attempts, expired (max_age_s).";
+    for (const CallbackCounts& c : all) {
+        const std::string name = Label("callback", c.name);
+        m.Counter(kTotal, kHelp, double(c.delivered), name + "," + Label("result", "delivered"));
+        m.Counter(kTotal, kHelp, double(c.failed_attempts),
+                  name + "," + Label("result", "failed_attempt"));
+        m.Counter(kTotal, kHelp, double(c.expired), name + "," + Label("result", "expired"));
+    }
+    for (const CallbackCounts& c : all)
+        m.Gauge("mega_callbacks_pending", "Status callbacks not delivered yet.", double(c.pending),
+                Label("callback", c.name));
+}
+
 void AddMessageLogMetrics(MetricsText& m, const Server::Snapshot& s) {
     m.Counter("mega_message_log_rows_written_total", "Rows the message-log writer wrote.",
               double(s.log_written));
@@ -76,6 +123,8 @@ void AddMessageLogMetrics(MetricsText& m, const Server::Snapshot& s) {
               double(s.log_rejected));
     m.Gauge("mega_message_log_pending", "Message-log rows waiting to be written.",
             double(s.log_pending));
+    AddReceiptMetrics(m, s.receipts);
+    AddCallbackMetrics(m, s.callbacks);
 }
 
 // The standard process metrics of Prometheus clients, from /proc/self: resident memory, CPU

@@ -95,6 +95,38 @@ void WriteCounters(JsonWriter& w, const Server::Snapshot& s) {
     Field(w, "pending", s.log_pending);
     Field(w, "healthy", s.log_healthy);
     w.EndObject();
+    w.Key("receipts");  // WeChat's pushes ([events] listen)
+    w.StartObject();
+    Field(w, "delivered", s.receipts.delivered);
+    Field(w, "blocked", s.receipts.blocked);
+    Field(w, "undelivered", s.receipts.undelivered);
+    Field(w, "repeats", s.receipts.repeats);
+    Field(w, "unknown", s.receipts.unknown);
+    Field(w, "pending", s.receipts.pending);
+    Field(w, "choices", s.receipts.choices);
+    Field(w, "pushes", s.receipts.pushes);
+    Field(w, "refused_signature", s.receipts.bad_signature);
+    Field(w, "refused_stale", s.receipts.stale);
+    Field(w, "refused_appid", s.receipts.bad_appid);
+    Field(w, "refused_malformed", s.receipts.malformed);
+    w.EndObject();
+    w.Key("callbacks");  // [callback.NAME]: counts and the latest failures
+    w.StartArray();
+    for (const CallbackCounts& c : s.callbacks) {
+        w.StartObject();
+        Field(w, "name", c.name);
+        Field(w, "delivered", c.delivered);
+        Field(w, "attempts", c.attempts);
+        Field(w, "failed_attempts", c.failed_attempts);
+        Field(w, "expired", c.expired);
+        Field(w, "pending", c.pending);
+        w.Key("recent_failures");
+        w.StartArray();
+        for (const std::string& f : c.recent_failures) WriteString(w, f);
+        w.EndArray();
+        w.EndObject();
+    }
+    w.EndArray();
     w.Key("throughput");
     w.StartObject();
     Field(w, "1m", s.rate_1m);

@@ -94,6 +94,33 @@ bool IsTableName(const std::string& v) {
     });
 }
 
+// [callback.NAME] url / secret / events.
+template <typename Bad>
+bool ApplyCallbackValue(LoadState* st, std::string_view target, std::string_view name,
+                        const std::string& value, Bad bad) {
+    auto& all = st->config->callbacks;
+    auto it = std::find_if(all.begin(), all.end(), [&](auto& c) { return c.name == target; });
+    Config::CallbackTarget& c = it != all.end() ? *it : all.emplace_back();
+    c.name = std::string(target);
+    if (name == "url") {
+        if (!value.starts_with("http://") && !value.starts_with("https://"))
+            return bad("expected an http:// or https:// URL");
+        c.url = value;
+    } else if (name == "secret") {
+        c.secret = value;
+    } else if (name == "events") {
+        c.events = SplitWords(value);
+        for (const std::string& e : c.events)
+            if (e != "sent" && e != "failed" && e != "delivered" && e != "blocked" &&
+                e != "undelivered" && e != "cancelled")
+                return bad("unknown status " + e +
+                           " (sent, failed, delivered, blocked, undelivered, cancelled)");
+    } else {
+        return false;
+    }
+    return true;
+}
+
 // Applies one value; false if [section] name is not a key of ours.
 bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
                 const std::string& value) {
@@ -188,7 +215,10 @@ bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
             c.app_secret = value;
         else if (name == "token")
             c.token = value;
-        else if (name == "token_api") {
+        else if (name == "encoding_aes_key") {
+            if (!value.empty() && value.size() != 43) return bad("expected 43 characters");
+            c.encoding_aes_key = value;
+        } else if (name == "token_api") {
             if (value == "stable")
                 c.stable_token = true;
             else if (value == "classic")
@@ -249,6 +279,16 @@ bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
             return integer(&c.admin_idle_timeout_s, 1, 86400);
         else
             return false;
+    } else if (section.starts_with("callback.") && section.size() > 9) {
+        return ApplyCallbackValue(st, section.substr(9), name, value, bad);
+    } else if (section == "callback") {
+        if (name == "max_age_s") return integer(&c.callback_max_age_s, 1, 30 * 86400);
+        if (name == "max_backoff_s") return integer(&c.callback_max_backoff_s, 1, 86400);
+        return false;
+    } else if (section == "events") {
+        if (name == "receipt_wait_s") return integer(&c.receipt_wait_s, 1, 3600);
+        if (name != "listen") return false;
+        c.events_listen = value;
     } else if (section == "http") {
         if (name == "listen")
             c.http_listen = value;
@@ -353,13 +393,16 @@ const std::vector<SectionKeys>& KnownKeys() {
         {"pdo", {"dsn", "username", "password", "table_prefix"}},
         {"wechat",
          {"app_id", "app_secret", "token", "token_api", "rate_limit_per_second", "rate_burst",
-          "failover_healthy_s", "quota_probe_s", "api_base"}},
+          "failover_healthy_s", "quota_probe_s", "api_base", "encoding_aes_key"}},
         {"retry", {"tries", "backoff", "dedup_window"}},
         {"admin",
          {"listen", "token", "allowed_hosts", "metrics_public", "max_connections",
           "header_timeout_s", "request_timeout_s", "idle_timeout_s"}},
         {"http", {"listen", "keys", "max_batch", "max_body_bytes", "max_wait_s"}},
         {"outbox", {"dsn", "username", "password", "table", "poll_ms", "batch", "keep_s"}},
+        {"events", {"listen", "receipt_wait_s"}},
+        {"callback", {"max_age_s", "max_backoff_s"}},
+        {"callback.*", {"url", "secret", "events"}},  // [callback.NAME]
         {"log",
          {"log_file", "log_level", "log_prefix", "format", "message_log", "message_log_backlog"}},
     };
@@ -367,6 +410,7 @@ const std::vector<SectionKeys>& KnownKeys() {
 }
 
 const SectionKeys* FindSection(std::string_view section) {
+    if (section.starts_with("callback.") && section.size() > 9) section = "callback.*";
     for (const auto& s : KnownKeys())
         if (section == s.section) return &s;
     return nullptr;
@@ -513,6 +557,8 @@ Status Config::LoadAll(const std::string& path, Config* out, std::vector<std::st
             !ParseInt(a.substr(colon + 1), 0, 65535, &port))  // 0: the OS picks
             st.errors.push_back(path + ": [server] listen: expected host:port, got '" + a + "'");
     }
+    for (const auto& cb : c.callbacks)
+        if (cb.url.empty()) st.errors.push_back(path + ": [callback." + cb.name + "] needs a url");
     if (c.log_file.empty()) c.log_file = "logs/mega.log";
     if (c.queue_segment_bytes < c.package_max_length + 4096)
         c.queue_segment_bytes = c.package_max_length + 4096;
@@ -524,6 +570,12 @@ Status Config::LoadAll(const std::string& path, Config* out, std::vector<std::st
     *out = std::move(c);
     *errors = std::move(st.errors);
     return Status::Ok();
+}
+
+const Config::CallbackTarget* Config::FindCallback(std::string_view name) const {
+    for (const auto& c : callbacks)
+        if (c.name == name) return &c;
+    return nullptr;
 }
 
 Status Config::Load(const std::string& path, Config* out) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/Status.h"
@@ -48,8 +49,9 @@ struct Config {
 
     // [wechat]
     std::string app_id;
-    std::string app_secret;  // secret: never logged
-    std::string token;       // the account's server-URL token (delivery events)
+    std::string app_secret;        // secret: never logged
+    std::string token;             // the account's server-URL token (delivery events)
+    std::string encoding_aes_key;  // safe mode's EncodingAESKey (43 characters); secret
     std::vector<std::string> api_base{"https://api.weixin.qq.com"};  // failover order
     bool stable_token = true;                                        // token_api = stable | classic
     double rate_limit_per_second = 0;                                // 0 = unlimited
@@ -91,6 +93,21 @@ struct Config {
     int outbox_poll_ms = 200;   // between reads while the table has nothing to send
     int outbox_batch = 500;     // rows a read takes
     int outbox_keep_s = 86400;  // published rows are deleted after this long
+
+    // [events]: WeChat's server-URL pushes (events/EventEndpoint.h)
+    std::string events_listen;  // empty = off
+    int receipt_wait_s = 60;    // a receipt waits this long for its message to be logged sent
+
+    // [callback] and [callback.NAME]: signed status callbacks (callbacks/CallbackSender.h)
+    struct CallbackTarget {
+        std::string name, url;
+        std::string secret;               // HMAC-SHA256 key; never logged
+        std::vector<std::string> events;  // statuses it hears of; empty: all ends and `sent`
+    };
+    std::vector<CallbackTarget> callbacks;
+    int callback_max_age_s = 86400;   // a callback not delivered by then is dropped (counted)
+    int callback_max_backoff_s = 60;  // retries back off 1 s, 2 s, 4 s … up to this
+    const CallbackTarget* FindCallback(std::string_view name) const;
 
     // [log]
     std::string log_file = "logs/mega.log";

@@ -287,6 +287,8 @@ void Dispatcher::Settle(const Decoded& d, Ending ending, const DeliveryResult* r
     f.sent = sent;
     f.cancelled = ending == Ending::kCancelled;
     f.openid = m.openid;
+    f.key = m.key;
+    f.created_ms = m.created_ms;
     f.options = &d.options;
     f.result = r;
     f.local_error = local_error;

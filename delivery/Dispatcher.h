@@ -35,7 +35,8 @@ struct FinalOutcome {
     uint64_t id = 0;
     bool sent = false;
     bool cancelled = false;  // by an operator: neither sent nor failed
-    std::string_view openid;
+    std::string_view openid, key;
+    int64_t created_ms = 0;
     const MessageOptions* options = nullptr;  // decoded once, when it was handed out
     const DeliveryResult* result = nullptr;   // null when it failed before any HTTP call
     std::string_view local_error;             // set when result is null

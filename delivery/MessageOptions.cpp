@@ -70,6 +70,9 @@ Status ParseMessageOptions(std::string_view words, int64_t now_ms, MessageOption
         } else if (name == "source") {
             if (!IsToken(value, 64)) return bad();
             out->source = value;
+        } else if (name == "callback") {
+            if (!IsToken(value, 64)) return bad();
+            out->callback = value;
         } else {
             return Status::Invalid("unknown option " + std::string(name));
         }

@@ -11,8 +11,9 @@
 namespace mega {
 namespace {
 
-constexpr std::array<std::string_view, 10> kMembers = {
-    "key", "openid", "data", "priority", "delay", "at", "msgkey", "tries", "source", "account"};
+constexpr std::array<std::string_view, 11> kMembers = {"key",    "openid",  "data",    "priority",
+                                                       "delay",  "at",      "msgkey",  "tries",
+                                                       "source", "account", "callback"};
 
 bool IsWord(std::string_view value) {
     return !value.empty() && std::none_of(value.begin(), value.end(), [](char c) {
@@ -101,6 +102,7 @@ Status ParseSubmitMessage(const rapidjson::Value& m, std::string_view source,
     if (s.ok()) s = AddWord(m, "msgkey", msgkey, &out->options);
     if (s.ok()) s = AddNumber(m, "tries", &out->options);
     if (s.ok()) s = AddWord(m, "source", source, &out->options);
+    if (s.ok()) s = AddWord(m, "callback", {}, &out->options);
     return s;
 }
 

@@ -28,6 +28,47 @@
 namespace mega {
 namespace {
 
+// The status callback of a message whose delivery ended (sent, failed, cancelled).
+CallbackEvent FinalCallbackEvent(const FinalOutcome& f) {
+    CallbackEvent e;
+    e.id = f.id;
+    e.msgkey = f.options->msgkey;
+    e.source = f.options->source;
+    e.key = f.key;
+    e.openid = f.openid;
+    e.status = f.sent ? "sent" : f.cancelled ? "cancelled" : "failed";
+    if (f.result) {
+        e.errcode = f.result->errcode;
+        e.msgid = f.result->msgid;
+        if (!f.sent) e.errmsg = f.result->reply;
+    } else if (!f.sent) {
+        e.errcode = -1;
+        e.errmsg = f.local_error;
+    }
+    e.at_ms = NowMs();
+    e.created_ms = f.created_ms;
+    return e;
+}
+
+// Receipts that end a message with a callback=NAME go to that callback (writer thread).
+ReceiptWriter::OnEnded ReceiptCallbacks(CallbackSender* callbacks) {
+    if (!callbacks) return {};
+    return [callbacks](const ReceiptMessage& m, ReceiptStatus status, uint64_t msgid, int64_t at) {
+        if (m.callback.empty()) return;
+        CallbackEvent e;
+        e.id = m.id;
+        e.msgkey = m.msgkey;
+        e.source = m.source;
+        e.key = m.key;
+        e.openid = m.openid;
+        e.status = ReceiptStatusName(status);
+        e.msgid = msgid;
+        e.at_ms = at;
+        e.created_ms = m.created_ms;
+        callbacks->Post(m.callback, e);
+    };
+}
+
 constexpr size_t kMaxOpenid = 128;
 
 // A recipient as every channel writes one: printable ASCII, no space or control character
@@ -202,6 +243,17 @@ Status Server::Start() {
     if (!config_.outbox_dsn.empty() && make_endpoints_.outbox) {
         outbox_ = make_endpoints_.outbox(this);
         if (s = outbox_->Start(); !s.ok()) return s;
+    }
+    if (!config_.callbacks.empty()) {  // [callback.NAME]: signed status events to senders
+        callbacks_ = std::make_unique<CallbackSender>(config_);
+        s = callbacks_->Start();
+        if (!s.ok()) return s;
+    }
+    if (!config_.events_listen.empty()) {  // WeChat's pushes: receipts, subscribe choices
+        events_ =
+            std::make_unique<EventEndpoint>(loop_, config_, ReceiptCallbacks(callbacks_.get()));
+        s = events_->Start(config_.events_listen);
+        if (!s.ok()) return s;
     }
 
     for (const std::string& addr : config_.listen) {
@@ -392,6 +444,8 @@ Status Server::Check(std::string_view openid, std::string_view key, std::string_
                      std::string_view options, int64_t now, MessageOptions* opts,
                      std::shared_ptr<const Template>* tmpl) {
     if (Status s = ParseMessageOptions(options, now, opts); !s.ok()) return s;
+    if (!opts->callback.empty() && !config_.FindCallback(opts->callback))
+        return Status::Invalid("unknown callback " + std::string(opts->callback));
     if (!IsRecipient(openid)) return Status::Invalid("invalid openid");
     *tmpl = templates_.Find(key);
     if (!*tmpl) return Status::Invalid("template key not exists");
@@ -442,6 +496,7 @@ Status Server::Accept(MessageKind kind, std::string_view openid, std::string_vie
         e.tmpl = std::move(tmpl);
         e.data = m.data;
         e.msgkey = opts.msgkey;
+        e.callback = opts.callback;
         log_->Add(std::move(e));
     }
     return Status::Ok();
@@ -481,6 +536,8 @@ void Server::WhenFinal(uint64_t id, std::function<void(const FinalOutcome&)> don
 
 void Server::OnFinal(const FinalOutcome& f) {
     if (!f.cancelled) throughput_.Record(NowMs() / 1000, f.sent);
+    if (callbacks_ && f.options && !f.options->callback.empty())
+        callbacks_->Post(f.options->callback, FinalCallbackEvent(f));
     if (f.options && f.options->task) tasks_->OnFinal(f.options->task, f.sent);
     if (auto w = final_waiters_.find(f.id); w != final_waiters_.end()) {
         auto done = std::move(w->second);
@@ -656,6 +713,7 @@ void Server::WriteStatusFile() {
         connections_.size(), admin_port());
     std::string text(buf, size_t(std::max(n, 0)));
     if (api_) text += "http " + std::to_string(api_port()) + "\n";
+    if (events_) text += "events " + std::to_string(events_->port()) + "\n";
     for (int port : listen_ports_) text += "port " + std::to_string(port) + "\n";
     // A few hundred bytes into the page cache once a second: no fsync, never waits on disk.
     if (::pwrite(status_fd_, text.data(), text.size(), 0) == ssize_t(text.size()))
@@ -713,6 +771,8 @@ Server::Snapshot Server::Stats() const {
         s.log_pending = log_->pending();
         s.log_healthy = log_->healthy();
     }
+    if (events_) s.receipts = events_->Counts();
+    if (callbacks_) s.callbacks = callbacks_->Counts();
     return s;
 }
 
@@ -742,6 +802,7 @@ void Server::Shutdown() {
     if (admin_) admin_->Shutdown();
     if (api_) api_->Shutdown();
     if (outbox_) outbox_->Shutdown();
+    if (events_) events_->Shutdown();
     if (tasks_) tasks_->Close();
     reloads_.Close();
     for (auto& [id, c] : connections_)

@@ -17,12 +17,14 @@
 #include <vector>
 
 #include "base/Status.h"
+#include "callbacks/CallbackSender.h"
 #include "config/Config.h"
 #include "delivery/Dispatcher.h"
 #include "delivery/SenderPool.h"
 #include "delivery/Throughput.h"
 #include "delivery/TokenCache.h"
 #include "delivery/WechatTemplateChannel.h"
+#include "events/EventEndpoint.h"
 #include "queue/Message.h"
 #include "queue/QueueBackend.h"
 #include "server/Connection.h"
@@ -102,6 +104,8 @@ class Server : public FrameSink {
         uint64_t attempts_1m = 0, failed_attempts_1m = 0;  // WeChat calls in the last minute
         bool listening = true;                             // false once stopping
         uint64_t log_backlog_limit = 0;                    // [log] message_log_backlog
+        ReceiptCounts receipts;  // WeChat's pushes ([events] listen), all zero when off
+        std::vector<CallbackCounts> callbacks;  // one per [callback.NAME]
     };
     Snapshot Stats() const;
     // What Accept did with a message.
@@ -200,6 +204,8 @@ class Server : public FrameSink {
     Endpoints make_endpoints_;
     std::unique_ptr<HttpEndpoint> admin_, api_;
     std::unique_ptr<MessageFeed> outbox_;
+    std::unique_ptr<CallbackSender> callbacks_;  // [callback.NAME] sections
+    std::unique_ptr<EventEndpoint> events_;      // [events] listen
 
     std::vector<std::unique_ptr<uv_tcp_t>> listeners_;
     std::vector<int> listen_ports_;  // the port each listen[] address got (status file)

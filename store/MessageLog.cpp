@@ -45,13 +45,14 @@ constexpr int64_t kPurgeEveryMs = 3600 * 1000;
 
 constexpr const char* kInsertHead =
     " (id,openid,tmpl_key,source,priority,status,attempts,msgid,errcode,errmsg,body,"
-    "created_at,updated_at,sent_at,attempt_log,msgkey) VALUES ";
+    "created_at,updated_at,sent_at,attempt_log,msgkey,callback) VALUES ";
 constexpr const char* kInsertTail =
     " ON DUPLICATE KEY UPDATE status=VALUES(status),attempts=VALUES(attempts),"
     "msgid=IF(VALUES(msgid)=0,msgid,VALUES(msgid)),errcode=VALUES(errcode),"
     "errmsg=VALUES(errmsg),body=IFNULL(VALUES(body),body),"
     "updated_at=VALUES(updated_at),sent_at=IF(VALUES(sent_at)=0,sent_at,"
     "VALUES(sent_at)),msgkey=IF(VALUES(msgkey)='',msgkey,VALUES(msgkey)),"
+    "callback=IF(VALUES(callback)='',callback,VALUES(callback)),"
     // entries are appended whole while the log stays below kAttemptLogChars (MessageTimeline.h)
     "attempt_log=IF(VALUES(attempt_log)='' OR "
     "LENGTH(IFNULL(attempt_log,''))+1+LENGTH(VALUES(attempt_log))>8000,attempt_log,"
@@ -224,6 +225,7 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
     if (e.tmpl) RenderBody(e, r);
     AppendAttemptEntry(e, &r.attempts);
     if (!fresh && e.at_ms < r.latest.at_ms) return;
+    if (!fresh && e.callback.empty()) e.callback = std::move(r.latest.callback);  // queued's
     if (!fresh && e.openid.empty()) {  // status-only events keep the row's fields
         e.openid = std::move(r.latest.openid);
         e.key = std::move(r.latest.key);
@@ -235,6 +237,7 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
         FitUtf8Column(&e.key, kKeyChars);
         FitUtf8Column(&e.source, kSourceChars);
         FitUtf8Column(&e.msgkey, kMsgkeyChars);
+        FitUtf8Column(&e.callback, kSourceChars);
     }
     // Only the queued event (or the first one logged) carries the msgkey: later ones keep it.
     if (!fresh && e.msgkey.empty()) e.msgkey = std::move(r.latest.msgkey);
@@ -284,7 +287,8 @@ void MessageLog::Writer::AppendValues(const Row& r, bool with_body, std::string*
     *out += with_body ? "'" + db_.Escape(r.body) + "'" : std::string("NULL");
     *out += ',' + std::to_string(e.created_ms) + ',' + std::to_string(e.at_ms) + ',' +
             (e.status == LogStatus::kSent ? std::to_string(e.at_ms) : "0") + ",'" +
-            db_.Escape(r.attempts) + "','" + db_.Escape(e.msgkey) + "')";
+            db_.Escape(r.attempts) + "','" + db_.Escape(e.msgkey) + "','" + db_.Escape(e.callback) +
+            "')";
 }
 
 size_t MessageLog::Writer::BuildStatement(size_t begin) {

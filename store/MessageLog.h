@@ -47,6 +47,7 @@ struct LogEvent {
     // Queued events only: what the body is rendered from (on the writer thread).
     std::shared_ptr<const Template> tmpl;
     std::string data, msgkey;
+    std::string callback;  // queued events: the callback=NAME option (schema 009)
 };
 
 class MessageLog {

@@ -38,7 +38,8 @@ class MysqlSession {
     static bool IsDataRefusal(int mysql_errno);
     // The first column of the first row as a number; `fallback` when there is no row.
     Status QueryInt(const std::string& statement, long long fallback, long long* out);
-    std::string Escape(const std::string& s) const;  // for building multi-row statements
+    std::string Escape(const std::string& s) const;        // for building multi-row statements
+    const std::string& prefix() const { return prefix_; }  // the table prefix
 
     // Must run once on the main thread before any other thread uses MySQL.
     static void InitDriver();

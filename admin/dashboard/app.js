@@ -365,7 +365,7 @@
   const STATUS_KIND = {
     sent: 'good', failed: 'bad', queued: 'info', sending: 'info', retrying: 'warn',
     delayed: 'warn', cancelled: 'muted', loading: 'info', running: 'info', paused: 'warn',
-    done: 'good',
+    done: 'good', delivered: 'good', blocked: 'bad', undelivered: 'bad',
   };
 
   // ---------------------------------------------------------------------------------------

@@ -13,3 +13,9 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/http/HttpRequestParser.cpp)
   set(MEGA_FUZZ_SOURCES_http_request ${CMAKE_SOURCE_DIR}/http/HttpRequestParser.cpp)
   set(MEGA_FUZZ_LIBS_http_request ${HTTP_PARSER_LIBRARY})
 endif()
+# WeChat's event pushes (events/): libexpat parses them.
+find_package(EXPAT REQUIRED)
+list(APPEND MEGA_FUZZ_TARGETS event_xml)
+set(MEGA_FUZZ_SOURCES_event_xml ${CMAKE_SOURCE_DIR}/events/EventXml.cpp
+    ${CMAKE_SOURCE_DIR}/events/Receipt.cpp)
+set(MEGA_FUZZ_LIBS_event_xml EXPAT::EXPAT)

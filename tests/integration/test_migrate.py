@@ -78,10 +78,12 @@ def test_migrate_applies_every_file():
     check("nothing to do" not in out, f"first migrate says nothing to do: {out}")
     check(re.search(rf"\b{LATEST}\b", out), f"migrate does not name version {LATEST}: {out}")
     check(set(tables()) == {"mega_schema", "mega_wechat_template", "mega_message_log", "mega_task",
+                            "mega_subscribe_choice",
                             "mega_message_stats"},
           f"tables after migrate: {tables()}")
     versions = sorted(int(r[0]) for r in S["db"].sql("SELECT version FROM mega_schema;"))
-    check(versions == list(range(LATEST + 1)), f"mega_schema versions {versions}")
+    check(versions == sorted(int(f.split("_")[0]) for f in SCHEMA_FILES),
+          f"mega_schema versions {versions}")
     rows = S["db"].sql("SELECT tmpl_key, title, created_at FROM mega_wechat_template;")
     check(rows == [["order_paid", "Order paid", "1500000000"]], f"the template row changed: {rows}")
 
@@ -112,10 +114,11 @@ def test_start_works_after_migrate():
 
 def test_partial_schema_gets_only_the_missing_files():
     db = S["db"]
-    # a database at version 2: without what 003, 006 and 007 add (004 and 005 only modify
-    # columns)
-    db.sql("DROP TABLE mega_task, mega_message_stats; "
-           "ALTER TABLE mega_message_log DROP COLUMN attempt_log, DROP COLUMN msgkey; "
+    # a database at version 2: without what 003, 006, 007 and 009 add (004 and 005 only
+    # modify columns)
+    db.sql("DROP TABLE mega_task, mega_message_stats, mega_subscribe_choice; "
+           "ALTER TABLE mega_message_log DROP COLUMN attempt_log, DROP COLUMN msgkey, "
+           "DROP COLUMN callback, DROP KEY msgid; "
            "DELETE FROM mega_schema WHERE version >= 3;")
     m = S["mega"]
     rc, out = ops.run_start_to_exit(m)
@@ -143,7 +146,8 @@ def test_table_prefix():
     rc, out = ops.mega_cmd(m, "migrate")
     check(rc == 0 and all(f in out for f in SCHEMA_FILES), f"migrate with a prefix: {out}")
     check(set(tables()) == {"pfx_mega_schema", "pfx_mega_wechat_template", "pfx_mega_message_log",
-                            "pfx_mega_task", "pfx_mega_message_stats"}, f"prefixed tables: {tables()}")
+                            "pfx_mega_task", "pfx_mega_message_stats", "pfx_mega_subscribe_choice"},
+          f"prefixed tables: {tables()}")
     rc, out = ops.mega_cmd(m, "migrate")
     check(rc == 0 and "nothing to do" in out, f"second prefixed migrate: {out}")
     m.start()

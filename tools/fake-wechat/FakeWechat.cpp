@@ -189,6 +189,7 @@ void FakeWechat::Handle(HttpRequest&& request, HttpResponder responder) {
     if (path == "/cgi-bin/stable_token") return HandleStableToken(request, responder);
     if (!control) return responder.Send(Json(R"({"errcode":404,"errmsg":"no such api"})", 404));
 
+    if (receipts_.Handle(request, responder)) return;  // /fake/receipts, /fake/verify-url
     const bool get = request.method == "GET";
     const bool post = request.method == "POST";
     if (path == "/fake/stats" && get) return HandleStats(responder);
@@ -448,6 +449,7 @@ void FakeWechat::HandleTemplateSend(HttpRequest&& request, HttpResponder respond
     }
     const uint64_t msgid = Deliver(touser, client_msg_id, std::move(request.body));
     AnswerSend(responder, 0, msgid);
+    receipts_.OnSent(msgid, touser);
 }
 
 void FakeWechat::HandleStats(const HttpResponder& responder) {

@@ -17,6 +17,7 @@
 #include "base/Status.h"
 #include "http/HttpServer.h"
 #include "tools/fake-wechat/DelayedReplies.h"
+#include "tools/fake-wechat/ReceiptPusher.h"
 
 namespace fakewechat {
 
@@ -134,6 +135,7 @@ class FakeWechat {
     uint64_t next_msgid_ = 200228332;
     std::vector<HttpResponder> held_;  // timed-out sends, never answered
     DelayedReplies delayed_;
+    ReceiptPusher receipts_{options_.appid};  // delivery receipts pushed to mega
     HttpServer server_;
 };
 
