@@ -1,5 +1,6 @@
 // mega-bench: a loopback load generator for mega (push/send), beanstalkd (put) and Redis
-// (LPUSH). C connections spread over T threads (one epoll loop each) keep W requests in
+// (LPUSH), and mega's HTTP submit API (POST /v1/messages, --http-batch messages a
+// request). C connections spread over T threads (one epoll loop each) keep W requests in
 // flight per connection, one write per batch, until N messages are acknowledged, the
 // --duration has passed (then the outstanding replies are awaited) or the time bound
 // passes; it reports msgs/s, acknowledgement latency percentiles (write to reply,
@@ -23,6 +24,7 @@
 #include <atomic>
 #include <barrier>
 #include <bit>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -52,7 +54,7 @@ namespace {
 using mega::UniqueFd;
 using Clock = std::chrono::steady_clock;
 
-enum class Proto { kMega, kBeanstalk, kRedis };
+enum class Proto { kMega, kBeanstalk, kRedis, kHttp };
 
 const char* ProtoName(Proto p) {
     switch (p) {
@@ -62,6 +64,8 @@ const char* ProtoName(Proto p) {
             return "beanstalk";
         case Proto::kRedis:
             return "redis";
+        case Proto::kHttp:
+            return "http";
     }
     return "";
 }
@@ -85,6 +89,8 @@ struct Options {
     double duration = 0;  // > 0: issue requests for this long, then await the replies
     double rate = 0;      // msgs/s offered in all, 0 = as fast as the window allows
     int pace_batch = 16;  // paced: requests per batch of one connection
+    int http_batch = 1;   // http: messages per request
+    std::string token;    // http: the API key's secret (empty: none sent)
     bool json = false;
 };
 
@@ -117,7 +123,7 @@ CLI::Validator OneWord() {
 // The options, as numbers before they are checked against each other.
 struct NumericOptions {
     double port = 0, connections = 1, idle = 0, window = 1, threads = 0, messages = 10000;
-    double body_bytes = 200, pace_batch = 16;
+    double body_bytes = 200, pace_batch = 16, http_batch = 1;
 };
 
 void DefineOptions(CLI::App* app, Options* o, NumericOptions* n, std::string* proto,
@@ -127,8 +133,8 @@ void DefineOptions(CLI::App* app, Options* o, NumericOptions* n, std::string* pr
         return CLI::IsMember(std::vector<std::string>(v)).description("");
     };
     app->add_option("--proto", *proto, "protocol (default mega)")
-        ->type_name("mega|beanstalk|redis")
-        ->check(one_of({"mega", "beanstalk", "redis"}));
+        ->type_name("mega|beanstalk|redis|http")
+        ->check(one_of({"mega", "beanstalk", "redis", "http"}));
     app->add_option("--host", o->host, "loopback address only (default 127.0.0.1)")->type_name("H");
     app->add_option("--port", n->port, "the server's port")
         ->required()
@@ -189,6 +195,12 @@ void DefineOptions(CLI::App* app, Options* o, NumericOptions* n, std::string* pr
                   "once the idle connections are open, print \"mega-bench: idle\n"
                   "connections open\" on stderr and wait for a line on stdin before\n"
                   "the load (so that a caller can measure the server meanwhile)");
+    app->add_option("--http-batch", n->http_batch,
+                    "http: messages in each POST /v1/messages (default 1: one object;\n"
+                    "more: an array). --messages counts requests; msgs/s counts messages")
+        ->type_name("B")
+        ->check(NumberIn(1, 100000));
+    app->add_option("--token", o->token, "http: the API key secret ([http] keys)")->type_name("T");
     app->add_flag("--json", o->json, "one JSON line on stdout (the summary goes to stderr)");
 }
 
@@ -202,7 +214,9 @@ std::optional<int> ParseArgs(int argc, char** argv, Options* o) {
     if (auto done = mega::ParseCommandLine(app, argc, argv)) return done;
     o->proto = proto == "redis"       ? Proto::kRedis
                : proto == "beanstalk" ? Proto::kBeanstalk
+               : proto == "http"      ? Proto::kHttp
                                       : Proto::kMega;
+    o->http_batch = int(n.http_batch);
     o->command = cmd == "send" ? mega::protocol::Command::kSend : mega::protocol::Command::kPush;
     o->port = int(n.port);
     o->connections = int(n.connections);
@@ -295,6 +309,10 @@ class RequestEncoder {
                             o.key + "\r\n$" + std::to_string(body_.size()) + "\r\n";
         } else if (o.proto == Proto::kBeanstalk) {
             beanstalk_prefix_ = "put 1024 0 60 " + std::to_string(body_.size()) + "\r\n";
+        } else if (o.proto == Proto::kHttp) {
+            http_head_ = "POST /v1/messages HTTP/1.1\r\nHost: " + o.host +
+                         "\r\nContent-Type: application/json\r\n";
+            if (!o.token.empty()) http_head_ += "Authorization: Bearer " + o.token + "\r\n";
         }
     }
 
@@ -319,10 +337,38 @@ class RequestEncoder {
             case Proto::kRedis:
                 out->append(redis_prefix_).append(body_).append("\r\n");
                 break;
+            case Proto::kHttp:
+                AppendHttp(out, index);
+                break;
         }
     }
 
   private:
+    // POST /v1/messages with --http-batch messages (openids from index * batch on), each
+    // {"key","openid","data":<the body>}; one object when the batch is 1, else an array.
+    void AppendHttp(std::string* out, uint64_t index) {
+        content_.clear();
+        const int batch = o_.http_batch;
+        if (batch > 1) content_ += '[';
+        for (int i = 0; i < batch; i++) {
+            char openid[15] = {'o', 'B', 'e', 'n', 'c', 'h'};
+            PutDigits(openid + 6, 9, index * uint64_t(batch) + uint64_t(i));
+            content_.append(i ? ",{\"key\":\"" : "{\"key\":\"")
+                .append(o_.key)
+                .append("\",\"openid\":\"")
+                .append(openid, 15)
+                .append("\",\"data\":")
+                .append(body_)
+                .append("}");
+        }
+        if (batch > 1) content_ += ']';
+        out->append(http_head_)
+            .append("Content-Length: ")
+            .append(std::to_string(content_.size()))
+            .append("\r\n\r\n")
+            .append(content_);
+    }
+
     // The low `width` decimal digits of v, zero-padded (what %0*llu prints, minus overflow).
     static void PutDigits(char* p, int width, uint64_t v) {
         for (int i = width - 1; i >= 0; i--, v /= 10) p[i] = char('0' + v % 10);
@@ -331,7 +377,8 @@ class RequestEncoder {
     const Options& o_;
     std::string body_;
     int64_t body_ms_ = -1;
-    std::string redis_prefix_, beanstalk_prefix_;
+    std::string redis_prefix_, beanstalk_prefix_, http_head_;
+    std::string content_;  // http: the request body being built (reused)
 };
 
 // One reply: ok or an error label ("400", "JOB_TOO_BIG", "-ERR"), and for mega the opaque.
@@ -388,6 +435,7 @@ class ReplyStream {
             return 1;
         }
         const std::string_view pending(lines_.data() + begin_, end_ - begin_);
+        if (proto_ == Proto::kHttp) return NextHttp(pending, r);
         const size_t eol = pending.find("\r\n");
         if (eol == std::string_view::npos) return pending.size() > 4096 ? -1 : 0;
         const std::string_view line = pending.substr(0, eol);
@@ -413,6 +461,37 @@ class ReplyStream {
     }
 
   private:
+    // One HTTP/1.1 response (status line, headers, Content-Length body); 2xx is ok.
+    int NextHttp(std::string_view pending, Reply* r) {
+        const size_t end = pending.find("\r\n\r\n");
+        if (end == std::string_view::npos) return pending.size() > 65536 ? -1 : 0;
+        const std::string_view head = pending.substr(0, end);
+        if (head.size() < 12 || head.substr(0, 5) != "HTTP/") return -1;
+        const std::string_view code = head.substr(9, 3);
+        size_t length = 0;
+        constexpr std::string_view kLength = "content-length:";
+        for (size_t at = head.find("\r\n"); at != std::string_view::npos;
+             at = head.find("\r\n", at + 2)) {
+            const size_t next = head.find("\r\n", at + 2);
+            std::string_view line = head.substr(
+                at + 2, next == std::string_view::npos ? std::string_view::npos : next - at - 2);
+            if (line.size() <= kLength.size()) continue;
+            bool match = true;
+            for (size_t i = 0; i < kLength.size() && match; i++)
+                match = char(std::tolower(static_cast<unsigned char>(line[i]))) == kLength[i];
+            if (!match) continue;
+            std::string_view v = line.substr(kLength.size());
+            while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+            std::from_chars(v.data(), v.data() + v.size(), length);
+        }
+        if (pending.size() < end + 4 + length) return 0;
+        begin_ += end + 4 + length;
+        code_text_[0] = code[0], code_text_[1] = code[1], code_text_[2] = code[2];
+        r->label = std::string_view(code_text_, 3);
+        r->ok = code[0] == '2';
+        return 1;
+    }
+
     Proto proto_;
     mega::protocol::FrameDecoder frames_;
     std::vector<char> lines_;
@@ -1009,7 +1088,8 @@ int main(int argc, char** argv) {
                              : by_duration ? "duration"
                              : timed_out   ? "time"
                                            : "connections lost";
-    const double msgs_per_s = double(total.ok) / seconds;
+    const int per_request = o.proto == Proto::kHttp ? o.http_batch : 1;
+    const double msgs_per_s = double(total.ok) * per_request / seconds;
     auto ms = [](uint64_t ns) { return double(ns) / 1e6; };
     const auto& h = total.latency;
 
@@ -1019,7 +1099,9 @@ int main(int argc, char** argv) {
         errors_json += std::string(errors_json.empty() ? "" : ",") + "\"" + JsonEscape(k) +
                        "\":" + std::to_string(v);
     }
-    const char* cmd = o.proto != Proto::kMega ? (o.proto == Proto::kRedis ? "lpush" : "put")
+    const char* cmd = o.proto == Proto::kHttp                       ? "post"
+                      : o.proto == Proto::kRedis                    ? "lpush"
+                      : o.proto != Proto::kMega                     ? "put"
                       : o.command == mega::protocol::Command::kSend ? "send"
                                                                     : "push";
     FILE* human = o.json ? stderr : stdout;
@@ -1066,12 +1148,13 @@ int main(int argc, char** argv) {
             ",\"seconds\":%.6f,\"msgs_per_s\":%.1f,"
             "\"latency_ms\":{\"p50\":%.4f,\"p99\":%.4f,\"p999\":%.4f,\"max\":%.4f},"
             "\"stopped_by\":\"%s\",\"duration\":%.3f,\"idle\":%d,\"idle_open\":%d,"
-            "\"connect_seconds\":%.3f,\"pacing\":%s}\n",
+            "\"connect_seconds\":%.3f,\"pacing\":%s,\"http_batch\":%d}\n",
             ProtoName(o.proto), cmd, o.connections, o.window, o.threads,
             RequestEncoder(o).body_size(), o.messages, total.written, total.ok, total.failed,
             total.lost, errors_json.c_str(), total.connections_lost, seconds, msgs_per_s,
             ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(h.max()),
-            stopped_by, o.duration, o.idle, idle_open, connect_seconds, pacing_json.c_str());
+            stopped_by, o.duration, o.idle, idle_open, connect_seconds, pacing_json.c_str(),
+            per_request);
     }
     std::fflush(stdout);
     if (protocol_error) return 1;

@@ -26,8 +26,13 @@ def run_on_fresh_server(args, bins, db, fake, work, durability, system, load, me
     server, proto = start_server(system, bins, db, fake, work,
                                  f"{system}-{durability[0]}-{connections}x{window}", durability)
     try:
-        return run_bench(bins["mega-bench"], proto, server.port, connections, window, messages,
-                         seconds, args.bench_threads)
+        port, extra = server.port, ()
+        if proto.startswith("http:"):  # HTTP submit API: N requests carry N x batch messages
+            batch = int(proto.split(":")[1])
+            proto, port, extra = "http", server.mega.http_port, ("--http-batch", str(batch))
+            messages = max(1, messages // batch)
+        return run_bench(bins["mega-bench"], proto, port, connections, window, messages,
+                         seconds, args.bench_threads, extra)
     finally:
         server.stop()
 

@@ -30,9 +30,14 @@ DURABILITY = [
 ]
 # "mega" delivers to fake-wechat while it is measured; "mega-paused" has delivery paused
 # (admin API), so it does what beanstalkd and Redis do: store and acknowledge.
-SYSTEMS = ["mega", "mega-paused", "beanstalkd", "redis"]
+# "mega-http" and "mega-http-100" push through the HTTP submit API (POST /v1/messages, one
+# message or a batch of 100 a request), delivery paused: the same queue as mega-paused.
+SYSTEMS = ["mega", "mega-paused", "mega-http", "mega-http-100", "beanstalkd", "redis"]
 LABELS = {"mega": "mega", "mega-paused": "mega, delivery paused", "beanstalkd": "beanstalkd",
-          "redis": "Redis", "mega-paused-nolog": "mega, delivery paused, `message_log = 0`"}
+          "redis": "Redis", "mega-paused-nolog": "mega, delivery paused, `message_log = 0`",
+          "mega-http": "mega HTTP, delivery paused",
+          "mega-http-100": "mega HTTP batch of 100, delivery paused"}
+HTTP_BATCH = {"mega-http": 1, "mega-http-100": 100}
 INTERVAL = next(d for d in DURABILITY if d[0] == "interval")
 SCALE_SYSTEMS = ["mega-paused", "beanstalkd", "redis"]       # the connections section
 HALF_RATE_SYSTEMS = ["mega-paused", "mega", "redis"]         # the half-rate section
@@ -317,9 +322,14 @@ def start_server(system, bins, db, fake, work, name, durability, overrides=None)
         overrides = megastack.merge_sections(dict(overrides or {}), None)
         if system == "mega-paused-nolog":
             megastack.merge_sections(overrides, NO_LOG)
+        if system in HTTP_BATCH:
+            megastack.merge_sections(overrides, {"http": {"listen": "127.0.0.1:0",
+                                                          "max_batch": 1000}})
         server = MegaServer(bins["mega"], work, name, fsync, db, fake, overrides)
-        if system in ("mega-paused", "mega-paused-nolog"):
+        if system in ("mega-paused", "mega-paused-nolog") or system in HTTP_BATCH:
             server.pause("bench")
+        if system in HTTP_BATCH:
+            return server, f"http:{HTTP_BATCH[system]}"
         return server, "mega"
     if system == "beanstalkd":
         return Beanstalkd(work, name, bean_flags), "beanstalk"
