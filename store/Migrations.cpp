@@ -51,6 +51,24 @@ Status CurrentVersion(MysqlSession& db, long long* version) {
     return db.QueryInt("SELECT MAX(version) FROM `{prefix}mega_schema`", -1, version);
 }
 
+// Whether the file of `version` was applied: its row in mega_schema (none while the table
+// itself is missing). A version is applied even when a higher one already is: files from
+// branches merged in another order, or one whose statements failed half-way.
+Status IsApplied(MysqlSession& db, int version, bool* applied) {
+    long long current;
+    Status s = CurrentVersion(db, &current);
+    if (!s.ok() || current < 0) {
+        *applied = false;
+        return s;
+    }
+    long long rows = 0;
+    s = db.QueryInt(
+        "SELECT COUNT(*) FROM `{prefix}mega_schema` WHERE version = " + std::to_string(version), 0,
+        &rows);
+    *applied = rows > 0;
+    return s;
+}
+
 }  // namespace
 
 int RequiredSchemaVersion() {
@@ -63,11 +81,11 @@ Status Migrate(const Config& config, std::string* applied) {
     MysqlSession db;
     Status s = db.Connect(config);
     if (!s.ok()) return s;
-    long long current;
-    s = CurrentVersion(db, &current);
-    if (!s.ok()) return s;
     for (const auto& f : SchemaFiles()) {
-        if (VersionOf(f) <= current) continue;
+        bool done = false;
+        s = IsApplied(db, VersionOf(f), &done);
+        if (!s.ok()) return s;
+        if (done) continue;
         for (const auto& statement : Statements(std::string_view(f.data, f.size))) {
             s = db.Execute(statement);
             if (!s.ok()) return Status::Unavailable(std::string(f.name) + ": " + s.message());
@@ -85,10 +103,16 @@ Status CheckSchema(const Config& config) {
     s = CurrentVersion(db, &current);
     if (!s.ok()) return s;
     const int required = RequiredSchemaVersion();
-    if (current < required)
-        return Status::Invalid("the database schema is at version " + std::to_string(current) +
-                               ", this server needs " + std::to_string(required) +
-                               ": run `mega NAME migrate` (or mega -c FILE migrate) first");
+    for (const auto& f : SchemaFiles()) {
+        bool done = false;
+        s = IsApplied(db, VersionOf(f), &done);
+        if (!s.ok()) return s;
+        if (!done)
+            return Status::Invalid("the database schema is at version " + std::to_string(current) +
+                                   " without " + f.name + ", this server needs " +
+                                   std::to_string(required) +
+                                   ": run `mega NAME migrate` (or mega -c FILE migrate) first");
+    }
     return Status::Ok();
 }
 
