@@ -18,7 +18,8 @@ def gnuplot_charts(results, delivery, out_dir, work, scale=None):
         return {}
     charts = {}
     colors = {"mega": "#1f77b4", "mega-paused": "#17becf", "beanstalkd": "#2ca02c",
-              "redis": "#d62728"}
+              "redis": "#d62728", "mega-http": "#9467bd", "mega-http-100": "#8c564b",
+              "mega-paused-nolog": "#7f7f7f"}
     for pair_id, title, *_ in DURABILITY:
         if not results.get(pair_id):
             continue
