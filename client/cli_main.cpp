@@ -68,6 +68,7 @@ constexpr const char* kDescription =
 struct CliArgs {
     std::string command;      // push, send, tset, bulk, failed, account or task
     std::string action;       // of failed, account and task: list, retry, pause, ...
+    std::string account;      // of account: NAME (empty: the default account)
     std::string config_name;  // NAME: config/NAME.ini
     std::string config_file;  // -c FILE
     std::string addr;         // --addr
@@ -202,14 +203,20 @@ void DefineFailedCommands(CLI::App* app, CliArgs* a) {
 void DefineAccountCommands(CLI::App* app, CliArgs* a) {
     CLI::App* account =
         AddCommand(app, "account", "status | pause | resume: the WeChat account's pause", a);
+    const char* name_help = "the account ([account.NAME]); default: the [wechat] one";
     AddCommand(account, "status",
                "paused (45009 daily quota, or by hand) or sending; the\n"
                "default action",
-               a);
-    AddCommand(account, "pause", "stop sending until resumed", a)
-        ->add_option("--reason", a->reason, "shown in status and on the dashboard")
+               a)
+        ->add_option("NAME", a->account, name_help)
+        ->type_name("");
+    CLI::App* pause = AddCommand(account, "pause", "stop sending until resumed", a);
+    pause->add_option("--reason", a->reason, "shown in status and on the dashboard")
         ->type_name("TEXT");
-    AddCommand(account, "resume", "send again", a);
+    pause->add_option("NAME", a->account, name_help)->type_name("");
+    AddCommand(account, "resume", "send again", a)
+        ->add_option("NAME", a->account, name_help)
+        ->type_name("");
     account->allow_extras();
 }
 
@@ -502,8 +509,9 @@ AdminRequest RequestFor(const CliArgs& a) {
         if (a.action == "retry" && a.all) r.body = R"({"all":true})";
         if (!a.id.empty()) r.body = "{\"id\":" + JsonString(a.id) + "}";
     } else if (a.command == "account") {
-        r.url = "/api/account/" + a.action;
-        if (a.action.empty() || a.action == "status") r = {"GET", "/api/account", ""};
+        const std::string base = a.account.empty() ? "/api/account" : "/api/account/" + a.account;
+        r.url = base + "/" + a.action;
+        if (a.action.empty() || a.action == "status") r = {"GET", base, ""};
         if (!a.reason.empty()) r.body = "{\"reason\":" + JsonString(a.reason) + "}";
     } else if (a.action == "list") {
         r = {"GET", "/api/tasks", ""};
@@ -564,13 +572,15 @@ bool PrintDeadLetters(const rapidjson::Document& d) {
 }
 
 bool PrintAccount(const rapidjson::Document& d) {
-    if (!MissingMembers(d, "app_id reason", "").empty() || !d.HasMember("paused") ||
-        !d["paused"].IsBool())
+    if (!MissingMembers(d, "reason", "").empty() || !d.HasMember("paused") || !d["paused"].IsBool())
         return false;
+    // The default account by its app_id, as before accounts came; the others by name.
+    const char* member = d.HasMember("app_id") && d["app_id"].IsString() ? "app_id" : "account";
+    if (!d.HasMember(member) || !d[member].IsString()) return false;
     if (d["paused"].GetBool())
-        std::printf("account %s paused: %s\n", d["app_id"].GetString(), d["reason"].GetString());
+        std::printf("account %s paused: %s\n", d[member].GetString(), d["reason"].GetString());
     else
-        std::printf("account %s sending\n", d["app_id"].GetString());
+        std::printf("account %s sending\n", d[member].GetString());
     return true;
 }
 

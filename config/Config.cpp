@@ -205,6 +205,18 @@ bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
             if (c.api_base.empty()) return bad("expected at least one URL");
         } else
             return false;
+    } else if (section.substr(0, 8) == "account.") {
+        const std::string account(section.substr(8));
+        auto& list = c.accounts;
+        auto it = std::find_if(list.begin(), list.end(),
+                               [&](const AccountConfig& a) { return a.name == account; });
+        if (it == list.end()) {
+            it = list.insert(list.end(), AccountConfig{});
+            it->name = account;
+        }
+        bool known = false;
+        const Status s = ApplyAccountKey(&*it, name, value, &known);
+        return s.ok() ? known : bad(s.message());
     } else if (section == "retry") {
         if (name == "tries")
             return integer(&c.retry_tries, 1, 1000);
@@ -339,6 +351,8 @@ const std::vector<SectionKeys>& KnownKeys() {
 }
 
 const SectionKeys* FindSection(std::string_view section) {
+    static const SectionKeys kAccount = {"account.NAME", AccountKeys()};
+    if (section.substr(0, 8) == "account." && section.size() > 8) return &kAccount;
     for (const auto& s : KnownKeys())
         if (section == s.section) return &s;
     return nullptr;
@@ -485,6 +499,7 @@ Status Config::LoadAll(const std::string& path, Config* out, std::vector<std::st
             !ParseInt(a.substr(colon + 1), 0, 65535, &port))  // 0: the OS picks
             st.errors.push_back(path + ": [server] listen: expected host:port, got '" + a + "'");
     }
+    for (const std::string& e : CheckAccounts(c)) st.errors.push_back(path + ": " + e);
     if (c.log_file.empty()) c.log_file = "logs/mega.log";
     if (c.queue_segment_bytes < c.package_max_length + 4096)
         c.queue_segment_bytes = c.package_max_length + 4096;

@@ -17,6 +17,9 @@
 
 namespace mega {
 
+class Channel;
+class TokenCache;
+
 // One message handed to a sender thread.
 struct DeliveryJob {
     uint64_t id = 0;   // message id
@@ -26,6 +29,9 @@ struct DeliveryJob {
     std::string_view openid, data, msgkey;
     uint32_t attempt = 1;
     uint32_t flight = 0;  // the dispatcher's slot of the decoded record (in the result too)
+    // Its account's token cache and the channel of its template's kind; null: the pool's own.
+    TokenCache* tokens = nullptr;
+    const Channel* channel = nullptr;
 };
 
 // What a reply says, once read.

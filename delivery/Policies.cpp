@@ -30,6 +30,15 @@ bool RateBucket::Take(int64_t now_ms) {
     return true;
 }
 
+bool RateBucket::Ready(int64_t now_ms) {
+    if (rate_ <= 0) return true;
+    if (now_ms > at_ms_) {
+        tokens_ = std::min(cap_, tokens_ + double(now_ms - at_ms_) * Rate(now_ms) / 1000.0);
+        at_ms_ = now_ms;
+    }
+    return tokens_ >= 1.0;
+}
+
 int64_t RateBucket::WaitMs(int64_t now_ms) const {
     if (rate_ <= 0 || tokens_ >= 1.0) return 0;
     return std::max<int64_t>(1, int64_t((1.0 - tokens_) * 1000.0 / Rate(now_ms)));

@@ -30,6 +30,7 @@ class RateBucket {
     RateBucket(double rate_per_second, int burst, int64_t now_ms);
     bool Take(int64_t now_ms);             // true, and one token fewer, if one is there
     int64_t WaitMs(int64_t now_ms) const;  // until the next token, after a failed Take
+    bool Ready(int64_t now_ms);            // a token is there (refills; takes none)
     void SlowUntil(int64_t until_ms) { slow_until_ms_ = until_ms; }
     bool limited() const { return rate_ > 0; }
 

@@ -20,6 +20,7 @@
 #include "config/Config.h"
 #include "delivery/Dispatcher.h"
 #include "delivery/SenderPool.h"
+#include "delivery/SendingAccounts.h"
 #include "delivery/Throughput.h"
 #include "delivery/TokenCache.h"
 #include "delivery/WechatTemplateChannel.h"
@@ -181,8 +182,9 @@ class Server : public FrameSink {
     TemplateCache templates_;
     TemplateReloads reloads_;  // tset and the admin API's reloads: paced, coalesced
     std::unique_ptr<QueueBackend> backend_;
-    std::unique_ptr<TokenCache> tokens_;
-    WechatTemplateChannel channel_;  // the one channel until accounts bring more
+    std::unique_ptr<SendingAccounts> accounts_;  // one token cache per account
+    TokenCache* tokens_ = nullptr;               // the account `default`'s
+    WechatTemplateChannel channel_;              // the one channel until accounts bring more
     std::unique_ptr<SenderPool> senders_;
     std::unique_ptr<Dispatcher> dispatcher_;
     std::unique_ptr<MessageLog> log_;

@@ -270,8 +270,11 @@ struct Template::Scratch::State {
 Template::Scratch::Scratch() : state_(std::make_unique<State>()) {}
 Template::Scratch::~Scratch() = default;
 
-Status Template::Parse(std::string key, std::string text, std::shared_ptr<const Template>* out) {
+Status Template::Parse(std::string key, std::string text, std::shared_ptr<const Template>* out,
+                       std::string account, std::string kind) {
     auto t = std::make_shared<Template>();
+    t->account_ = std::move(account);
+    t->kind_ = std::move(kind);
     t->key_ = std::move(key);
     t->text_ = std::move(text);
     const std::string_view s = t->text_;

@@ -112,10 +112,12 @@ def test_start_works_after_migrate():
 
 def test_partial_schema_gets_only_the_missing_files():
     db = S["db"]
-    # a database at version 2: without what 003, 006 and 007 add (004 and 005 only modify
+    # a database at version 2: without what 003, 006, 007 and 008 add (004 and 005 only modify
     # columns)
     db.sql("DROP TABLE mega_task, mega_message_stats; "
-           "ALTER TABLE mega_message_log DROP COLUMN attempt_log, DROP COLUMN msgkey; "
+           "ALTER TABLE mega_message_log DROP COLUMN attempt_log, DROP COLUMN msgkey, "
+           "DROP KEY account_created, DROP COLUMN account, DROP COLUMN kind; "
+           "ALTER TABLE mega_wechat_template DROP COLUMN account, DROP COLUMN kind; "
            "DELETE FROM mega_schema WHERE version >= 3;")
     m = S["mega"]
     rc, out = ops.run_start_to_exit(m)
