@@ -691,6 +691,12 @@ Server::Snapshot Server::Stats() const {
     s.token_error = tokens_->LastError();
     s.counters = dispatcher_->counters();
     s.pause = dispatcher_->pause_state();
+    for (size_t i = 0; i < dispatcher_->lane_count(); ++i) {
+        const AccountLane& lane = dispatcher_->lane(i);
+        const SendingAccount& a = accounts_->at(i);
+        s.accounts.push_back({lane.name, a.account.type, lane.pause.paused, lane.counters,
+                              lane.held.size(), a.tokens->refreshes()});
+    }
     const int64_t now_s = NowMs() / 1000;
     s.rate_1m = throughput_.SentRate(now_s, 60);
     s.rate_5m = throughput_.SentRate(now_s, 300);

@@ -87,6 +87,13 @@ class Server : public FrameSink {
         bool log_healthy = true;
         DispatchCounters counters;
         PauseState pause;
+        struct Account {  // one per account (config/Accounts.h), `default` first
+            std::string name, type;
+            bool paused = false;
+            AccountCounters counters;
+            uint64_t held = 0, token_refreshes = 0;
+        };
+        std::vector<Account> accounts;
         bool queue_writable = true;
         std::string token_error;  // why no access_token can be had, if so
         double rate_1m = 0, rate_5m = 0, rate_60m = 0;

@@ -60,6 +60,15 @@ def test_each_account_its_own_token_and_rate():
     accounts = {a["account"]: a for a in ds.admin_get(mega, "/api/accounts")}
     check(accounts["default"]["sent"] == 10 and accounts["acme"]["sent"] == ACME_QUOTA,
           f"/api/accounts: {accounts}")
+    per_stats = {a["account"]: a for a in ds.stats(mega)["accounts"]}
+    check(per_stats["acme"]["sent"] == ACME_QUOTA and per_stats["acme"]["type"] == "wechat_oa",
+          f"/api/stats accounts: {per_stats}")
+    check(ds.metric(mega, "mega_account_sent_total", 'account="acme"') == ACME_QUOTA and
+          ds.metric(mega, "mega_account_sent_total", 'account="default"') == 10,
+          "mega_account_sent_total{account=...}")
+    tmpls = {t["key"]: t for t in ds.admin_get(mega, "/api/templates")}
+    check(tmpls["acme_paid"]["account"] == "acme" and tmpls["order_paid"]["account"] == "default"
+          and tmpls["order_paid"]["kind"] == "template", f"/api/templates: {tmpls}")
 
 
 def test_quota_on_one_account_pauses_only_it():
@@ -68,6 +77,8 @@ def test_quota_on_one_account_pauses_only_it():
     ds.push_many(mega, b_ids, "acme_paid", {"product": "b2"})
     wait_until(lambda: account("acme")["paused"], 20, lambda: f"acme paused: {account('acme')}")
     check("45009" in account("acme")["reason"], f"reason: {account('acme')}")
+    check(ds.metric(mega, "mega_account_is_paused", 'account="acme"') == 1 and
+          ds.metric(mega, "mega_account_is_paused", 'account="default"') == 0, "paused metric")
     a_ids = ds.openids("oDefaultMore", 12)
     ds.push_many(mega, a_ids, "order_paid", {"product": "a2"})
     da = ds.Deliveries(fa)
