@@ -158,7 +158,12 @@ bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
             return boolean(&c.daemonize);
         else if (name == "http_timeout_ms")
             return integer(&c.http_timeout_ms, 100, 600000);
-        else if (name == "log_file") {
+        else if (name == "template_value_max_chars")
+            return integer(&c.template_value_max_chars, 0, 100000);
+        else if (name == "missing_var") {
+            if (value != "empty" && value != "reject") return bad("expected empty or reject");
+            c.missing_var_reject = value == "reject";
+        } else if (name == "log_file") {
             if (c.log_file.empty()) c.log_file = value;
         } else
             return false;
@@ -317,7 +322,7 @@ const std::vector<SectionKeys>& KnownKeys() {
           "strict_config", "class", "protocol"}},
         {"setting",
          {"task_worker_num", "max_inflight", "package_max_length", "daemonize", "http_timeout_ms",
-          "log_file",
+          "log_file", "missing_var", "template_value_max_chars",
           // Swoole's settings, as the original's file may carry them
           "reactor_num", "worker_num", "max_request", "max_conn", "max_connection", "task_ipc_mode",
           "task_max_request", "task_tmpdir", "task_enable_coroutine", "task_use_object",

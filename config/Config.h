@@ -37,6 +37,8 @@ struct Config {
     uint64_t package_max_length = 2465792;
     bool daemonize = true;
     int http_timeout_ms = 10000;
+    bool missing_var_reject = false;   // missing_var = reject: a push lacking a ${var} fails
+    int template_value_max_chars = 0;  // template data values longer fail locally (0: no cap)
 
     // [pdo]
     std::string mysql_host = "127.0.0.1";

@@ -3,13 +3,28 @@
 
 namespace mega {
 
-SendingAccounts::SendingAccounts(const Config& config, const Channel* template_channel)
-    : template_channel_(template_channel) {
+namespace {
+
+WechatSendOptions Options(const Config& c, WechatSendOptions::Call call) {
+    WechatSendOptions o;
+    o.call = call;
+    o.template_max_chars = size_t(c.template_value_max_chars);
+    o.reject_missing = c.missing_var_reject;
+    return o;
+}
+
+}  // namespace
+
+SendingAccounts::SendingAccounts(const Config& config)
+    : template_(Options(config, WechatSendOptions::Call::kTemplate)),
+      biz_subscribe_(Options(config, WechatSendOptions::Call::kBizSubscribe)),
+      mini_subscribe_(Options(config, WechatSendOptions::Call::kMiniSubscribe)) {
     for (AccountConfig& a : AllAccounts(config)) {
         auto s = std::make_unique<SendingAccount>();
         s->config = ConfigForAccount(config, a);
         s->account = std::move(a);
-        if (s->account.type != "wechat_oa" && status_.ok())
+        const std::string& type = s->account.type;
+        if (type != "wechat_oa" && type != "wechat_mini" && status_.ok())
             status_ = Status::Invalid("[account." + s->account.name + "] type " + s->account.type +
                                       ": not supported by this build yet");
         s->tokens = std::make_unique<TokenCache>(s->config);
@@ -26,7 +41,9 @@ int SendingAccounts::Find(std::string_view name) const {
 const Channel* SendingAccounts::ChannelFor(size_t i, std::string_view kind,
                                            std::string* error) const {
     const AccountConfig& a = accounts_[i]->account;
-    if (a.type == "wechat_oa" && kind == "template") return template_channel_;
+    if (a.type == "wechat_oa" && kind == "template") return &template_;
+    if (a.type == "wechat_oa" && kind == "subscribe") return &biz_subscribe_;
+    if (a.type == "wechat_mini" && kind == "subscribe") return &mini_subscribe_;
     *error =
         "account " + a.name + " (" + a.type + ") does not send kind `" + std::string(kind) + "`";
     return nullptr;

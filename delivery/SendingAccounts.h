@@ -12,6 +12,7 @@
 #include "config/Config.h"
 #include "delivery/Channel.h"
 #include "delivery/TokenCache.h"
+#include "delivery/WechatTemplateChannel.h"
 
 namespace mega {
 
@@ -23,8 +24,8 @@ struct SendingAccount {
 
 class SendingAccounts {
   public:
-    // Every account of `config`; `template_channel` sends kind `template` of wechat_oa.
-    SendingAccounts(const Config& config, const Channel* template_channel);
+    // Every account of `config`, and the channels they send through.
+    explicit SendingAccounts(const Config& config);
     // Invalid when an account's type has no channel in this build.
     const Status& status() const { return status_; }
 
@@ -39,7 +40,7 @@ class SendingAccounts {
 
   private:
     std::vector<std::unique_ptr<SendingAccount>> accounts_;
-    const Channel* template_channel_;
+    WechatTemplateChannel template_, biz_subscribe_, mini_subscribe_;
     Status status_;
 };
 

@@ -167,7 +167,7 @@ Status Server::Start() {
         log_ = std::make_unique<MessageLog>(config_);
         log_->SetRunStart(uint64_t(NowMs()) << 20);  // NextMessageId() gives nothing lower
     }
-    accounts_ = std::make_unique<SendingAccounts>(config_, &channel_);
+    accounts_ = std::make_unique<SendingAccounts>(config_);
     if (!accounts_->status().ok()) return accounts_->status();
     tokens_ = accounts_->at(0).tokens.get();
     senders_ = std::make_unique<SenderPool>(loop_, config_, tokens_, &channel_);

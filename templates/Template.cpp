@@ -4,6 +4,7 @@
 // reusable buffer, copies literals and values into the output, then re-checks the output.
 #include "templates/Template.h"
 
+#include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
@@ -343,6 +344,18 @@ Status Template::Parse(std::string key, std::string text, std::shared_ptr<const 
     t->object_empty_ = next < s.size() && s[next] == '}';
 
     *out = std::move(t);
+    return Status::Ok();
+}
+
+Status Template::CheckAllValues(std::string_view data_json) const {
+    if (names_.empty()) return Status::Ok();
+    rapidjson::Document d;
+    d.Parse(data_json.data(), data_json.size());
+    const bool object = !d.HasParseError() && d.IsObject();
+    for (const std::string& name : names_) {
+        if (!object || !d.HasMember(rapidjson::StringRef(name.data(), name.size())))
+            return Status::Invalid("the push has no value for ${" + name + "}");
+    }
     return Status::Ok();
 }
 

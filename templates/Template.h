@@ -52,6 +52,10 @@ class Template {
     Status Render(std::string_view openid, std::string_view data_json,
                   std::string_view client_msg_id, std::string* out, Scratch* scratch) const;
 
+    // Invalid naming the first ${name} the template uses that `data_json` (the push's data
+    // object) has no member for ([setting] missing_var = reject).
+    Status CheckAllValues(std::string_view data_json) const;
+
   private:
     struct Piece {
         size_t literal_begin = 0, literal_size = 0;  // text before the hole (range of text_)

@@ -66,8 +66,8 @@ TEST_CASE("bad account sections are refused with the section named") {
           std::string::npos);
     CHECK(error("[account.default]\napp_id = a\napp_secret = b\n").find("[wechat] section") !=
           std::string::npos);
-    CHECK(error("[account.x]\napp_id = a\napp_secret = b\nrate_burst = -1\n")
-              .find("rate_burst") != std::string::npos);
+    CHECK(error("[account.x]\napp_id = a\napp_secret = b\nrate_burst = -1\n").find("rate_burst") !=
+          std::string::npos);
 }
 
 TEST_CASE("an unknown key in [account.NAME] is a warning naming it") {

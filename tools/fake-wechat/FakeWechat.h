@@ -89,6 +89,7 @@ class FakeWechat {
         std::unordered_map<std::string, SentRecord> sent_by_client_msg_id;  // touser \n id
         std::deque<std::pair<std::string, uint64_t>> sent_order;  // for expiring the above
 
+        std::map<std::string, uint64_t> by_endpoint;  // requests per API path
         uint64_t delivered = 0;
         uint64_t send_requests = 0;
         uint64_t token_requests = 0;
