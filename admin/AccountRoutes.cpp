@@ -1,7 +1,7 @@
 // The accounts' pause state and counters. GET /api/account, POST /api/account/pause
 // ({"reason":"…"}, optional) and POST /api/account/resume act on the account `default`
 // (the [wechat] section), as before accounts came; GET /api/accounts lists every account,
-// and /api/account/NAME, /api/account/NAME/pause and /api/account/NAME/resume act on one.
+// and /api/accounts/NAME, /api/accounts/NAME/pause and /api/accounts/NAME/resume act on one.
 // An operator's pause lasts until resumed; a quota pause (45009) shows here too.
 #include <string>
 
@@ -78,15 +78,15 @@ void AddAccountRoutes(RouteTable& routes, Server& server) {
             w.EndArray();
         }));
     });
-    routes.Get("/api/account/:name", [&server](HttpCall& call) {
+    routes.Get("/api/accounts/:name", [&server](HttpCall& call) {
         size_t lane;
         if (LaneOf(server, call, &lane)) call.responder.Send(AccountReply(server, lane));
     });
-    routes.Post("/api/account/:name/pause", [&server](HttpCall& call) {
+    routes.Post("/api/accounts/:name/pause", [&server](HttpCall& call) {
         size_t lane;
         if (LaneOf(server, call, &lane)) PauseLane(server, call, lane);
     });
-    routes.Post("/api/account/:name/resume", [&server](HttpCall& call) {
+    routes.Post("/api/accounts/:name/resume", [&server](HttpCall& call) {
         size_t lane;
         if (!LaneOf(server, call, &lane)) return;
         server.dispatcher().Resume(lane, "resumed by an operator");

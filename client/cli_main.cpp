@@ -509,7 +509,7 @@ AdminRequest RequestFor(const CliArgs& a) {
         if (a.action == "retry" && a.all) r.body = R"({"all":true})";
         if (!a.id.empty()) r.body = "{\"id\":" + JsonString(a.id) + "}";
     } else if (a.command == "account") {
-        const std::string base = a.account.empty() ? "/api/account" : "/api/account/" + a.account;
+        const std::string base = a.account.empty() ? "/api/account" : "/api/accounts/" + a.account;
         r.url = base + "/" + a.action;
         if (a.action.empty() || a.action == "status") r = {"GET", base, ""};
         if (!a.reason.empty()) r.body = "{\"reason\":" + JsonString(a.reason) + "}";

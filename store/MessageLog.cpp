@@ -45,7 +45,7 @@ constexpr int64_t kPurgeEveryMs = 3600 * 1000;
 
 constexpr const char* kInsertHead =
     " (id,openid,tmpl_key,source,priority,status,attempts,msgid,errcode,errmsg,body,"
-    "created_at,updated_at,sent_at,attempt_log,msgkey) VALUES ";
+    "created_at,updated_at,sent_at,attempt_log,msgkey,account,kind) VALUES ";
 constexpr const char* kInsertTail =
     " ON DUPLICATE KEY UPDATE status=VALUES(status),attempts=VALUES(attempts),"
     "msgid=IF(VALUES(msgid)=0,msgid,VALUES(msgid)),errcode=VALUES(errcode),"
@@ -221,7 +221,11 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
     auto [it, fresh] = rows_.try_emplace(e.id);
     Row& r = it->second;
     if (fresh) order_.push_back(e.id);
-    if (e.tmpl) RenderBody(e, r);
+    if (e.tmpl) {
+        e.account = e.tmpl->account();
+        e.kind = e.tmpl->kind();
+        RenderBody(e, r);
+    }
     AppendAttemptEntry(e, &r.attempts);
     if (!fresh && e.at_ms < r.latest.at_ms) return;
     if (!fresh && e.openid.empty()) {  // status-only events keep the row's fields
@@ -231,6 +235,8 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
         e.created_ms = r.latest.created_ms;
         e.priority = r.latest.priority;
         if (e.msgkey.empty()) e.msgkey = std::move(r.latest.msgkey);
+        if (e.account.empty()) e.account = std::move(r.latest.account);
+        if (e.kind.empty()) e.kind = std::move(r.latest.kind);
     } else {  // rows may come from old queues, tasks and dead letters: any bytes at all
         FitUtf8Column(&e.openid, kOpenidChars);
         FitUtf8Column(&e.key, kKeyChars);
@@ -283,7 +289,9 @@ void MessageLog::Writer::AppendValues(const Row& r, bool with_body, std::string*
     *out += with_body ? "'" + db_.Escape(r.body) + "'" : std::string("NULL");
     *out += ',' + std::to_string(e.created_ms) + ',' + std::to_string(e.at_ms) + ',' +
             (e.status == LogStatus::kSent ? std::to_string(e.at_ms) : "0") + ",'" +
-            db_.Escape(r.attempts) + "','" + db_.Escape(e.msgkey) + "')";
+            db_.Escape(r.attempts) + "','" + db_.Escape(e.msgkey) + "','" +
+            db_.Escape(e.account.empty() ? "default" : e.account) + "','" +
+            db_.Escape(e.kind.empty() ? "template" : e.kind) + "')";
 }
 
 size_t MessageLog::Writer::BuildStatement(size_t begin) {

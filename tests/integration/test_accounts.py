@@ -1,7 +1,7 @@
 """Two wechat_oa accounts in one server ([wechat] is `default`, [account.acme] the second),
 each against its own fake-wechat that accepts only that account's app_id and secret. Each
 account fetches its own token and keeps its own rate (fake's busiest second stays within
-rate + burst). A 45009 on acme pauses acme only: default keeps delivering, /api/account/acme
+rate + burst). A 45009 on acme pauses acme only: default keeps delivering, /api/accounts/acme
 and `mega-cli account status acme` show the pause while /api/account does not; after
 /fake/clear_quota, `mega-cli account resume acme` sends the rest. Nothing fails.
 """
@@ -20,7 +20,8 @@ S = {}
 
 
 def setup():
-    db = env.mariadb({"order_paid": harness.ORDER_PAID, "acme_paid": harness.ORDER_PAID})
+    db = S["db"] = env.mariadb({"order_paid": harness.ORDER_PAID,
+                                "acme_paid": harness.ORDER_PAID})
     db.sql("UPDATE mega_wechat_template SET account = 'acme' WHERE tmpl_key = 'acme_paid';")
     S["fa"] = env.fake_wechat(latency_ms=2)
     S["fb"] = env.fake_wechat(latency_ms=2, appid="wxacme", secret="acmesecret")
@@ -36,7 +37,7 @@ def setup():
 
 
 def account(name=None):
-    return ds.admin_get(S["mega"], "/api/account" + (f"/{name}" if name else ""))
+    return ds.admin_get(S["mega"], "/api/accounts/" + name if name else "/api/account")
 
 
 def test_each_account_its_own_token_and_rate():
@@ -66,6 +67,15 @@ def test_each_account_its_own_token_and_rate():
     check(ds.metric(mega, "mega_account_sent_total", 'account="acme"') == ACME_QUOTA and
           ds.metric(mega, "mega_account_sent_total", 'account="default"') == 10,
           "mega_account_sent_total{account=...}")
+    wait_until(lambda: S["db"].sql("SELECT account, kind, COUNT(*) FROM mega_message_log "
+                                    "WHERE status = 'sent' GROUP BY account, kind "
+                                    "ORDER BY account;")
+               == [["acme", "template", str(ACME_QUOTA)], ["default", "template", "10"]], 20,
+               "message-log rows with their account and kind")
+    listed = ds.admin_get(mega, "/api/messages?account=acme&limit=100")
+    rows = listed["items"] if isinstance(listed, dict) else listed
+    check(len(rows) == ACME_QUOTA and all(r["account"] == "acme" for r in rows),
+          f"/api/messages?account=acme: {rows}")
     tmpls = {t["key"]: t for t in ds.admin_get(mega, "/api/templates")}
     check(tmpls["acme_paid"]["account"] == "acme" and tmpls["order_paid"]["account"] == "default"
           and tmpls["order_paid"]["kind"] == "template", f"/api/templates: {tmpls}")
