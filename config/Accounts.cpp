@@ -61,7 +61,8 @@ const std::vector<std::string_view>& AccountKeys() {
                                                         "rate_burst",
                                                         "quota_probe_s",
                                                         "failover_healthy_s",
-                                                        "rate_limit_per_second"};
+                                                        "rate_limit_per_second",
+                                                        "robot_window_s"};
     return kKeys;
 }
 
@@ -105,6 +106,8 @@ Status ApplyAccountKey(AccountConfig* a, std::string_view name, const std::strin
         return ParseWhole(value, 0, 1000000, &a->rate_burst);
     } else if (name == "quota_probe_s") {
         return ParseWhole(value, 0, 86400, &a->quota_probe_s);
+    } else if (name == "robot_window_s") {
+        return ParseWhole(value, 1, 3600, &a->robot_window_s);
     } else if (name == "failover_healthy_s") {
         return ParseWhole(value, 1, 86400, &a->failover_healthy_s);
     } else {

@@ -28,6 +28,9 @@ struct AccountConfig {
     int rate_burst = 0;
     int quota_probe_s = 300;
     int failover_healthy_s = 60;
+    // wecom_robot: at most 20 messages in any window of this many seconds (WeCom's limit is
+    // 20 a minute; a shorter window is for tests).
+    int robot_window_s = 60;
 };
 
 // True for the account types mega knows.

@@ -26,6 +26,7 @@ struct AccountLane {
 
     std::string name;
     RateBucket bucket;
+    WindowLimit window;  // wecom_robot: 20 in any window ([account.NAME] robot_window_s)
     int quota_probe_s;
     PauseState pause;
     bool probe_allowed = false, probe_inflight = false;

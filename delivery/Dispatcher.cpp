@@ -15,6 +15,12 @@
 #include "delivery/MessageOptions.h"
 
 namespace mega {
+namespace {
+// Added to a robot's window: the sends of one window may reach WeCom later than those of
+// the next (a new connection, a slow thread), and WeCom counts when they arrive.
+constexpr int64_t kNetMarginMs = 500;
+}  // namespace
+
 Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, QueueBackend* backend,
                        TemplateCache* templates, SenderPool* senders, MessageLog* log,
                        FinalCallback on_final)
@@ -47,6 +53,9 @@ void Dispatcher::SetAccounts(SendingAccounts* accounts) {
         const AccountConfig& a = accounts->at(i).account;
         lanes_.push_back(std::make_unique<AccountLane>(a.name, a.rate_limit_per_second,
                                                        a.rate_burst, a.quota_probe_s, NowMs()));
+        if (a.type == "wecom_robot")  // WeCom's limit, built in
+            lanes_.back()->window =
+                WindowLimit(20, int64_t(a.robot_window_s) * 1000 + kNetMarginMs);
         uv_timer_init(loop_, lanes_.back()->pause_timer.get());
         lanes_.back()->pause_timer->data = this;
     }
@@ -102,7 +111,11 @@ void Dispatcher::Pump() {
 
 bool Dispatcher::TakeTurn(AccountLane& lane, int64_t now_ms, bool* probe) {
     *probe = false;
-    if (!lane.pause.paused) return lane.bucket.Take(now_ms);
+    if (!lane.pause.paused) {
+        if (!lane.window.Ready(now_ms) || !lane.bucket.Take(now_ms)) return false;
+        lane.window.Record(now_ms);
+        return true;
+    }
     if (!lane.probe_allowed || lane.probe_inflight) return false;
     lane.probe_allowed = false;
     lane.probe_inflight = true;
@@ -114,7 +127,7 @@ bool Dispatcher::TakeTurn(AccountLane& lane, int64_t now_ms, bool* probe) {
 bool Dispatcher::AnyLaneOpen(int64_t now_ms) {
     for (auto& lane : lanes_) {
         if (lane->pause.paused ? lane->probe_allowed && !lane->probe_inflight
-                               : lane->bucket.Ready(now_ms))
+                               : lane->window.Ready(now_ms) && lane->bucket.Ready(now_ms))
             return true;
     }
     return false;
@@ -142,8 +155,11 @@ int64_t Dispatcher::RateWaitMs(int64_t now_ms) {
     // next token has accrued (a full bucket needs no timer).
     int64_t wait = -1;
     for (auto& lane : lanes_) {
-        if (lane->pause.paused || lane->bucket.Ready(now_ms)) continue;
-        const int64_t w = std::max<int64_t>(1, lane->bucket.WaitMs(now_ms));
+        if (lane->pause.paused) continue;
+        const bool window = lane->window.Ready(now_ms), bucket = lane->bucket.Ready(now_ms);
+        if (window && bucket) continue;
+        const int64_t w = std::max<int64_t>({int64_t(1), window ? 0 : lane->window.WaitMs(now_ms),
+                                             bucket ? 0 : lane->bucket.WaitMs(now_ms)});
         wait = wait < 0 ? w : std::min(wait, w);
     }
     return wait;

@@ -30,6 +30,21 @@ bool RateBucket::Take(int64_t now_ms) {
     return true;
 }
 
+bool WindowLimit::Ready(int64_t now_ms) {
+    if (max_ == 0) return true;
+    while (!starts_.empty() && starts_.front() <= now_ms - window_ms_) starts_.pop_front();
+    return starts_.size() < max_;
+}
+
+void WindowLimit::Record(int64_t now_ms) {
+    if (max_ > 0) starts_.push_back(now_ms);
+}
+
+int64_t WindowLimit::WaitMs(int64_t now_ms) const {
+    if (max_ == 0 || starts_.size() < max_) return 0;
+    return std::max<int64_t>(1, starts_.front() + window_ms_ - now_ms + 1);
+}
+
 bool RateBucket::Ready(int64_t now_ms) {
     if (rate_ <= 0) return true;
     if (now_ms > at_ms_) {

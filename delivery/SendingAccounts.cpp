@@ -18,16 +18,19 @@ WechatSendOptions Options(const Config& c, WechatSendOptions::Call call) {
 SendingAccounts::SendingAccounts(const Config& config)
     : template_(Options(config, WechatSendOptions::Call::kTemplate)),
       biz_subscribe_(Options(config, WechatSendOptions::Call::kBizSubscribe)),
-      mini_subscribe_(Options(config, WechatSendOptions::Call::kMiniSubscribe)) {
+      mini_subscribe_(Options(config, WechatSendOptions::Call::kMiniSubscribe)),
+      robot_(Options(config, WechatSendOptions::Call::kRobot)) {
     for (AccountConfig& a : AllAccounts(config)) {
         auto s = std::make_unique<SendingAccount>();
         s->config = ConfigForAccount(config, a);
         s->account = std::move(a);
         const std::string& type = s->account.type;
-        if (type != "wechat_oa" && type != "wechat_mini" && status_.ok())
+        if (type != "wechat_oa" && type != "wechat_mini" && type != "wecom_robot" && status_.ok())
             status_ = Status::Invalid("[account." + s->account.name + "] type " + s->account.type +
                                       ": not supported by this build yet");
-        s->tokens = std::make_unique<TokenCache>(s->config);
+        s->tokens = type == "wecom_robot"
+                        ? std::make_unique<TokenCache>(s->config, s->account.robot_key)
+                        : std::make_unique<TokenCache>(s->config);
         accounts_.push_back(std::move(s));
     }
 }
@@ -44,6 +47,7 @@ const Channel* SendingAccounts::ChannelFor(size_t i, std::string_view kind,
     if (a.type == "wechat_oa" && kind == "template") return &template_;
     if (a.type == "wechat_oa" && kind == "subscribe") return &biz_subscribe_;
     if (a.type == "wechat_mini" && kind == "subscribe") return &mini_subscribe_;
+    if (a.type == "wecom_robot" && kind == "message") return &robot_;
     *error =
         "account " + a.name + " (" + a.type + ") does not send kind `" + std::string(kind) + "`";
     return nullptr;

@@ -40,7 +40,7 @@ class SendingAccounts {
 
   private:
     std::vector<std::unique_ptr<SendingAccount>> accounts_;
-    WechatTemplateChannel template_, biz_subscribe_, mini_subscribe_;
+    WechatTemplateChannel template_, biz_subscribe_, mini_subscribe_, robot_;
     Status status_;
 };
 

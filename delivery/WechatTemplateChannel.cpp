@@ -18,6 +18,7 @@ namespace {
 constexpr std::string_view kSendPath = "/cgi-bin/message/template/send?access_token=";
 constexpr std::string_view kBizSubscribePath = "/cgi-bin/message/subscribe/bizsend?access_token=";
 constexpr std::string_view kMiniSubscribePath = "/cgi-bin/message/subscribe/send?access_token=";
+constexpr std::string_view kRobotPath = "/cgi-bin/webhook/send?key=";
 
 // SAX handler picking errcode and msgid out of a WeChat reply (no DOM).
 class ReplyFields : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ReplyFields> {
@@ -102,6 +103,8 @@ std::string_view WechatTemplateChannel::name() const {
             return "wechat_oa_subscribe";
         case WechatSendOptions::Call::kMiniSubscribe:
             return "wechat_mini_subscribe";
+        case WechatSendOptions::Call::kRobot:
+            return "wecom_robot";
         default:
             return "wechat_template";
     }
@@ -113,6 +116,8 @@ Status WechatTemplateChannel::Render(const DeliveryJob& job, std::string* body,
         Status s = job.tmpl->CheckAllValues(job.data);
         if (!s.ok()) return s;
     }
+    if (options_.call == WechatSendOptions::Call::kRobot)
+        return job.tmpl->Render(job.openid, job.data, {}, body, scratch);
     if (options_.call != WechatSendOptions::Call::kTemplate) {
         Status s = job.tmpl->Render(job.openid, job.data, {}, body, scratch);
         return s.ok() ? CheckSubscribeBody(*body) : s;
@@ -127,6 +132,7 @@ void WechatTemplateChannel::AppendUrl(std::string_view base, std::string_view to
     const std::string_view path =
         options_.call == WechatSendOptions::Call::kBizSubscribe    ? kBizSubscribePath
         : options_.call == WechatSendOptions::Call::kMiniSubscribe ? kMiniSubscribePath
+        : options_.call == WechatSendOptions::Call::kRobot         ? kRobotPath
                                                                    : kSendPath;
     url->append(base).append(path).append(token);
 }
@@ -136,6 +142,9 @@ std::unique_ptr<ReplyReader> WechatTemplateChannel::NewReplyReader() const {
 }
 
 Outcome WechatTemplateChannel::Classify(bool transport_ok, long http_status, int errcode) const {
+    // A robot's 45009 is its per-minute limit, not a daily quota: the message waits a while.
+    if (options_.call == WechatSendOptions::Call::kRobot && errcode == 45009)
+        return Outcome::kTransient;
     return mega::Classify(transport_ok, http_status, errcode);
 }
 

@@ -14,7 +14,8 @@
 namespace mega {
 
 struct WechatSendOptions {
-    enum class Call { kTemplate, kBizSubscribe, kMiniSubscribe };
+    // kRobot: a WeCom group robot's webhook/send?key= (the key in place of a token).
+    enum class Call { kTemplate, kBizSubscribe, kMiniSubscribe, kRobot };
     Call call = Call::kTemplate;
     size_t template_max_chars = 0;  // template data values longer fail locally (0: no cap)
     bool reject_missing = false;    // [setting] missing_var = reject
