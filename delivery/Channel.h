@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/Status.h"
 #include "delivery/ErrorClass.h"
@@ -59,6 +60,10 @@ class Channel {
     // Appends the URL of the send call on API base `base` with credential `token`.
     virtual void AppendUrl(std::string_view base, std::string_view token,
                            std::string* url) const = 0;
+    // Appends the request's own header lines ("Name: value") for `body`, if it has any
+    // (a signature); most channels have none.
+    virtual void AppendHeaders(std::string_view /*body*/,
+                               std::vector<std::string>* /*headers*/) const {}
     virtual std::unique_ptr<ReplyReader> NewReplyReader() const = 0;
     // What a call's end means: `transport_ok` false when no HTTP answer came; `errcode` as
     // read (or one of the local kErrcode* values).

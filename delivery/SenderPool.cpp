@@ -104,6 +104,7 @@ struct Slot {
     uint64_t base_epoch = 0;           // ApiBases epoch of that URL
     bool token_retried = false;
     bool busy = false;
+    CurlSlist own_headers;  // the shared headers plus the request's own (null: shared only)
     int64_t started_us = 0;
 };
 
@@ -353,10 +354,39 @@ class SenderThread {
             slot->job = {};
             return false;
         }
+        if (!SetHeaders(slot, route)) {
+            LocalResult(j, Outcome::kTransient, kErrcodeTransport, "curl_slist_append failed");
+            slot->job = {};
+            return false;
+        }
         slot->route = &route;
         slot->token_generation = route.token_generation;
         slot->token_retried = false;
         return Launch(slot);
+    }
+
+    // The slot's request headers: the shared ones, plus the request's own if its channel
+    // has any (a signature over the body). False when out of memory.
+    bool SetHeaders(Slot* slot, const Route& route) {
+        header_lines_.clear();
+        route.channel->AppendHeaders(slot->body, &header_lines_);
+        CURL* h = slot->easy.get();
+        if (header_lines_.empty()) {
+            if (slot->own_headers) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers_.get());
+            slot->own_headers.reset();
+            return true;
+        }
+        CurlSlist list;
+        for (const char* line : {"Content-Type: application/json", "Expect:"}) {
+            curl_slist* more = curl_slist_append(list.get(), line);
+            if (!more) return false;
+            if (!list) list.reset(more);
+        }
+        for (const std::string& line : header_lines_)
+            if (!curl_slist_append(list.get(), line.c_str())) return false;
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
+        slot->own_headers = std::move(list);  // after setopt: the old list is no longer used
+        return true;
     }
 
     // The route of the job's account and channel (the pool's own when the job names none).
@@ -576,6 +606,7 @@ class SenderThread {
     TokenCache* const tokens_;
     const Channel* const channel_;
     std::vector<std::unique_ptr<Route>> routes_;  // per (account, channel); never shrinks
+    std::vector<std::string> header_lines_;       // a request's own headers, reused
     ResultMailbox* const mailbox_;
     const size_t slot_count_;
 

@@ -12,6 +12,7 @@
 #include "config/Config.h"
 #include "delivery/Channel.h"
 #include "delivery/TokenCache.h"
+#include "delivery/WebhookChannel.h"
 #include "delivery/WechatTemplateChannel.h"
 
 namespace mega {
@@ -41,6 +42,7 @@ class SendingAccounts {
   private:
     std::vector<std::unique_ptr<SendingAccount>> accounts_;
     WechatTemplateChannel template_, biz_subscribe_, mini_subscribe_, robot_;
+    std::vector<std::unique_ptr<WebhookChannel>> webhooks_;  // by account index (null: none)
     Status status_;
 };
 

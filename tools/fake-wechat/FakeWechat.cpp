@@ -188,7 +188,10 @@ void FakeWechat::Handle(HttpRequest&& request, HttpResponder responder) {
     if (path == "/cgi-bin/message/template/send" || path == "/cgi-bin/message/subscribe/bizsend" ||
         path == "/cgi-bin/message/subscribe/send")
         return HandleTemplateSend(std::move(request), std::move(responder));
-    if (path == "/cgi-bin/webhook/send") return HandleRobotSend(std::move(request), std::move(responder));
+    if (path == "/cgi-bin/webhook/send")
+        return HandleRobotSend(std::move(request), std::move(responder));
+    if (path.starts_with("/webhook/"))
+        return HandleWebhook(std::move(request), std::move(responder));
     if (path == "/cgi-bin/token") return HandleClassicToken(request, responder);
     if (path == "/cgi-bin/stable_token") return HandleStableToken(request, responder);
     if (!control) return responder.Send(Json(R"({"errcode":404,"errmsg":"no such api"})", 404));
