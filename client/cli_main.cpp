@@ -86,7 +86,8 @@ struct CliArgs {
     double rate = 0;
 
     bool UsesAdminApi() const {
-        return command == "failed" || command == "account" || command == "task";
+        return command == "failed" || command == "account" || command == "task" ||
+               command == "recall";
     }
 };
 
@@ -220,6 +221,16 @@ void DefineAccountCommands(CLI::App* app, CliArgs* a) {
     account->allow_extras();
 }
 
+void DefineRecallCommand(CLI::App* app, CliArgs* a) {
+    AddCommand(app, "recall",
+               "recall a sent message (WeCom app messages only), or cancel it\n"
+               "if it is still waiting",
+               a)
+        ->add_option("ID", a->id, "the message's id")
+        ->required()
+        ->type_name("");
+}
+
 void DefineTaskCommands(CLI::App* app, CliArgs* a) {
     CLI::App* task =
         AddCommand(app, "task", "create | list | pause ID | resume ID | cancel ID: batch tasks", a);
@@ -299,6 +310,7 @@ void DefineCommandLine(CLI::App* app, CliArgs* a) {
     DefineFailedCommands(app, a);
     DefineAccountCommands(app, a);
     DefineTaskCommands(app, a);
+    DefineRecallCommand(app, a);
     app->require_subcommand(0, 1);
     app->allow_extras();  // after the commands, which keep refusing extras: reported below
 }
@@ -508,6 +520,8 @@ AdminRequest RequestFor(const CliArgs& a) {
         if (a.action == "list") r = {"GET", "/api/failed?limit=" + std::to_string(a.limit), ""};
         if (a.action == "retry" && a.all) r.body = R"({"all":true})";
         if (!a.id.empty()) r.body = "{\"id\":" + JsonString(a.id) + "}";
+    } else if (a.command == "recall") {
+        r = {"POST", "/api/messages/" + a.id + "/recall", "{}"};
     } else if (a.command == "account") {
         const std::string base = a.account.empty() ? "/api/account" : "/api/accounts/" + a.account;
         r.url = base + "/" + a.action;
@@ -596,6 +610,12 @@ bool PrintCount(const rapidjson::Document& d, const char* member, const char* wh
 bool PrintAdminAnswer(const CliArgs& a, const rapidjson::Document& d) {
     const std::string& act = a.action;
     if (a.command == "task" && act == "list") return PrintTasks(d);
+    if (a.command == "recall") {
+        const bool cancelled = d.IsObject() && d.HasMember("cancelled");
+        std::printf("message %s %s\n", a.id.c_str(),
+                    cancelled ? "cancelled (it was not sent yet)" : "recalled");
+        return true;
+    }
     if (a.command == "task") {
         const char* done = act == "pause" ? "paused" : act == "resume" ? "resumed" : "cancelled";
         std::printf("task %s %s\n", a.id.c_str(), done);
