@@ -94,6 +94,7 @@ AdminApi::AdminApi(uv_loop_t* loop, Server* server)
     AddTaskRoutes(routes_, *server);
     AddFailedRoutes(routes_, *server);
     AddAccountRoutes(routes_, *server);
+    AddRecallRoutes(routes_, *server);
     AddTemplateRoutes(routes_, *server);
 }
 

@@ -19,6 +19,7 @@ void AddMessageRoutes(RouteTable& routes, Server& server);   // /api/messages, w
 void AddFailedRoutes(RouteTable& routes, Server& server);    // /api/failed (dead letters)
 void AddTaskRoutes(RouteTable& routes, Server& server);      // /api/tasks
 void AddAccountRoutes(RouteTable& routes, Server& server);   // /api/account
+void AddRecallRoutes(RouteTable& routes, Server& server);    // /api/messages/ID/recall
 void AddTemplateRoutes(RouteTable& routes, Server& server);  // /api/templates
 
 // A priority level's name in replies and metric labels: 0 "high", 1 "normal", 2 "low".

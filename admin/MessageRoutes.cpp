@@ -51,6 +51,8 @@ void WriteMessageRow(JsonWriter& w, const MessageRow& r, bool with_body) {
     Field(w, "openid", r.openid);
     Field(w, "key", r.key);
     Field(w, "source", r.source);
+    Field(w, "account", r.account);
+    Field(w, "kind", r.kind);
     Field(w, "priority", PriorityName(r.priority));
     Field(w, "status", r.status);
     Field(w, "attempts", r.attempts);
@@ -72,6 +74,8 @@ bool ReadFilter(const HttpRequest& request, MessageFilter* f) {
     request.QueryParam("openid", &f->openid);
     request.QueryParam("key", &f->key);
     request.QueryParam("source", &f->source);
+    request.QueryParam("account", &f->account);
+    request.QueryParam("kind", &f->kind);
     f->from_ms = QueryInt(request, "from", f->from_ms);
     f->to_ms = QueryInt(request, "to", f->to_ms);
     f->offset = QueryUint(request, "offset", f->offset);

@@ -113,6 +113,27 @@ void AddCallbackMetrics(MetricsText& m, const std::vector<CallbackCounts>& all) 
                 Label("callback", c.name));
 }
 
+// The same per account (label `account`), one name after the other.
+void AddAccountMetrics(MetricsText& m, const Server::Snapshot& s) {
+    for (const auto& a : s.accounts)
+        m.Gauge("mega_account_is_paused", "1 while the account is paused (quota or operator).",
+                a.paused ? 1 : 0, Label("account", a.name));
+    for (const auto& a : s.accounts)
+        m.Counter("mega_account_sent_total", "Messages the account's API accepted.",
+                  double(a.counters.sent), Label("account", a.name));
+    for (const auto& a : s.accounts)
+        m.Counter("mega_account_failed_total", "Messages of the account that failed for good.",
+                  double(a.counters.failed), Label("account", a.name));
+    for (const auto& a : s.accounts)
+        m.Counter("mega_account_quota_hits_total", "45009 answers to the account.",
+                  double(a.counters.quota_hits), Label("account", a.name));
+    for (const auto& a : s.accounts)
+        m.Gauge("mega_account_held",
+                "Messages due, waiting for their paused or rate-limited "
+                "account.",
+                double(a.held), Label("account", a.name));
+}
+
 void AddMessageLogMetrics(MetricsText& m, const Server::Snapshot& s) {
     m.Counter("mega_message_log_rows_written_total", "Rows the message-log writer wrote.",
               double(s.log_written));
@@ -180,6 +201,7 @@ HttpResponse MetricsReply(const Server::Snapshot& s, const std::vector<TaskInfo>
     AddQueueMetrics(m, s);
     AddTaskMetrics(m, tasks);
     AddDeliveryMetrics(m, s);
+    AddAccountMetrics(m, s);
     AddMessageLogMetrics(m, s);
     std::string text = std::move(m.text());
     const LatencyHistogram& latency = s.counters.latency;

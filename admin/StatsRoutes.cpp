@@ -87,6 +87,22 @@ void WriteCounters(JsonWriter& w, const Server::Snapshot& s) {
     Field(w, "msgkeys", s.dedup_keys);
     Field(w, "token_refreshes", s.token_refreshes);
     Field(w, "paused", s.pause.paused);
+    w.Key("accounts");  // each account's own counters and pause
+    w.StartArray();
+    for (const auto& a : s.accounts) {
+        w.StartObject();
+        Field(w, "account", a.name);
+        Field(w, "type", a.type);
+        Field(w, "paused", a.paused);
+        Field(w, "sent", a.counters.sent);
+        Field(w, "failed", a.counters.failed);
+        Field(w, "attempts", a.counters.attempts);
+        Field(w, "quota_hits", a.counters.quota_hits);
+        Field(w, "held", a.held);
+        Field(w, "token_refreshes", a.token_refreshes);
+        w.EndObject();
+    }
+    w.EndArray();
     w.Key("message_log");
     w.StartObject();
     Field(w, "written", s.log_written);

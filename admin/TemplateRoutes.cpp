@@ -16,6 +16,8 @@ HttpResponse TemplateListReply(const TemplateCache& templates) {
         templates.ForEach([&](const Template& t) {
             w.StartObject();
             Field(w, "key", t.key());
+            Field(w, "account", t.account());
+            Field(w, "kind", t.kind());
             Field(w, "template", t.text());
             w.EndObject();
         });

@@ -68,6 +68,7 @@ constexpr const char* kDescription =
 struct CliArgs {
     std::string command;      // push, send, tset, bulk, failed, account or task
     std::string action;       // of failed, account and task: list, retry, pause, ...
+    std::string account;      // of account: NAME (empty: the default account)
     std::string config_name;  // NAME: config/NAME.ini
     std::string config_file;  // -c FILE
     std::string addr;         // --addr
@@ -85,7 +86,8 @@ struct CliArgs {
     double rate = 0;
 
     bool UsesAdminApi() const {
-        return command == "failed" || command == "account" || command == "task";
+        return command == "failed" || command == "account" || command == "task" ||
+               command == "recall";
     }
 };
 
@@ -202,15 +204,31 @@ void DefineFailedCommands(CLI::App* app, CliArgs* a) {
 void DefineAccountCommands(CLI::App* app, CliArgs* a) {
     CLI::App* account =
         AddCommand(app, "account", "status | pause | resume: the WeChat account's pause", a);
+    const char* name_help = "the account ([account.NAME]); default: the [wechat] one";
     AddCommand(account, "status",
                "paused (45009 daily quota, or by hand) or sending; the\n"
                "default action",
-               a);
-    AddCommand(account, "pause", "stop sending until resumed", a)
-        ->add_option("--reason", a->reason, "shown in status and on the dashboard")
+               a)
+        ->add_option("NAME", a->account, name_help)
+        ->type_name("");
+    CLI::App* pause = AddCommand(account, "pause", "stop sending until resumed", a);
+    pause->add_option("--reason", a->reason, "shown in status and on the dashboard")
         ->type_name("TEXT");
-    AddCommand(account, "resume", "send again", a);
+    pause->add_option("NAME", a->account, name_help)->type_name("");
+    AddCommand(account, "resume", "send again", a)
+        ->add_option("NAME", a->account, name_help)
+        ->type_name("");
     account->allow_extras();
+}
+
+void DefineRecallCommand(CLI::App* app, CliArgs* a) {
+    AddCommand(app, "recall",
+               "recall a sent message (WeCom app messages only), or cancel it\n"
+               "if it is still waiting",
+               a)
+        ->add_option("ID", a->id, "the message's id")
+        ->required()
+        ->type_name("");
 }
 
 void DefineTaskCommands(CLI::App* app, CliArgs* a) {
@@ -292,6 +310,7 @@ void DefineCommandLine(CLI::App* app, CliArgs* a) {
     DefineFailedCommands(app, a);
     DefineAccountCommands(app, a);
     DefineTaskCommands(app, a);
+    DefineRecallCommand(app, a);
     app->require_subcommand(0, 1);
     app->allow_extras();  // after the commands, which keep refusing extras: reported below
 }
@@ -501,9 +520,12 @@ AdminRequest RequestFor(const CliArgs& a) {
         if (a.action == "list") r = {"GET", "/api/failed?limit=" + std::to_string(a.limit), ""};
         if (a.action == "retry" && a.all) r.body = R"({"all":true})";
         if (!a.id.empty()) r.body = "{\"id\":" + JsonString(a.id) + "}";
+    } else if (a.command == "recall") {
+        r = {"POST", "/api/messages/" + a.id + "/recall", "{}"};
     } else if (a.command == "account") {
-        r.url = "/api/account/" + a.action;
-        if (a.action.empty() || a.action == "status") r = {"GET", "/api/account", ""};
+        const std::string base = a.account.empty() ? "/api/account" : "/api/accounts/" + a.account;
+        r.url = base + "/" + a.action;
+        if (a.action.empty() || a.action == "status") r = {"GET", base, ""};
         if (!a.reason.empty()) r.body = "{\"reason\":" + JsonString(a.reason) + "}";
     } else if (a.action == "list") {
         r = {"GET", "/api/tasks", ""};
@@ -564,13 +586,15 @@ bool PrintDeadLetters(const rapidjson::Document& d) {
 }
 
 bool PrintAccount(const rapidjson::Document& d) {
-    if (!MissingMembers(d, "app_id reason", "").empty() || !d.HasMember("paused") ||
-        !d["paused"].IsBool())
+    if (!MissingMembers(d, "reason", "").empty() || !d.HasMember("paused") || !d["paused"].IsBool())
         return false;
+    // The default account by its app_id, as before accounts came; the others by name.
+    const char* member = d.HasMember("app_id") && d["app_id"].IsString() ? "app_id" : "account";
+    if (!d.HasMember(member) || !d[member].IsString()) return false;
     if (d["paused"].GetBool())
-        std::printf("account %s paused: %s\n", d["app_id"].GetString(), d["reason"].GetString());
+        std::printf("account %s paused: %s\n", d[member].GetString(), d["reason"].GetString());
     else
-        std::printf("account %s sending\n", d["app_id"].GetString());
+        std::printf("account %s sending\n", d[member].GetString());
     return true;
 }
 
@@ -586,6 +610,12 @@ bool PrintCount(const rapidjson::Document& d, const char* member, const char* wh
 bool PrintAdminAnswer(const CliArgs& a, const rapidjson::Document& d) {
     const std::string& act = a.action;
     if (a.command == "task" && act == "list") return PrintTasks(d);
+    if (a.command == "recall") {
+        const bool cancelled = d.IsObject() && d.HasMember("cancelled");
+        std::printf("message %s %s\n", a.id.c_str(),
+                    cancelled ? "cancelled (it was not sent yet)" : "recalled");
+        return true;
+    }
     if (a.command == "task") {
         const char* done = act == "pause" ? "paused" : act == "resume" ? "resumed" : "cancelled";
         std::printf("task %s %s\n", a.id.c_str(), done);

@@ -192,7 +192,12 @@ bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
             return boolean(&c.daemonize);
         else if (name == "http_timeout_ms")
             return integer(&c.http_timeout_ms, 100, 600000);
-        else if (name == "log_file") {
+        else if (name == "template_value_max_chars")
+            return integer(&c.template_value_max_chars, 0, 100000);
+        else if (name == "missing_var") {
+            if (value != "empty" && value != "reject") return bad("expected empty or reject");
+            c.missing_var_reject = value == "reject";
+        } else if (name == "log_file") {
             if (c.log_file.empty()) c.log_file = value;
         } else
             return false;
@@ -242,6 +247,18 @@ bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
             if (c.api_base.empty()) return bad("expected at least one URL");
         } else
             return false;
+    } else if (section.substr(0, 8) == "account.") {
+        const std::string account(section.substr(8));
+        auto& list = c.accounts;
+        auto it = std::find_if(list.begin(), list.end(),
+                               [&](const AccountConfig& a) { return a.name == account; });
+        if (it == list.end()) {
+            it = list.insert(list.end(), AccountConfig{});
+            it->name = account;
+        }
+        bool known = false;
+        const Status s = ApplyAccountKey(&*it, name, value, &known);
+        return s.ok() ? known : bad(s.message());
     } else if (section == "retry") {
         if (name == "tries")
             return integer(&c.retry_tries, 1, 1000);
@@ -372,7 +389,7 @@ const std::vector<SectionKeys>& KnownKeys() {
           "strict_config", "class", "protocol"}},
         {"setting",
          {"task_worker_num", "max_inflight", "package_max_length", "daemonize", "http_timeout_ms",
-          "log_file",
+          "log_file", "missing_var", "template_value_max_chars",
           // Swoole's settings, as the original's file may carry them
           "reactor_num", "worker_num", "max_request", "max_conn", "max_connection", "task_ipc_mode",
           "task_max_request", "task_tmpdir", "task_enable_coroutine", "task_use_object",
@@ -410,6 +427,8 @@ const std::vector<SectionKeys>& KnownKeys() {
 }
 
 const SectionKeys* FindSection(std::string_view section) {
+    static const SectionKeys kAccount = {"account.NAME", AccountKeys()};
+    if (section.substr(0, 8) == "account." && section.size() > 8) return &kAccount;
     if (section.starts_with("callback.") && section.size() > 9) section = "callback.*";
     for (const auto& s : KnownKeys())
         if (section == s.section) return &s;
@@ -559,6 +578,7 @@ Status Config::LoadAll(const std::string& path, Config* out, std::vector<std::st
     }
     for (const auto& cb : c.callbacks)
         if (cb.url.empty()) st.errors.push_back(path + ": [callback." + cb.name + "] needs a url");
+    for (const std::string& e : CheckAccounts(c)) st.errors.push_back(path + ": " + e);
     if (c.log_file.empty()) c.log_file = "logs/mega.log";
     if (c.queue_segment_bytes < c.package_max_length + 4096)
         c.queue_segment_bytes = c.package_max_length + 4096;

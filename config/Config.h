@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/Status.h"
+#include "config/Accounts.h"
 
 namespace mega {
 
@@ -37,6 +38,8 @@ struct Config {
     uint64_t package_max_length = 2465792;
     bool daemonize = true;
     int http_timeout_ms = 10000;
+    bool missing_var_reject = false;   // missing_var = reject: a push lacking a ${var} fails
+    int template_value_max_chars = 0;  // template data values longer fail locally (0: no cap)
 
     // [pdo]
     std::string mysql_host = "127.0.0.1";
@@ -55,9 +58,10 @@ struct Config {
     std::vector<std::string> api_base{"https://api.weixin.qq.com"};  // failover order
     bool stable_token = true;                                        // token_api = stable | classic
     double rate_limit_per_second = 0;                                // 0 = unlimited
-    int rate_burst = 0;           // 0 = a tenth of a second's worth
-    int failover_healthy_s = 60;  // on a later base this long, then try the first again
-    int quota_probe_s = 300;      // while paused by 45009, send one probe this often
+    int rate_burst = 0;                   // 0 = a tenth of a second's worth
+    int failover_healthy_s = 60;          // on a later base this long, then try the first again
+    int quota_probe_s = 300;              // while paused by 45009, send one probe this often
+    std::vector<AccountConfig> accounts;  // [account.NAME] sections (config/Accounts.h)
 
     // [retry]
     int retry_tries = 3;                         // attempts in all, the first included

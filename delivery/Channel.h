@@ -10,12 +10,16 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/Status.h"
 #include "delivery/ErrorClass.h"
 #include "templates/Template.h"
 
 namespace mega {
+
+class Channel;
+class TokenCache;
 
 // One message handed to a sender thread.
 struct DeliveryJob {
@@ -26,6 +30,9 @@ struct DeliveryJob {
     std::string_view openid, data, msgkey;
     uint32_t attempt = 1;
     uint32_t flight = 0;  // the dispatcher's slot of the decoded record (in the result too)
+    // Its account's token cache and the channel of its template's kind; null: the pool's own.
+    TokenCache* tokens = nullptr;
+    const Channel* channel = nullptr;
 };
 
 // What a reply says, once read.
@@ -53,6 +60,10 @@ class Channel {
     // Appends the URL of the send call on API base `base` with credential `token`.
     virtual void AppendUrl(std::string_view base, std::string_view token,
                            std::string* url) const = 0;
+    // Appends the request's own header lines ("Name: value") for `body`, if it has any
+    // (a signature); most channels have none.
+    virtual void AppendHeaders(std::string_view /*body*/,
+                               std::vector<std::string>* /*headers*/) const {}
     virtual std::unique_ptr<ReplyReader> NewReplyReader() const = 0;
     // What a call's end means: `transport_ok` false when no HTTP answer came; `errcode` as
     // read (or one of the local kErrcode* values).

@@ -15,6 +15,12 @@
 #include "delivery/MessageOptions.h"
 
 namespace mega {
+namespace {
+// Added to a robot's window: the sends of one window may reach WeCom later than those of
+// the next (a new connection, a slow thread), and WeCom counts when they arrive.
+constexpr int64_t kNetMarginMs = 500;
+}  // namespace
+
 Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, QueueBackend* backend,
                        TemplateCache* templates, SenderPool* senders, MessageLog* log,
                        FinalCallback on_final)
@@ -24,22 +30,50 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, QueueBackend* back
       senders_(senders),
       log_(log),
       on_final_(std::move(on_final)),
-      bucket_(config.rate_limit_per_second, config.rate_burst, NowMs()),
+      loop_(loop),
       retries_(config.retry_backoff) {
     // The senders report straight here.
     senders_->SetResultsCallback([this](std::vector<DeliveryResult>& r) { OnResults(r); });
     uv_timer_init(loop, &timer_);
-    uv_timer_init(loop, &pause_timer_);
-    timer_.data = pause_timer_.data = this;
+    timer_.data = this;
+    std::vector<AccountConfig> one = {AllAccounts(config).front()};
+    for (const AccountConfig& a : one) {
+        lanes_.push_back(std::make_unique<AccountLane>(a.name, a.rate_limit_per_second,
+                                                       a.rate_burst, a.quota_probe_s, NowMs()));
+        uv_timer_init(loop, lanes_.back()->pause_timer.get());
+        lanes_.back()->pause_timer->data = this;
+    }
 }
 
 Dispatcher::~Dispatcher() = default;
 
+void Dispatcher::SetAccounts(SendingAccounts* accounts) {
+    accounts_ = accounts;
+    for (size_t i = 1; i < accounts->size(); ++i) {
+        const AccountConfig& a = accounts->at(i).account;
+        lanes_.push_back(std::make_unique<AccountLane>(a.name, a.rate_limit_per_second,
+                                                       a.rate_burst, a.quota_probe_s, NowMs()));
+        if (a.type == "wecom_robot")  // WeCom's limit, built in
+            lanes_.back()->window =
+                WindowLimit(20, int64_t(a.robot_window_s) * 1000 + kNetMarginMs);
+        uv_timer_init(loop_, lanes_.back()->pause_timer.get());
+        lanes_.back()->pause_timer->data = this;
+    }
+}
+
+int Dispatcher::FindLane(std::string_view name) const {
+    for (size_t i = 0; i < lanes_.size(); ++i)
+        if (lanes_[i]->name == name) return int(i);
+    return -1;
+}
+
 void Dispatcher::CloseHandles() {
     uv_timer_stop(&timer_);
-    uv_timer_stop(&pause_timer_);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&pause_timer_), nullptr);
+    for (auto& lane : lanes_) {
+        uv_timer_stop(lane->pause_timer.get());
+        uv_close(reinterpret_cast<uv_handle_t*>(lane->pause_timer.get()), nullptr);
+    }
 }
 
 int Dispatcher::PickLevel() {
@@ -51,49 +85,84 @@ int Dispatcher::PickLevel() {
 void Dispatcher::Pump() {
     if (stopped_) return;
     const int64_t now = NowMs();
-    const size_t capacity =
-        pause_.paused ? (probe_allowed_ && !probe_inflight_ ? 1 : 0) : senders_->capacity();
+    const size_t capacity = senders_->capacity();
     size_t budget = capacity > inflight_ ? capacity - inflight_ : 0;
-    bool rate_limited = false;
-    auto take = [&](uint64_t tag) {
-        if (Prepare(tag, now, &batch_)) budget--;
-    };
+    for (auto& lane : lanes_) DrainHeld(*lane, now, &budget);
     while (budget > 0 && !heap_.empty() && heap_.front().at_ms <= now) {
-        if (!bucket_.Take(now)) {
-            rate_limited = true;
-            break;
-        }
-        take(PopDue());
+        if (Prepare(PopDue(), now, &batch_)) budget--;
     }
-    while (budget > 0 && !rate_limited) {
+    // Records are read from the queues only while some account may send: held records of
+    // paused or rate-limited accounts stay bounded.
+    const size_t max_held = std::max<size_t>(1024, 4 * capacity);
+    while (budget > 0 && held_ < max_held && AnyLaneOpen(now)) {
         const int level = PickLevel();
         if (level < 0) break;
-        if (!bucket_.Take(now)) {
-            rate_limited = true;
-            break;
-        }
         RecordTag tag;
         if (!backend_->Next(level, &tag)) break;
-        take(tag);
+        if (Prepare(tag, now, &batch_)) budget--;
     }
     if (!batch_.empty()) {
-        if (pause_.paused) {
-            probe_inflight_ = true;
-            probe_allowed_ = false;
-            spdlog::info("account paused: sending one probe message");
-        }
         inflight_ += batch_.size();
         senders_->Submit(&batch_);
         batch_.clear();
     }
-    if (rate_limited) {
-        // Come back when the next token has accrued.
-        const int64_t wait = bucket_.WaitMs(now);
-        timer_at_ms_ = now + wait;
-        uv_timer_start(&timer_, OnTimer, uint64_t(wait), 0);
-        return;
+    ArmTimer(RateWaitMs(now));
+}
+
+bool Dispatcher::TakeTurn(AccountLane& lane, int64_t now_ms, bool* probe) {
+    *probe = false;
+    if (!lane.pause.paused) {
+        if (!lane.window.Ready(now_ms) || !lane.bucket.Take(now_ms)) return false;
+        lane.window.Record(now_ms);
+        return true;
     }
-    ArmTimer();
+    if (!lane.probe_allowed || lane.probe_inflight) return false;
+    lane.probe_allowed = false;
+    lane.probe_inflight = true;
+    *probe = true;
+    spdlog::info("account {} paused: sending one probe message", lane.name);
+    return true;
+}
+
+bool Dispatcher::AnyLaneOpen(int64_t now_ms) {
+    for (auto& lane : lanes_) {
+        if (lane->pause.paused ? lane->probe_allowed && !lane->probe_inflight
+                               : lane->window.Ready(now_ms) && lane->bucket.Ready(now_ms))
+            return true;
+    }
+    return false;
+}
+
+void Dispatcher::DrainHeld(AccountLane& lane, int64_t now_ms, size_t* budget) {
+    while (*budget > 0 && !lane.held.empty()) {
+        bool probe = false;
+        if (!TakeTurn(lane, now_ms, &probe)) return;
+        const RecordTag tag = lane.held.front();
+        lane.held.pop_front();
+        held_--;
+        if (Prepare(tag, now_ms, &batch_, true)) {
+            flight_[batch_.back().flight].probe = probe;
+            (*budget)--;
+        } else if (probe) {
+            lane.probe_inflight = false;
+            lane.probe_allowed = true;
+        }
+    }
+}
+
+int64_t Dispatcher::RateWaitMs(int64_t now_ms) {
+    // A lane out of tokens may have records held or still in the queues: come back when its
+    // next token has accrued (a full bucket needs no timer).
+    int64_t wait = -1;
+    for (auto& lane : lanes_) {
+        if (lane->pause.paused) continue;
+        const bool window = lane->window.Ready(now_ms), bucket = lane->bucket.Ready(now_ms);
+        if (window && bucket) continue;
+        const int64_t w = std::max<int64_t>({int64_t(1), window ? 0 : lane->window.WaitMs(now_ms),
+                                             bucket ? 0 : lane->bucket.WaitMs(now_ms)});
+        wait = wait < 0 ? w : std::min(wait, w);
+    }
+    return wait;
 }
 
 bool Dispatcher::Decode(uint64_t tag, Decoded* out) const {
@@ -116,7 +185,23 @@ uint32_t Dispatcher::TakeFlightSlot() {
     return slot;
 }
 
-bool Dispatcher::Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs) {
+bool Dispatcher::Route(const Template& tmpl, DeliveryJob* job, uint32_t* lane,
+                       std::string* error) const {
+    *lane = 0;
+    if (!accounts_) return tmpl.account() == "default" || (*error = "unknown account", false);
+    const int i = accounts_->Find(tmpl.account());
+    if (i < 0) {
+        *error = "unknown account " + tmpl.account();
+        return false;
+    }
+    job->channel = accounts_->ChannelFor(size_t(i), tmpl.kind(), error);
+    if (!job->channel) return false;
+    job->tokens = accounts_->at(size_t(i)).tokens.get();
+    *lane = uint32_t(i);
+    return true;
+}
+
+bool Dispatcher::Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs, bool held) {
     const uint32_t slot = TakeFlightSlot();
     Decoded& d = flight_[slot];
     if (!Decode(tag, &d)) {
@@ -141,6 +226,21 @@ bool Dispatcher::Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>*
         return false;
     }
     DeliveryJob job;
+    std::string route_error;
+    if (!Route(*tmpl, &job, &d.lane, &route_error)) {
+        const Decoded ended = d;
+        FreeFlightSlot(slot);
+        Settle(ended, Ending::kFailed, nullptr, route_error);
+        return false;
+    }
+    AccountLane& lane = *lanes_[d.lane];
+    d.probe = false;
+    if (!held && (!lane.held.empty() || !TakeTurn(lane, now_ms, &d.probe))) {
+        FreeFlightSlot(slot);
+        lane.held.push_back(tag);  // its turn comes in order, when the account may send
+        held_++;
+        return false;
+    }
     job.id = m.id;
     job.tag = tag;
     job.flight = slot;
@@ -160,22 +260,25 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         counters_.attempts++;
         counters_.by_outcome[int(r.outcome)]++;
         if (r.transport_ok) counters_.latency.Observe(r.latency_us / 1e6);
-        const bool was_probe = probe_inflight_;
-        probe_inflight_ = false;
         // A copy (views and numbers): what follows may hand out messages, and so slots.
         const Decoded d = flight_[r.flight];
         FreeFlightSlot(r.flight);
+        AccountLane& lane = *lanes_[d.lane];
+        lane.counters.attempts++;
+        const bool was_probe = d.probe;
+        if (was_probe) lane.probe_inflight = false;
         if (r.outcome == Outcome::kSent) {
-            if (was_probe && pause_.paused && !pause_.by_operator)
-                Resume("a probe message went through");
+            if (was_probe && lane.pause.paused && !lane.pause.by_operator)
+                Resume(d.lane, "a probe message went through");
             Settle(d, Ending::kSent, &r, {});
             continue;
         }
         if (r.outcome == Outcome::kQuota) {
             // Not the message's fault: it waits, unchanged, until the account may send again.
             counters_.quota_hits++;
-            if (!pause_.paused || was_probe)
-                Pause("daily API quota reached (45009)", false, NextQuotaResetMs(now));
+            lane.counters.quota_hits++;
+            if (!lane.pause.paused || was_probe)
+                Pause(d.lane, "daily API quota reached (45009)", false, NextQuotaResetMs(now));
             PushDue(now, r.tag);
             continue;
         }
@@ -197,7 +300,7 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         const int tries = opts.tries > 0 ? opts.tries : config_.retry_tries;
         RecordState st = backend_->State(r.tag);
         st.attempts++;
-        if (r.errcode == 45011) bucket_.SlowUntil(now + 60000);  // half rate for a minute
+        if (r.errcode == 45011) lane.bucket.SlowUntil(now + 60000);  // half rate for a minute
         const bool retry = r.outcome != Outcome::kPermanent && st.attempts < tries;
         if (!retry) {
             backend_->SetState(r.tag, st);
@@ -209,6 +312,7 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         backend_->SetState(r.tag, st);
         PushDue(int64_t(st.retry_at) * 1000, r.tag);
         counters_.retried++;
+        lane.counters.retried++;
         LogStatusChange(d, LogStatus::kRetrying, st.attempts, &r, {}, now);
         spdlog::info("message {} to {} ({}{}{}) attempt {}/{} failed ({} {}): retry in {} s", m.id,
                      LogText(m.openid), LogText(m.key), opts.source.empty() ? "" : ", source ",
@@ -232,6 +336,8 @@ uint64_t Dispatcher::PopDue() {
 
 std::vector<Dispatcher::WaitingMessage> Dispatcher::Waiting(size_t limit) const {
     std::vector<Due> sorted(heap_);
+    for (const auto& lane : lanes_)
+        for (RecordTag tag : lane->held) sorted.push_back({0, tag});  // due now
     std::sort(sorted.begin(), sorted.end(),
               [](const Due& a, const Due& b) { return a.at_ms < b.at_ms; });
     std::vector<WaitingMessage> out;
@@ -246,6 +352,17 @@ std::vector<Dispatcher::WaitingMessage> Dispatcher::Waiting(size_t limit) const 
 }
 
 bool Dispatcher::Cancel(uint64_t id) {
+    for (auto& lane : lanes_) {
+        for (auto it = lane->held.begin(); it != lane->held.end(); ++it) {
+            Decoded d;
+            if (!Decode(*it, &d) || d.message.id != id) continue;
+            lane->held.erase(it);
+            held_--;
+            counters_.cancelled++;
+            Settle(d, Ending::kCancelled, nullptr, "cancelled by an operator");
+            return true;
+        }
+    }
     for (size_t i = 0; i < heap_.size(); i++) {
         Decoded d;
         if (!Decode(heap_[i].tag, &d) || d.message.id != id) continue;
@@ -264,13 +381,16 @@ void Dispatcher::Settle(const Decoded& d, Ending ending, const DeliveryResult* r
     const Message& m = d.message;
     const bool sent = ending == Ending::kSent;
     const uint16_t attempts = backend_->State(d.tag).attempts;
+    AccountCounters& lane = lanes_[d.lane]->counters;
     if (ending == Ending::kSent) {
         counters_.sent++;
+        lane.sent++;
     } else if (ending == Ending::kCancelled) {
         spdlog::info("message {} to {} ({}) cancelled by an operator", m.id, LogText(m.openid),
                      LogText(m.key));
     } else {
         counters_.failed++;
+        lane.failed++;
         const std::string_view error = r ? std::string_view(r->reply) : local_error;
         spdlog::warn("message {} to {} ({}) failed after {} attempts: {}", m.id, LogText(m.openid),
                      LogText(m.key), attempts, LogText(error));
@@ -327,40 +447,43 @@ void Dispatcher::LogStatusChange(const Decoded& d, LogStatus status, uint16_t at
     log_->Add(std::move(e));
 }
 
-void Dispatcher::Pause(const std::string& reason, bool by_operator, int64_t until_ms) {
-    const bool was = pause_.paused;
-    pause_.paused = true;
-    pause_.by_operator = by_operator;
-    pause_.reason = reason;
-    if (!was) pause_.since_ms = NowMs();
-    pause_.until_ms = until_ms;
-    probe_allowed_ = false;
-    spdlog::warn("account {} paused: {}{}", config_.app_id, reason,
+void Dispatcher::Pause(size_t i, const std::string& reason, bool by_operator, int64_t until_ms) {
+    AccountLane& lane = *lanes_[i];
+    PauseState& pause = lane.pause;
+    const bool was = pause.paused;
+    pause.paused = true;
+    pause.by_operator = by_operator;
+    pause.reason = reason;
+    if (!was) pause.since_ms = NowMs();
+    pause.until_ms = until_ms;
+    lane.probe_allowed = false;
+    spdlog::warn("account {} paused: {}{}", i == 0 ? config_.app_id : lane.name, reason,
                  until_ms ? " (until the quota resets at midnight UTC+8)" : "");
     // While paused by the quota, wake every probe interval (and at the reset).
-    SavePause();
-    uv_timer_stop(&pause_timer_);
+    if (i == 0) SavePause();
+    uv_timer_stop(lane.pause_timer.get());
     if (!by_operator) {
-        const int64_t probe_ms = config_.quota_probe_s > 0 ? config_.quota_probe_s * 1000ll : 0;
+        const int64_t probe_ms = lane.quota_probe_s > 0 ? lane.quota_probe_s * 1000ll : 0;
         const int64_t to_reset = std::max<int64_t>(0, until_ms - NowMs());
         const int64_t first = probe_ms > 0 ? std::min(probe_ms, to_reset) : to_reset;
-        uv_timer_start(&pause_timer_, OnPauseTimer, uint64_t(first), uint64_t(probe_ms));
+        uv_timer_start(lane.pause_timer.get(), OnPauseTimer, uint64_t(first), uint64_t(probe_ms));
     }
 }
 
-void Dispatcher::Resume(const std::string& why) {
-    if (!pause_.paused) return;
-    spdlog::warn("account {} resumed: {} (paused {} s: {})", config_.app_id, why,
-                 (NowMs() - pause_.since_ms) / 1000, pause_.reason);
-    pause_ = PauseState{};
-    probe_allowed_ = false;
-    SavePause();
-    uv_timer_stop(&pause_timer_);
+void Dispatcher::Resume(size_t i, const std::string& why) {
+    AccountLane& lane = *lanes_[i];
+    if (!lane.pause.paused) return;
+    spdlog::warn("account {} resumed: {} (paused {} s: {})", i == 0 ? config_.app_id : lane.name,
+                 why, (NowMs() - lane.pause.since_ms) / 1000, lane.pause.reason);
+    lane.pause = PauseState{};
+    lane.probe_allowed = false;
+    if (i == 0) SavePause();
+    uv_timer_stop(lane.pause_timer.get());
     Pump();
 }
 
 void Dispatcher::SavePause() {
-    Status s = backend_->SavePause(pause_);
+    Status s = backend_->SavePause(lanes_[0]->pause);
     if (!s.ok()) spdlog::error("pause not kept across a restart: {}", s.message());
 }
 
@@ -372,45 +495,52 @@ void Dispatcher::RestorePause() {
     if (!s.ok() || !kept.paused) return;
     if (!kept.by_operator && kept.until_ms <= NowMs()) {
         spdlog::info("the quota pause from before the restart is over ({})", kept.reason);
-        pause_ = PauseState{};
+        lanes_[0]->pause = PauseState{};
         SavePause();
         return;
     }
     spdlog::warn("kept from before the restart: sending paused{} since {} ms ago: {}",
                  kept.by_operator ? " by an operator" : "", NowMs() - kept.since_ms, kept.reason);
     Pause(kept.reason, kept.by_operator, kept.by_operator ? 0 : kept.until_ms);
-    pause_.since_ms = kept.since_ms;
+    lanes_[0]->pause.since_ms = kept.since_ms;
 }
 
 void Dispatcher::OnPauseTimer(uv_timer_t* t) {
     auto* d = static_cast<Dispatcher*>(t->data);
-    if (!d->pause_.paused) return;
-    if (d->pause_.until_ms && NowMs() >= d->pause_.until_ms) {
-        d->Resume("the daily quota reset (midnight UTC+8)");
+    for (size_t i = 0; i < d->lanes_.size(); ++i) {
+        AccountLane& lane = *d->lanes_[i];
+        if (lane.pause_timer.get() != t || !lane.pause.paused) continue;
+        if (lane.pause.until_ms && NowMs() >= lane.pause.until_ms) {
+            d->Resume(i, "the daily quota reset (midnight UTC+8)");
+            return;
+        }
+        lane.probe_allowed = true;
+        d->Pump();
         return;
     }
-    d->probe_allowed_ = true;
-    d->Pump();
 }
 
 void Dispatcher::Stop() {
     stopped_ = true;
     uv_timer_stop(&timer_);
-    uv_timer_stop(&pause_timer_);
+    for (auto& lane : lanes_) uv_timer_stop(lane->pause_timer.get());
 }
 
-void Dispatcher::ArmTimer() {
-    // Nothing to wait for, or the top is due but sending is blocked: results or a resume pump.
-    if (heap_.empty() || stopped_ ||
-        (heap_.front().at_ms <= NowMs() && (pause_.paused || inflight_ >= senders_->capacity()))) {
+void Dispatcher::ArmTimer(int64_t rate_wait_ms) {
+    const int64_t now = NowMs();
+    // The top is due but the senders are full: their results pump.
+    const bool heap_waits =
+        !heap_.empty() && !(heap_.front().at_ms <= now && inflight_ >= senders_->capacity());
+    if (stopped_ || (!heap_waits && rate_wait_ms < 0)) {
         uv_timer_stop(&timer_);
         timer_at_ms_ = 0;
         return;
     }
-    const int64_t at = heap_.front().at_ms;
+    int64_t at = heap_waits ? heap_.front().at_ms : now + rate_wait_ms;
+    if (rate_wait_ms >= 0) at = std::min(at, now + rate_wait_ms);
     if (timer_at_ms_ == at && uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_))) return;
     timer_at_ms_ = at;
-    const int64_t wait = std::max<int64_t>(0, at - NowMs());
+    const int64_t wait = std::max<int64_t>(0, at - now);
     uv_timer_start(&timer_, OnTimer, uint64_t(wait), 0);
 }
 

@@ -21,9 +21,11 @@
 #include "base/Clock.h"
 #include "base/LatencyHistogram.h"
 #include "config/Config.h"
+#include "delivery/AccountLane.h"
 #include "delivery/MessageOptions.h"
 #include "delivery/Policies.h"
 #include "delivery/SenderPool.h"
+#include "delivery/SendingAccounts.h"
 #include "queue/QueueBackend.h"
 #include "store/MessageLog.h"
 #include "templates/TemplateCache.h"
@@ -60,6 +62,11 @@ class Dispatcher {
     Dispatcher(const Dispatcher&) = delete;
     Dispatcher& operator=(const Dispatcher&) = delete;
 
+    // The accounts: one lane each (bucket, pause, counters), a message's by its template's
+    // account. Without it every message goes to the one account of [wechat]. Call once,
+    // before the first Pump; `accounts` must outlive the dispatcher.
+    void SetAccounts(SendingAccounts* accounts);
+
     void Pump();  // hand due records to the senders, up to their capacity
     void OnResults(std::vector<DeliveryResult>& results);
     // Stops handing out records (shutdown); results are still settled.
@@ -68,17 +75,26 @@ class Dispatcher {
 
     // A new [wechat] rate_limit_per_second and rate_burst (SIGHUP); the bucket starts empty.
     void SetRate(double rate_per_second, int burst) {
-        bucket_ = RateBucket(rate_per_second, burst, NowMs());
+        lanes_[0]->bucket = RateBucket(rate_per_second, burst, NowMs());
     }
-    void Pause(const std::string& reason, bool by_operator, int64_t until_ms);
-    void Resume(const std::string& why);
+    // Of the account `default` (lane 0), or of lane `lane`.
+    void Pause(const std::string& reason, bool by_operator, int64_t until_ms) {
+        Pause(0, reason, by_operator, until_ms);
+    }
+    void Resume(const std::string& why) { Resume(0, why); }
+    void Pause(size_t lane, const std::string& reason, bool by_operator, int64_t until_ms);
+    void Resume(size_t lane, const std::string& why);
+    // The lane of the account `name`, or -1.
+    int FindLane(std::string_view name) const;
+    size_t lane_count() const { return lanes_.size(); }
+    const AccountLane& lane(size_t i) const { return *lanes_[i]; }
     // Every pause and resume is saved in the backend, to be kept across restarts. Restores
     // the pause saved before a restart: an operator's always, the quota's if not over.
     void RestorePause();
-    const PauseState& pause_state() const { return pause_; }
+    const PauseState& pause_state() const { return lanes_[0]->pause; }
 
     size_t inflight() const { return inflight_; }
-    size_t waiting() const { return heap_.size(); }  // delayed or retrying
+    size_t waiting() const { return heap_.size() + held_; }  // delayed, retrying or held
 
     // Delayed and retrying messages, soonest first, at most `limit`.
     struct WaitingMessage {
@@ -106,20 +122,31 @@ class Dispatcher {
         RecordTag tag = 0;
         Message message;
         MessageOptions options;
+        uint32_t lane = 0;   // its account's
+        bool probe = false;  // sent while its account is paused, to see if the pause is over
     };
     bool Decode(uint64_t tag, Decoded* out) const;
     uint32_t TakeFlightSlot();
     void FreeFlightSlot(uint32_t slot) { free_flight_.push_back(slot); }
 
     int PickLevel();
-    bool Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs);
+    // A due record: handed out (true), or held by its account, delayed or settled (false).
+    // `held`: it comes from its lane's held list, whose turn was already taken.
+    bool Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs, bool held = false);
+    // The lane of `tmpl`'s account and the job's route; false (and *error) if none.
+    bool Route(const Template& tmpl, DeliveryJob* job, uint32_t* lane, std::string* error) const;
+    // May `lane` send one message now? Takes a token from its bucket, or its probe turn.
+    bool TakeTurn(AccountLane& lane, int64_t now_ms, bool* probe);
+    bool AnyLaneOpen(int64_t now_ms);
+    void DrainHeld(AccountLane& lane, int64_t now_ms, size_t* budget);
+    int64_t RateWaitMs(int64_t now_ms);  // until a lane's next token, -1: none waits
     // How a message ends: sent, failed (kept as a dead letter) or cancelled by an operator.
     enum class Ending { kSent, kFailed, kCancelled };
     void Settle(const Decoded& d, Ending ending, const DeliveryResult* r,
                 std::string_view local_error);
     void PushDue(int64_t at_ms, uint64_t tag);
     uint64_t PopDue();
-    void ArmTimer();
+    void ArmTimer(int64_t rate_wait_ms = -1);
     void LogStatusChange(const Decoded& d, LogStatus status, uint16_t attempts,
                          const DeliveryResult* r, std::string_view error, int64_t now_ms);
     void SavePause();  // in the backend; a failure is logged
@@ -132,11 +159,12 @@ class Dispatcher {
     SenderPool* senders_;
     MessageLog* log_;
     FinalCallback on_final_;
-    uv_timer_t timer_, pause_timer_;
-    PauseState pause_;
-    bool probe_allowed_ = false, probe_inflight_ = false;
+    uv_loop_t* loop_;
+    uv_timer_t timer_;
+    std::vector<std::unique_ptr<AccountLane>> lanes_;  // `default` first
+    SendingAccounts* accounts_ = nullptr;
+    size_t held_ = 0;  // records in the lanes' held lists
     PriorityPicker picker_;
-    RateBucket bucket_;
     RetrySchedule retries_;
     int64_t timer_at_ms_ = 0;
     std::vector<Due> heap_;  // a min-heap (std::push_heap with greater), iterable for listing

@@ -30,6 +30,30 @@ bool RateBucket::Take(int64_t now_ms) {
     return true;
 }
 
+bool WindowLimit::Ready(int64_t now_ms) {
+    if (max_ == 0) return true;
+    while (!starts_.empty() && starts_.front() <= now_ms - window_ms_) starts_.pop_front();
+    return starts_.size() < max_;
+}
+
+void WindowLimit::Record(int64_t now_ms) {
+    if (max_ > 0) starts_.push_back(now_ms);
+}
+
+int64_t WindowLimit::WaitMs(int64_t now_ms) const {
+    if (max_ == 0 || starts_.size() < max_) return 0;
+    return std::max<int64_t>(1, starts_.front() + window_ms_ - now_ms + 1);
+}
+
+bool RateBucket::Ready(int64_t now_ms) {
+    if (rate_ <= 0) return true;
+    if (now_ms > at_ms_) {
+        tokens_ = std::min(cap_, tokens_ + double(now_ms - at_ms_) * Rate(now_ms) / 1000.0);
+        at_ms_ = now_ms;
+    }
+    return tokens_ >= 1.0;
+}
+
 int64_t RateBucket::WaitMs(int64_t now_ms) const {
     if (rate_ <= 0 || tokens_ >= 1.0) return 0;
     return std::max<int64_t>(1, int64_t((1.0 - tokens_) * 1000.0 / Rate(now_ms)));

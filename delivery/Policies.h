@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ class RateBucket {
     RateBucket(double rate_per_second, int burst, int64_t now_ms);
     bool Take(int64_t now_ms);             // true, and one token fewer, if one is there
     int64_t WaitMs(int64_t now_ms) const;  // until the next token, after a failed Take
+    bool Ready(int64_t now_ms);            // a token is there (refills; takes none)
     void SlowUntil(int64_t until_ms) { slow_until_ms_ = until_ms; }
     bool limited() const { return rate_ > 0; }
 
@@ -38,6 +40,23 @@ class RateBucket {
 
     double rate_, cap_, tokens_ = 0;
     int64_t at_ms_, slow_until_ms_ = 0;
+};
+
+// At most `max` sends in any window of `window_ms` (a WeCom group robot: 20 a minute). It
+// remembers the start of each send of the last window; `max` 0 means no limit.
+class WindowLimit {
+  public:
+    WindowLimit(int max = 0, int64_t window_ms = 60000)
+        : max_(size_t(max)), window_ms_(window_ms) {}
+    bool Ready(int64_t now_ms);            // one more send now stays inside the limit
+    void Record(int64_t now_ms);           // a send starts now
+    int64_t WaitMs(int64_t now_ms) const;  // until Ready, after it was false
+    bool limited() const { return max_ > 0; }
+
+  private:
+    size_t max_;
+    int64_t window_ms_;
+    std::deque<int64_t> starts_;
 };
 
 // When a failed attempt is tried again: [retry] backoff in seconds by attempt (the last

@@ -80,16 +80,31 @@ struct ResultMailbox {
     uv_async_t* async = nullptr;
 };
 
+// What a sender thread keeps per (account, channel): the token it last got from the account's
+// cache, the URL built from it, and the channel's reply reader.
+struct Route {
+    TokenCache* tokens = nullptr;
+    const Channel* channel = nullptr;
+    std::unique_ptr<ReplyReader> reader;
+    std::string token, url, token_error;
+    uint64_t token_generation = 0, url_generation = 0;
+    uint64_t url_token = 0, url_epoch = ~uint64_t(0);  // what url was built from
+    int64_t token_recheck_us = 0;
+};
+
 // One transfer: a kept-alive easy handle and the buffers it reuses message after message.
 struct Slot {
     CurlEasy easy;
     std::string body, response;
     DeliveryJob job;
-    uint64_t token_generation = 0;  // of the token in the URL of this attempt
-    uint64_t url_generation = 0;    // of the URL set on `easy` (0: none yet)
-    uint64_t base_epoch = 0;        // ApiBases epoch of that URL
+    Route* route = nullptr;            // of this attempt
+    uint64_t token_generation = 0;     // of the token in the URL of this attempt
+    const Route* url_route = nullptr;  // whose URL is set on `easy` (null: none yet)
+    uint64_t url_generation = 0;       // of that URL
+    uint64_t base_epoch = 0;           // ApiBases epoch of that URL
     bool token_retried = false;
     bool busy = false;
+    CurlSlist own_headers;  // the shared headers plus the request's own (null: shared only)
     int64_t started_us = 0;
 };
 
@@ -102,7 +117,6 @@ class SenderThread {
         : config_(config),
           tokens_(tokens),
           channel_(channel),
-          reply_reader_(channel->NewReplyReader()),
           mailbox_(mailbox),
           slot_count_(size_t(std::max(1, config.max_inflight))) {
         multi_.reset(curl_multi_init());
@@ -328,56 +342,102 @@ class SenderThread {
             slot->job = {};
             return false;
         }
-        const Status rendered = channel_->Render(j, &slot->body, &scratch_);
+        Route& route = RouteFor(j);
+        const Status rendered = route.channel->Render(j, &slot->body, &scratch_);
         if (!rendered.ok()) {
             LocalResult(j, Outcome::kPermanent, 47001, "local: " + rendered.message());
             slot->job = {};
             return false;
         }
-        if (!RefreshToken()) {
-            NoTokenResult(j);
+        if (!RefreshToken(route)) {
+            NoTokenResult(route, j);
             slot->job = {};
             return false;
         }
-        slot->token_generation = token_generation_;
+        if (!SetHeaders(slot, route)) {
+            LocalResult(j, Outcome::kTransient, kErrcodeTransport, "curl_slist_append failed");
+            slot->job = {};
+            return false;
+        }
+        slot->route = &route;
+        slot->token_generation = route.token_generation;
         slot->token_retried = false;
         return Launch(slot);
     }
 
-    // Keeps this thread's copy of the token current; false (token_error_ set) if there is
-    // none. The hot path is one atomic load and a clock read (plus the base's epoch).
-    bool RefreshToken() {
+    // The slot's request headers: the shared ones, plus the request's own if its channel
+    // has any (a signature over the body). False when out of memory.
+    bool SetHeaders(Slot* slot, const Route& route) {
+        header_lines_.clear();
+        route.channel->AppendHeaders(slot->body, &header_lines_);
+        CURL* h = slot->easy.get();
+        if (header_lines_.empty()) {
+            if (slot->own_headers) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers_.get());
+            slot->own_headers.reset();
+            return true;
+        }
+        CurlSlist list;
+        for (const char* line : {"Content-Type: application/json", "Expect:"}) {
+            curl_slist* more = curl_slist_append(list.get(), line);
+            if (!more) return false;
+            if (!list) list.reset(more);
+        }
+        for (const std::string& line : header_lines_)
+            if (!curl_slist_append(list.get(), line.c_str())) return false;
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
+        slot->own_headers = std::move(list);  // after setopt: the old list is no longer used
+        return true;
+    }
+
+    // The route of the job's account and channel (the pool's own when the job names none).
+    Route& RouteFor(const DeliveryJob& job) {
+        TokenCache* tokens = job.tokens ? job.tokens : tokens_;
+        const Channel* channel = job.channel ? job.channel : channel_;
+        for (auto& r : routes_)
+            if (r->tokens == tokens && r->channel == channel) return *r;
+        auto& r = routes_.emplace_back(std::make_unique<Route>());
+        r->tokens = tokens;
+        r->channel = channel;
+        r->reader = channel->NewReplyReader();
+        return *r;
+    }
+
+    // Keeps this thread's copy of the route's token current; false (token_error set) if
+    // there is none. The hot path is one atomic load and a clock read (plus the base's epoch).
+    bool RefreshToken(Route& r) {
         const int64_t now = NowUs();
-        if (token_generation_ == 0 || tokens_->generation() != token_generation_ ||
-            now >= token_recheck_us_) {
-            const Status s = tokens_->Get(&token_, &token_generation_);
+        if (r.token_generation == 0 || r.tokens->generation() != r.token_generation ||
+            now >= r.token_recheck_us) {
+            const Status s = r.tokens->Get(&r.token, &r.token_generation);
             if (!s.ok()) {
-                token_error_ = s.message();
-                token_recheck_us_ = 0;
+                r.token_error = s.message();
+                r.token_recheck_us = 0;
                 return false;
             }
-            token_recheck_us_ = now + kTokenRecheckUs;
+            r.token_recheck_us = now + kTokenRecheckUs;
         }
         // The only place the URL is rebuilt: a new token, or a new base (failover, or back
         // to the first after a healthy spell).
-        const uint64_t epoch = tokens_->bases().epoch();
-        if (url_token_ != token_generation_ || url_epoch_ != epoch) {
-            url_.clear();
-            channel_->AppendUrl(tokens_->bases().Url(epoch), token_, &url_);
-            url_token_ = token_generation_;
-            url_epoch_ = epoch;
-            url_generation_++;
+        const uint64_t epoch = r.tokens->bases().epoch();
+        if (r.url_token != r.token_generation || r.url_epoch != epoch) {
+            r.url.clear();
+            r.channel->AppendUrl(r.tokens->bases().Url(epoch), r.token, &r.url);
+            r.url_token = r.token_generation;
+            r.url_epoch = epoch;
+            r.url_generation++;
         }
         return true;
     }
 
     bool Launch(Slot* slot) {
         CURL* h = slot->easy.get();
-        if (slot->url_generation != url_generation_) {
-            curl_easy_setopt(h, CURLOPT_URL, url_.c_str());  // curl copies it
-            slot->url_generation = url_generation_;
+        const Route& route = *slot->route;
+        if (slot->url_route != &route || slot->url_generation != route.url_generation) {
+            curl_easy_setopt(h, CURLOPT_URL, route.url.c_str());  // curl copies it
+            slot->url_route = &route;
+            slot->url_generation = route.url_generation;
         }
-        slot->base_epoch = url_epoch_;
+        slot->base_epoch = route.url_epoch;
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, long(slot->body.size()));
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, slot->body.data());  // not copied
         slot->response.clear();
@@ -410,32 +470,33 @@ class SenderThread {
         bool transport_ok = rc == CURLE_OK;
         long http_status = 0;
         ChannelReply reply;
+        Route& route = *slot->route;
         if (transport_ok) {
             curl_easy_getinfo(slot->easy.get(), CURLINFO_RESPONSE_CODE, &http_status);
-            reply = reply_reader_->Read(slot->response);
+            reply = route.reader->Read(slot->response);
         }
         if (!transport_ok && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                               rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_GOT_NOTHING ||
                               rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR)) {
-            tokens_->bases().ReportFailure(slot->base_epoch, curl_easy_strerror(rc));
+            route.tokens->bases().ReportFailure(slot->base_epoch, curl_easy_strerror(rc));
         }
         const bool understood = transport_ok && reply.understood;
         const int errcode = !transport_ok ? kErrcodeTransport
                             : understood  ? reply.errcode
                                           : kErrcodeBadReply;
-        const Outcome outcome = channel_->Classify(transport_ok, http_status, errcode);
+        const Outcome outcome = route.channel->Classify(transport_ok, http_status, errcode);
 
         if (outcome == Outcome::kToken && !slot->token_retried) {
             // Expire the token this attempt used (if nobody did yet), get a fresh one and
             // try once more with the same body.
             slot->token_retried = true;
-            tokens_->Invalidate(slot->token_generation);
-            token_recheck_us_ = 0;
-            if (RefreshToken()) {
-                slot->token_generation = token_generation_;
+            route.tokens->Invalidate(slot->token_generation);
+            route.token_recheck_us = 0;
+            if (RefreshToken(route)) {
+                slot->token_generation = route.token_generation;
                 if (Launch(slot)) return;
             } else {
-                NoTokenResult(slot->job);
+                NoTokenResult(route, slot->job);
             }
             Release(slot);
             return;
@@ -447,7 +508,7 @@ class SenderThread {
         r.http_status = http_status;
         r.errcode = errcode;
         r.msgid = reply.msgid;
-        r.base_index = uint32_t(tokens_->bases().Index(slot->base_epoch));
+        r.base_index = uint32_t(route.tokens->bases().Index(slot->base_epoch));
         r.latency_us = uint32_t(std::min<int64_t>(NowUs() - slot->started_us, UINT32_MAX));
         if (understood) {
             r.reply.assign(slot->response);
@@ -491,13 +552,13 @@ class SenderThread {
     // No access_token: the message waits (kErrcodeNoToken). When WeChat refused the
     // credentials, the reply carries its errcode and credentials_refused is set, so that a
     // `send` client can be told at once.
-    void NoTokenResult(const DeliveryJob& job) {
-        const int refused = tokens_->RefusedErrcode();
+    void NoTokenResult(Route& route, const DeliveryJob& job) {
+        const int refused = route.tokens->RefusedErrcode();
         DeliveryResult& r = NewResult(job);
         r.outcome = Outcome::kTransient;
         r.errcode = kErrcodeNoToken;
         r.credentials_refused = refused != 0;
-        AppendLocalReply(&r.reply, refused != 0 ? refused : kErrcodeNoToken, token_error_);
+        AppendLocalReply(&r.reply, refused != 0 ? refused : kErrcodeNoToken, route.token_error);
     }
 
     // Stopping: jobs not started yet go back unsent.
@@ -544,7 +605,8 @@ class SenderThread {
     const Config& config_;
     TokenCache* const tokens_;
     const Channel* const channel_;
-    std::unique_ptr<ReplyReader> reply_reader_;  // this thread's parse state
+    std::vector<std::unique_ptr<Route>> routes_;  // per (account, channel); never shrinks
+    std::vector<std::string> header_lines_;       // a request's own headers, reused
     ResultMailbox* const mailbox_;
     const size_t slot_count_;
 
@@ -568,10 +630,6 @@ class SenderThread {
     std::vector<std::string> spare_replies_;
     bool stopping_ = false;
     int64_t deadline_us_ = 0;  // stop_deadline_us_, read under mu_ by TakeJobs
-    std::string token_, url_, token_error_;
-    uint64_t token_generation_ = 0, url_generation_ = 0;
-    uint64_t url_token_ = 0, url_epoch_ = ~uint64_t(0);  // what url_ was built from
-    int64_t token_recheck_us_ = 0;
     Template::Scratch scratch_;
     Status init_status_;
     std::thread thread_;

@@ -87,8 +87,20 @@ TokenCache::TokenCache(const Config& config)
     EnsureCurlGlobalInit();
 }
 
+TokenCache::TokenCache(const Config& config, std::string fixed_credential) : TokenCache(config) {
+    fixed_ = true;
+    token_ = std::move(fixed_credential);
+    expires_at_ms_ = INT64_MAX;
+    generation_.store(1, std::memory_order_release);
+}
+
 Status TokenCache::Get(std::string* token, uint64_t* generation) {
     std::unique_lock lock(mu_);
+    if (fixed_) {
+        *token = token_;
+        *generation = 1;
+        return Status::Ok();
+    }
     for (;;) {
         const int64_t now = SteadyMs();
         if (!token_.empty() && now < expires_at_ms_) {
@@ -179,7 +191,8 @@ bool TokenCache::MayForceRefresh(int64_t now_ms) {
 
 void TokenCache::Invalidate(uint64_t generation) {
     std::lock_guard lock(mu_);
-    if (generation != generation_.load(std::memory_order_relaxed) || expires_at_ms_ == 0) return;
+    if (fixed_ || generation != generation_.load(std::memory_order_relaxed) || expires_at_ms_ == 0)
+        return;
     expires_at_ms_ = 0;
     rejected_ = token_;
     spdlog::info("access_token generation {} rejected by WeChat: refreshing", generation);

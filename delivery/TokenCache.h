@@ -20,6 +20,9 @@ namespace mega {
 class TokenCache {
   public:
     explicit TokenCache(const Config& config);
+    // A credential that is never fetched nor expires (a WeCom group robot's webhook key):
+    // Get always answers it, Invalidate does nothing.
+    TokenCache(const Config& config, std::string fixed_credential);
 
     // A valid token and its generation. Blocks while another thread fetches one; fetches it
     // itself (blocking HTTP, with the configured timeout) if nobody is. Unavailable on a
@@ -62,6 +65,7 @@ class TokenCache {
     int failures_ = 0;  // consecutive failed fetches (backoff 1 s, 2 s, ... 60 s)
     std::atomic<uint64_t> generation_{0};
     std::atomic<uint64_t> refreshes_{0};
+    bool fixed_ = false;
 };
 
 // curl_global_init, once per process (a static guard). TokenCache and SenderPool call it in

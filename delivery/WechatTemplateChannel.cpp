@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "delivery/ValueRules.h"
 #include "protocol/JsonCheck.h"
 #include "templates/ClientMsgId.h"
 
@@ -15,6 +16,9 @@ namespace mega {
 namespace {
 
 constexpr std::string_view kSendPath = "/cgi-bin/message/template/send?access_token=";
+constexpr std::string_view kBizSubscribePath = "/cgi-bin/message/subscribe/bizsend?access_token=";
+constexpr std::string_view kMiniSubscribePath = "/cgi-bin/message/subscribe/send?access_token=";
+constexpr std::string_view kRobotPath = "/cgi-bin/webhook/send?key=";
 
 // SAX handler picking errcode and msgid out of a WeChat reply (no DOM).
 class ReplyFields : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ReplyFields> {
@@ -93,15 +97,44 @@ class WechatReplyReader : public ReplyReader {
 
 }  // namespace
 
+std::string_view WechatTemplateChannel::name() const {
+    switch (options_.call) {
+        case WechatSendOptions::Call::kBizSubscribe:
+            return "wechat_oa_subscribe";
+        case WechatSendOptions::Call::kMiniSubscribe:
+            return "wechat_mini_subscribe";
+        case WechatSendOptions::Call::kRobot:
+            return "wecom_robot";
+        default:
+            return "wechat_template";
+    }
+}
+
 Status WechatTemplateChannel::Render(const DeliveryJob& job, std::string* body,
                                      Template::Scratch* scratch) const {
+    if (options_.reject_missing) {
+        Status s = job.tmpl->CheckAllValues(job.data);
+        if (!s.ok()) return s;
+    }
+    if (options_.call == WechatSendOptions::Call::kRobot)
+        return job.tmpl->Render(job.openid, job.data, {}, body, scratch);
+    if (options_.call != WechatSendOptions::Call::kTemplate) {
+        Status s = job.tmpl->Render(job.openid, job.data, {}, body, scratch);
+        return s.ok() ? CheckSubscribeBody(*body) : s;
+    }
     const ClientMsgId client_msg_id(job.msgkey, job.id);  // the same on every send
-    return job.tmpl->Render(job.openid, job.data, client_msg_id.view(), body, scratch);
+    Status s = job.tmpl->Render(job.openid, job.data, client_msg_id.view(), body, scratch);
+    return s.ok() ? CheckTemplateBody(*body, options_.template_max_chars) : s;
 }
 
 void WechatTemplateChannel::AppendUrl(std::string_view base, std::string_view token,
                                       std::string* url) const {
-    url->append(base).append(kSendPath).append(token);
+    const std::string_view path =
+        options_.call == WechatSendOptions::Call::kBizSubscribe    ? kBizSubscribePath
+        : options_.call == WechatSendOptions::Call::kMiniSubscribe ? kMiniSubscribePath
+        : options_.call == WechatSendOptions::Call::kRobot         ? kRobotPath
+                                                                   : kSendPath;
+    url->append(base).append(path).append(token);
 }
 
 std::unique_ptr<ReplyReader> WechatTemplateChannel::NewReplyReader() const {
@@ -109,6 +142,9 @@ std::unique_ptr<ReplyReader> WechatTemplateChannel::NewReplyReader() const {
 }
 
 Outcome WechatTemplateChannel::Classify(bool transport_ok, long http_status, int errcode) const {
+    // A robot's 45009 is its per-minute limit, not a daily quota: the message waits a while.
+    if (options_.call == WechatSendOptions::Call::kRobot && errcode == 45009)
+        return Outcome::kTransient;
     return mega::Classify(transport_ok, http_status, errcode);
 }
 

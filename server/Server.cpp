@@ -190,7 +190,7 @@ Status Server::Start() {
     s = store_.LoadAll(config_.table_size, &rows);
     if (!s.ok()) return Status::Unavailable("cannot load templates: " + s.message());
     for (const auto& row : rows) {
-        Status put = templates_.Put(row.key, row.text);
+        Status put = templates_.Put(row.key, row.text, row.account, row.kind);
         if (!put.ok()) spdlog::error("template {} refused: {}", row.key, put.message());
     }
     spdlog::info("{} templates loaded", templates_.size());
@@ -208,14 +208,17 @@ Status Server::Start() {
         log_ = std::make_unique<MessageLog>(config_);
         log_->SetRunStart(uint64_t(NowMs()) << 20);  // NextMessageId() gives nothing lower
     }
-    tokens_ = std::make_unique<TokenCache>(config_);
-    senders_ = std::make_unique<SenderPool>(loop_, config_, tokens_.get(), &channel_);
+    accounts_ = std::make_unique<SendingAccounts>(config_);
+    if (!accounts_->status().ok()) return accounts_->status();
+    tokens_ = accounts_->at(0).tokens.get();
+    senders_ = std::make_unique<SenderPool>(loop_, config_, tokens_, &channel_);
     if (!senders_->status().ok())
         return Status::Unavailable("cannot start the sender threads: " +
                                    senders_->status().message());
     dispatcher_ =
         std::make_unique<Dispatcher>(loop_, config_, backend_.get(), &templates_, senders_.get(),
                                      log_.get(), [this](const FinalOutcome& f) { OnFinal(f); });
+    dispatcher_->SetAccounts(accounts_.get());
     dispatcher_->RestorePause();
 
     tasks_ = std::make_unique<TaskRunner>(loop_, this);
@@ -750,6 +753,12 @@ Server::Snapshot Server::Stats() const {
     s.token_error = tokens_->LastError();
     s.counters = dispatcher_->counters();
     s.pause = dispatcher_->pause_state();
+    for (size_t i = 0; i < dispatcher_->lane_count(); ++i) {
+        const AccountLane& lane = dispatcher_->lane(i);
+        const SendingAccount& a = accounts_->at(i);
+        s.accounts.push_back({lane.name, a.account.type, lane.pause.paused, lane.counters,
+                              lane.held.size(), a.tokens->refreshes()});
+    }
     const int64_t now_s = NowMs() / 1000;
     s.rate_1m = throughput_.SentRate(now_s, 60);
     s.rate_5m = throughput_.SentRate(now_s, 300);

@@ -21,6 +21,7 @@
 #include "config/Config.h"
 #include "delivery/Dispatcher.h"
 #include "delivery/SenderPool.h"
+#include "delivery/SendingAccounts.h"
 #include "delivery/Throughput.h"
 #include "delivery/TokenCache.h"
 #include "delivery/WechatTemplateChannel.h"
@@ -98,6 +99,13 @@ class Server : public FrameSink {
         bool log_healthy = true;
         DispatchCounters counters;
         PauseState pause;
+        struct Account {  // one per account (config/Accounts.h), `default` first
+            std::string name, type;
+            bool paused = false;
+            AccountCounters counters;
+            uint64_t held = 0, token_refreshes = 0;
+        };
+        std::vector<Account> accounts;
         bool queue_writable = true;
         std::string token_error;  // why no access_token can be had, if so
         double rate_1m = 0, rate_5m = 0, rate_60m = 0;
@@ -195,8 +203,9 @@ class Server : public FrameSink {
     TemplateCache templates_;
     TemplateReloads reloads_;  // tset and the admin API's reloads: paced, coalesced
     std::unique_ptr<QueueBackend> backend_;
-    std::unique_ptr<TokenCache> tokens_;
-    WechatTemplateChannel channel_;  // the one channel until accounts bring more
+    std::unique_ptr<SendingAccounts> accounts_;  // one token cache per account
+    TokenCache* tokens_ = nullptr;               // the account `default`'s
+    WechatTemplateChannel channel_;              // the one channel until accounts bring more
     std::unique_ptr<SenderPool> senders_;
     std::unique_ptr<Dispatcher> dispatcher_;
     std::unique_ptr<MessageLog> log_;

@@ -15,7 +15,8 @@
 namespace mega {
 
 struct TemplateReloads::Load {
-    std::string key, text;
+    std::string key;
+    TemplateStore::Row row;
     std::vector<Done> waiters;
     Status status;
 };
@@ -61,13 +62,13 @@ void TemplateReloads::StartNext() {
     waiting_count_ -= load->waiters.size();
     loading_ = true;
     OffLoop(
-        loop_, [this, load] { load->status = store_.LoadOne(load->key, &load->text); },
+        loop_, [this, load] { load->status = store_.LoadOne(load->key, &load->row); },
         [this, load] { Finish(*load); });
 }
 
 void TemplateReloads::Finish(Load& load) {
     Status s = load.status;
-    if (s.ok()) s = cache_.Put(load.key, load.text);
+    if (s.ok()) s = cache_.Put(load.key, load.row.text, load.row.account, load.row.kind);
     if (s.ok()) {
         spdlog::info("template {} reloaded", LogText(load.key));
     } else if (s.code() == Status::Code::kUnavailable) {

@@ -45,7 +45,7 @@ constexpr int64_t kPurgeEveryMs = 3600 * 1000;
 
 constexpr const char* kInsertHead =
     " (id,openid,tmpl_key,source,priority,status,attempts,msgid,errcode,errmsg,body,"
-    "created_at,updated_at,sent_at,attempt_log,msgkey,callback) VALUES ";
+    "created_at,updated_at,sent_at,attempt_log,msgkey,callback,account,kind) VALUES ";
 constexpr const char* kInsertTail =
     " ON DUPLICATE KEY UPDATE status=VALUES(status),attempts=VALUES(attempts),"
     "msgid=IF(VALUES(msgid)=0,msgid,VALUES(msgid)),errcode=VALUES(errcode),"
@@ -222,7 +222,11 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
     auto [it, fresh] = rows_.try_emplace(e.id);
     Row& r = it->second;
     if (fresh) order_.push_back(e.id);
-    if (e.tmpl) RenderBody(e, r);
+    if (e.tmpl) {
+        e.account = e.tmpl->account();
+        e.kind = e.tmpl->kind();
+        RenderBody(e, r);
+    }
     AppendAttemptEntry(e, &r.attempts);
     if (!fresh && e.at_ms < r.latest.at_ms) return;
     if (!fresh && e.callback.empty()) e.callback = std::move(r.latest.callback);  // queued's
@@ -241,6 +245,8 @@ void MessageLog::Writer::MergeOne(LogEvent& e) {
     }
     // Only the queued event (or the first one logged) carries the msgkey: later ones keep it.
     if (!fresh && e.msgkey.empty()) e.msgkey = std::move(r.latest.msgkey);
+    if (!fresh && e.account.empty()) e.account = std::move(r.latest.account);
+    if (!fresh && e.kind.empty()) e.kind = std::move(r.latest.kind);
     FitUtf8Column(&e.errmsg, kErrmsgChars);
     r.latest = std::move(e);
 }
@@ -288,7 +294,8 @@ void MessageLog::Writer::AppendValues(const Row& r, bool with_body, std::string*
     *out += ',' + std::to_string(e.created_ms) + ',' + std::to_string(e.at_ms) + ',' +
             (e.status == LogStatus::kSent ? std::to_string(e.at_ms) : "0") + ",'" +
             db_.Escape(r.attempts) + "','" + db_.Escape(e.msgkey) + "','" + db_.Escape(e.callback) +
-            "')";
+            "','" + db_.Escape(e.account.empty() ? "default" : e.account) + "','" +
+            db_.Escape(e.kind.empty() ? "template" : e.kind) + "')";
 }
 
 size_t MessageLog::Writer::BuildStatement(size_t begin) {

@@ -44,6 +44,7 @@ struct LogEvent {
     int64_t created_ms = 0;   // when the message was accepted
     uint32_t latency_us = 0;  // the WeChat call of this attempt (0: none was made)
     std::string openid, key, source, errmsg;
+    std::string account, kind;  // the template's (schema 008); set from tmpl when it comes
     // Queued events only: what the body is rendered from (on the writer thread).
     std::shared_ptr<const Template> tmpl;
     std::string data, msgkey;

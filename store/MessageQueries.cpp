@@ -21,7 +21,7 @@ namespace {
 
 constexpr const char* kColumns =
     "id,openid,tmpl_key,source,priority,status,attempts,msgid,errcode,errmsg,created_at,"
-    "updated_at,sent_at";
+    "updated_at,sent_at,account,kind";
 
 void ReadRow(sql::ResultSet& rs, MessageRow* r) {
     r->id = rs.getUInt64(1);
@@ -37,6 +37,8 @@ void ReadRow(sql::ResultSet& rs, MessageRow* r) {
     r->created_ms = rs.getInt64(11);
     r->updated_ms = rs.getInt64(12);
     r->sent_ms = rs.getInt64(13);
+    r->account = rs.getString(14);
+    r->kind = rs.getString(15);
 }
 
 std::string Table(const Config& c) {
@@ -64,6 +66,8 @@ Status ListMessages(const Config& config, const MessageFilter& f, uint64_t* tota
     if (!f.openid.empty()) where += " AND openid = ?", strings.push_back(f.openid);
     if (!f.key.empty()) where += " AND tmpl_key = ?", strings.push_back(f.key);
     if (!f.source.empty()) where += " AND source = ?", strings.push_back(f.source);
+    if (!f.account.empty()) where += " AND account = ?", strings.push_back(f.account);
+    if (!f.kind.empty()) where += " AND kind = ?", strings.push_back(f.kind);
     if (f.from_ms) where += " AND created_at >= " + std::to_string(f.from_ms);
     if (f.to_ms) where += " AND created_at < " + std::to_string(f.to_ms);
     try {
@@ -108,9 +112,9 @@ Status GetOneMessage(const Config& config, const std::string& where,
         std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
         if (!rs->next()) return Status::NotFound("no message " + what);
         ReadRow(*rs, row);
-        row->body = rs->isNull(14) ? "" : std::string(rs->getString(14));
-        row->has_attempt_log = !rs->isNull(15);
-        if (row->has_attempt_log) row->attempt_log = rs->getString(15);
+        row->body = rs->isNull(16) ? "" : std::string(rs->getString(16));
+        row->has_attempt_log = !rs->isNull(17);
+        if (row->has_attempt_log) row->attempt_log = rs->getString(17);
     } catch (const sql::SQLException& e) {
         return Status::Unavailable(std::string("MySQL: ") + e.what());
     }

@@ -15,7 +15,7 @@
 namespace mega {
 
 struct MessageFilter {
-    std::string status, openid, key, source;
+    std::string status, openid, key, source, account, kind;
     int64_t from_ms = 0, to_ms = 0;
     uint64_t offset = 0, limit = 50;
 };
@@ -23,6 +23,7 @@ struct MessageFilter {
 struct MessageRow {
     uint64_t id = 0, msgid = 0;
     std::string openid, key, source, status, errmsg, body;
+    std::string account, kind;  // the template's when it was queued (schema 008)
     int priority = 1, attempts = 0, errcode = 0;
     int64_t created_ms = 0, updated_ms = 0, sent_ms = 0;
     std::string attempt_log;       // GetMessage only (MessageTimeline.h)

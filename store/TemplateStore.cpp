@@ -51,12 +51,15 @@ Status TemplateStore::WithSession(const Query& query) {
 Status TemplateStore::LoadAll(int limit, std::vector<Row>* rows) {
     return WithSession([&](MysqlSession& db) {
         try {
-            std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
-                "SELECT tmpl_key, template FROM " + Table(config_) + " ORDER BY tmpl_key LIMIT ?"));
+            std::unique_ptr<sql::PreparedStatement> st(
+                db.connection()->prepareStatement("SELECT tmpl_key, template, account, kind FROM " +
+                                                  Table(config_) + " ORDER BY tmpl_key LIMIT ?"));
             st->setInt(1, limit);
             std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
             rows->clear();
-            while (rs->next()) rows->push_back({rs->getString(1), rs->getString(2)});
+            while (rs->next())
+                rows->push_back(
+                    {rs->getString(1), rs->getString(2), rs->getString(3), rs->getString(4)});
         } catch (const sql::SQLException& e) {
             return Status::Unavailable(std::string("MySQL: ") + e.what());
         }
@@ -64,15 +67,15 @@ Status TemplateStore::LoadAll(int limit, std::vector<Row>* rows) {
     });
 }
 
-Status TemplateStore::LoadOne(const std::string& key, std::string* text) {
+Status TemplateStore::LoadOne(const std::string& key, Row* row) {
     return WithSession([&](MysqlSession& db) {
         try {
             std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
-                "SELECT template FROM " + Table(config_) + " WHERE tmpl_key = ?"));
+                "SELECT template, account, kind FROM " + Table(config_) + " WHERE tmpl_key = ?"));
             st->setString(1, key);
             std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
             if (!rs->next()) return Status::NotFound("template key not exists");
-            *text = rs->getString(1);
+            *row = {key, rs->getString(1), rs->getString(2), rs->getString(3)};
         } catch (const sql::SQLException& e) {
             return Status::Unavailable(std::string("MySQL: ") + e.what());
         }

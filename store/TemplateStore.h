@@ -22,6 +22,7 @@ class TemplateStore {
   public:
     struct Row {
         std::string key, text;
+        std::string account = "default", kind = "template";  // schema 008
     };
 
     explicit TemplateStore(const Config& config);
@@ -33,7 +34,7 @@ class TemplateStore {
     // message names the database (for the log, not for clients).
     Status LoadAll(int limit, std::vector<Row>* rows);
     // One template; NotFound when the key is not in the table.
-    Status LoadOne(const std::string& key, std::string* text);
+    Status LoadOne(const std::string& key, Row* row);
 
   private:
     using Query = std::function<Status(MysqlSession&)>;

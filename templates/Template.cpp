@@ -4,6 +4,7 @@
 // reusable buffer, copies literals and values into the output, then re-checks the output.
 #include "templates/Template.h"
 
+#include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
@@ -270,8 +271,11 @@ struct Template::Scratch::State {
 Template::Scratch::Scratch() : state_(std::make_unique<State>()) {}
 Template::Scratch::~Scratch() = default;
 
-Status Template::Parse(std::string key, std::string text, std::shared_ptr<const Template>* out) {
+Status Template::Parse(std::string key, std::string text, std::shared_ptr<const Template>* out,
+                       std::string account, std::string kind) {
     auto t = std::make_shared<Template>();
+    t->account_ = std::move(account);
+    t->kind_ = std::move(kind);
     t->key_ = std::move(key);
     t->text_ = std::move(text);
     const std::string_view s = t->text_;
@@ -340,6 +344,18 @@ Status Template::Parse(std::string key, std::string text, std::shared_ptr<const 
     t->object_empty_ = next < s.size() && s[next] == '}';
 
     *out = std::move(t);
+    return Status::Ok();
+}
+
+Status Template::CheckAllValues(std::string_view data_json) const {
+    if (names_.empty()) return Status::Ok();
+    rapidjson::Document d;
+    d.Parse(data_json.data(), data_json.size());
+    const bool object = !d.HasParseError() && d.IsObject();
+    for (const std::string& name : names_) {
+        if (!object || !d.HasMember(rapidjson::StringRef(name.data(), name.size())))
+            return Status::Invalid("the push has no value for ${" + name + "}");
+    }
     return Status::Ok();
 }
 

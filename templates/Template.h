@@ -31,11 +31,15 @@ class Template {
         std::unique_ptr<State> state_;
     };
 
-    // Fails (Invalid) if `text` is not a JSON object.
-    static Status Parse(std::string key, std::string text, std::shared_ptr<const Template>* out);
+    // Fails (Invalid) if `text` is not a JSON object. `account` and `kind` say which account
+    // sends it and how (the template table's columns; config/Accounts.h).
+    static Status Parse(std::string key, std::string text, std::shared_ptr<const Template>* out,
+                        std::string account = "default", std::string kind = "template");
 
     const std::string& key() const { return key_; }
     const std::string& text() const { return text_; }
+    const std::string& account() const { return account_; }
+    const std::string& kind() const { return kind_; }
 
     // Appends the rendered body to `out`. `data_json` is the frame body: a JSON object whose
     // members fill ${name} (strings as text, numbers/bools as their JSON text), or `null` /
@@ -48,6 +52,10 @@ class Template {
     Status Render(std::string_view openid, std::string_view data_json,
                   std::string_view client_msg_id, std::string* out, Scratch* scratch) const;
 
+    // Invalid naming the first ${name} the template uses that `data_json` (the push's data
+    // object) has no member for ([setting] missing_var = reject).
+    Status CheckAllValues(std::string_view data_json) const;
+
   private:
     struct Piece {
         size_t literal_begin = 0, literal_size = 0;  // text before the hole (range of text_)
@@ -55,7 +63,7 @@ class Template {
         uint32_t slot = 0;      // index into names_, or kOpenidSlot
         bool in_string = true;  // hole sits inside a JSON string literal
     };
-    std::string key_, text_;
+    std::string key_, text_, account_, kind_;
     std::vector<Piece> pieces_;
     std::vector<std::string> names_;  // distinct ${name}s other than OPENID
     size_t brace_end_ = 0;            // offset just past the top-level '{'

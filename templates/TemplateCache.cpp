@@ -3,12 +3,13 @@
 
 namespace mega {
 
-Status TemplateCache::Put(const std::string& key, const std::string& text) {
+Status TemplateCache::Put(const std::string& key, const std::string& text,
+                          const std::string& account, const std::string& kind) {
     if (text.size() > max_bytes_) return Status::Invalid("template too large");
     auto it = map_.find(key);
     if (it == map_.end() && map_.size() >= capacity_) return Status::Invalid("over table size");
     std::shared_ptr<const Template> t;
-    Status s = Template::Parse(key, text, &t);
+    Status s = Template::Parse(key, text, &t, account, kind);
     if (!s.ok()) return Status::Invalid("template is not valid JSON");
     if (it == map_.end()) {
         map_.emplace(key, std::move(t));

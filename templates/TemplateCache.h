@@ -19,7 +19,9 @@ class TemplateCache {
 
     // Adds or replaces a template. Invalid with the reply text the protocol uses:
     // "over table size", "template too large", "template is not valid JSON".
-    Status Put(const std::string& key, const std::string& text);
+    // `account` and `kind`: the template table's columns (Template::account/kind).
+    Status Put(const std::string& key, const std::string& text,
+               const std::string& account = "default", const std::string& kind = "template");
     std::shared_ptr<const Template> Find(std::string_view key) const;
     size_t size() const { return map_.size(); }
     template <typename F>

@@ -962,6 +962,23 @@
     }
     $('account-pause').disabled = !!a.paused;
     $('account-resume').disabled = !a.paused;
+    await loadAccounts();
+  }
+
+  // Every account ([wechat] is `default`, then each [account.NAME]), shown when there are several.
+  async function loadAccounts() {
+    const all = await get('/api/accounts');
+    $('accounts').hidden = !Array.isArray(all) || all.length < 2;
+    if ($('accounts').hidden) return;
+    const path = (name) => `/api/accounts/${encodeURIComponent(name)}`;
+    replace($('accounts-rows'), ...all.map((a) => h('tr', { 'data-account': a.account },
+      h('td', { text: a.account }),
+      h('td', {}, a.paused ? pill('paused', 'bad') : pill('sending', 'good'), a.paused ? ` ${a.reason}` : ''),
+      h('td', { text: String(a.sent) }), h('td', { text: String(a.failed) }),
+      h('td', { text: String(a.quota_hits) }), h('td', { text: String(a.held) }),
+      h('td', {}, a.paused
+        ? h('button', { type: 'button', class: 'small primary', onclick: (ev) => act(ev.currentTarget, `${a.account} resumed`, () => post(path(a.account) + '/resume')) }, 'Resume')
+        : h('button', { type: 'button', class: 'small danger', onclick: (ev) => act(ev.currentTarget, `${a.account} paused`, () => post(path(a.account) + '/pause', {})) }, 'Pause')))));
   }
 
   $('account-pause-form').addEventListener('submit', (ev) => {

@@ -336,7 +336,9 @@ def test_waiting_and_cancel():
 def test_account_pause_resume():
     a = api().ok_get("/api/account")
     check(a["app_id"] == "wxtest" and a["paused"] is False and set(a) == {
-        "app_id", "paused", "reason", "by_operator", "since_ms", "until_ms"}, f"account: {a}")
+        "account", "app_id", "paused", "reason", "by_operator", "since_ms", "until_ms", "sent",
+        "failed", "attempts", "quota_hits", "held"} and a["account"] == "default",
+          f"account: {a}")
     check(api().ok_post("/api/account/pause", {"reason": "maintenance window"}) == {"ok": True}, "pause")
     a = api().ok_get("/api/account")
     check(a["paused"] is True and a["reason"] == "maintenance window" and a["by_operator"] is True,
@@ -360,7 +362,7 @@ def test_account_pause_resume():
 def test_templates_and_reload():
     ts = api().ok_get("/api/templates")
     check(isinstance(ts, list) and {t["key"] for t in ts} == {"order_paid", "welcome"}
-          and all(set(t) == {"key", "template"} for t in ts), f"templates: {ts}")
+          and all(set(t) == {"key", "template", "account", "kind"} for t in ts), f"templates: {ts}")
     check(next(t for t in ts if t["key"] == "order_paid")["template"] == harness.ORDER_PAID,
           "template text differs from the table")
     new = harness.ORDER_PAID.replace("Your order has been paid", "Paid, reloaded")

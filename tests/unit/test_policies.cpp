@@ -86,3 +86,21 @@ TEST_CASE("NextQuotaResetMs: midnight in UTC+8, the next one at the very instant
     CHECK(NextQuotaResetMs(kDec1At16Z) == kDec1At16Z + 86'400'000);
     CHECK(NextQuotaResetMs(kDec1At16Z - 8 * 3'600'000) == kDec1At16Z);  // 08:00 UTC
 }
+
+TEST_CASE("WindowLimit: at most max starts in any window; none when max is 0") {
+    mega::WindowLimit w(3, 1000);
+    for (int t : {0, 10, 20}) {
+        REQUIRE(w.Ready(t));
+        w.Record(t);
+    }
+    CHECK_FALSE(w.Ready(999));
+    CHECK(w.WaitMs(999) == 2);  // the first start leaves the window at 1000
+    CHECK(w.Ready(1000));
+    w.Record(1000);
+    CHECK_FALSE(w.Ready(1009));
+    CHECK(w.Ready(1010));
+    mega::WindowLimit none;
+    for (int i = 0; i < 100; i++) none.Record(0);
+    CHECK(none.Ready(0));
+    CHECK_FALSE(none.limited());
+}

@@ -615,3 +615,30 @@ TEST_CASE("SenderPool: no descriptor left at start: a status, not an exception, 
     }
     ::setrlimit(RLIMIT_NOFILE, &saved);
 }
+
+TEST_CASE("SenderPool: each job goes through its own account's token and URL") {
+    Account first, second;
+    WechatStub stub1(std::ref(first)), stub2(std::ref(second));
+    const Config config1 = TestConfig(stub1.base(), 2, 4);
+    Config config2 = TestConfig(stub2.base(), 2, 4);
+    config2.app_id = "wxSECOND";
+    TokenCache tokens1(config1), tokens2(config2);
+    TestLoop loop;
+    Batch b;
+    b.Add(40, "oUser");
+    auto tmpl = TestTemplate();
+    {
+        SenderPool pool(loop.get(), config1, &tokens1, &kChannel, b.Callback());
+        auto jobs = b.Jobs(tmpl);
+        for (size_t i = 0; i < jobs.size(); i += 2) jobs[i].tokens = &tokens2;  // every other
+        pool.Submit(&jobs);
+        REQUIRE(loop.RunUntil([&] { return b.results.size() == 40; }));
+        pool.Stop(1000);
+    }
+    for (auto& [tag, r] : b.results) CHECK(r.outcome == Outcome::kSent);
+    std::lock_guard lock1(first.mu), lock2(second.mu);
+    CHECK(first.posts == 20);
+    CHECK(second.posts == 20);
+    CHECK(first.tokens_issued == 1);  // one token each, fetched from its own account
+    CHECK(second.tokens_issued == 1);
+}

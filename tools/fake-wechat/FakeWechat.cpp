@@ -183,8 +183,15 @@ void FakeWechat::Handle(HttpRequest&& request, HttpResponder responder) {
         responder.CloseConnection();
         return;
     }
-    if (path == "/cgi-bin/message/template/send")
+    if (!control) ++state_.by_endpoint[path];
+    // Subscribe messages (official account and mini program) are answered as template sends.
+    if (path == "/cgi-bin/message/template/send" || path == "/cgi-bin/message/subscribe/bizsend" ||
+        path == "/cgi-bin/message/subscribe/send")
         return HandleTemplateSend(std::move(request), std::move(responder));
+    if (path == "/cgi-bin/webhook/send")
+        return HandleRobotSend(std::move(request), std::move(responder));
+    if (path.starts_with("/webhook/"))
+        return HandleWebhook(std::move(request), std::move(responder));
     if (path == "/cgi-bin/token") return HandleClassicToken(request, responder);
     if (path == "/cgi-bin/stable_token") return HandleStableToken(request, responder);
     if (!control) return responder.Send(Json(R"({"errcode":404,"errmsg":"no such api"})", 404));
@@ -457,6 +464,13 @@ void FakeWechat::HandleStats(const HttpResponder& responder) {
     rapidjson::StringBuffer out;
     JsonWriter w(out);
     w.StartObject();
+    w.Key("endpoints");  // requests per API path
+    w.StartObject();
+    for (const auto& [path, n] : state_.by_endpoint) {
+        w.Key(path.c_str());
+        w.Uint64(n);
+    }
+    w.EndObject();
     w.Key("delivered");
     w.Uint64(state_.delivered);
     w.Key("requests");

@@ -26,6 +26,8 @@ struct FakeWechatOptions {
     std::string secret = "secret";
     int latency_ms = 0;
     uint64_t seed = 20240601;
+    int robot_window_s = 60;  // a group robot takes 20 messages in any window this long
+    std::string webhook_secret = "webhook-secret";  // what /webhook/* signatures are checked with
 };
 
 // Everything POST /fake/config can change; /fake/reset restores the start-up values.
@@ -90,6 +92,8 @@ class FakeWechat {
         std::unordered_map<std::string, SentRecord> sent_by_client_msg_id;  // touser \n id
         std::deque<std::pair<std::string, uint64_t>> sent_order;  // for expiring the above
 
+        std::map<std::string, uint64_t> by_endpoint;              // requests per API path
+        std::map<std::string, std::deque<uint64_t>> robot_sends;  // key → accepted at (loop ms)
         uint64_t delivered = 0;
         uint64_t send_requests = 0;
         uint64_t token_requests = 0;
@@ -109,6 +113,10 @@ class FakeWechat {
     void HandleClassicToken(const HttpRequest& request, const HttpResponder& responder);
     void HandleStableToken(const HttpRequest& request, const HttpResponder& responder);
     void HandleTemplateSend(HttpRequest&& request, HttpResponder responder);
+    // WeCom group robot webhook/send?key= (FakeRobot.cpp): 20 a window per key, 45009 beyond.
+    void HandleRobotSend(HttpRequest&& request, HttpResponder responder);
+    // A webhook receiver (FakeWebhook.cpp): POST /webhook/*, signature checked.
+    void HandleWebhook(HttpRequest&& request, HttpResponder responder);
     void HandleStats(const HttpResponder& responder);
     void HandleMessages(const HttpRequest& request, const HttpResponder& responder);
     void HandleConfig(const HttpRequest& request, const HttpResponder& responder);

@@ -19,7 +19,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: fake-wechat --port N [--host 127.0.0.1] [--latency-ms N] [--appid A --secret S]"
-    " [--seed N]\n"
+    " [--seed N] [--robot-window-s 60] [--webhook-secret S]\n"
     "  --port 0 picks a free port; the line 'fake-wechat listening on HOST:PORT' tells which.\n"
     "  Control endpoints: GET /fake/stats, GET /fake/messages?since=K[&limit=L],\n"
     "  GET|POST /fake/config, POST /fake/reset|expire_tokens|clear_quota|new_day.\n";
@@ -54,6 +54,10 @@ bool ParseCommandLine(int argc, char** argv, CommandLine* out) {
             out->port = static_cast<int>(number);
         } else if (flag == "--latency-ms" && ParseNumber(value, 0, 3'600'000, &number)) {
             out->options.latency_ms = static_cast<int>(number);
+        } else if (flag == "--webhook-secret") {
+            out->options.webhook_secret = value;
+        } else if (flag == "--robot-window-s" && ParseNumber(value, 1, 3600, &number)) {
+            out->options.robot_window_s = int(number);
         } else if (flag == "--seed" && ParseNumber(value, 0, LLONG_MAX, &number)) {
             out->options.seed = static_cast<uint64_t>(number);
         } else if (flag == "--appid") {
