@@ -201,6 +201,16 @@ bool Dispatcher::Route(const Template& tmpl, DeliveryJob* job, uint32_t* lane,
     return true;
 }
 
+// A subscribe message to an openid that rejected its template (subscribe_msg_change_event).
+bool Dispatcher::SubscribeRefused(const Template& tmpl, const Message& m,
+                                  std::string* error) const {
+    if (!choices_ || tmpl.kind() != "subscribe" || tmpl.template_id().empty()) return false;
+    if (!choices_->Rejected(m.openid, tmpl.template_id())) return false;
+    *error = "local: the user rejected subscribe template " + tmpl.template_id() +
+             " (subscribe_msg_change_event): not sent";
+    return true;
+}
+
 bool Dispatcher::Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>* jobs, bool held) {
     const uint32_t slot = TakeFlightSlot();
     Decoded& d = flight_[slot];
@@ -227,7 +237,7 @@ bool Dispatcher::Prepare(uint64_t tag, int64_t now_ms, std::vector<DeliveryJob>*
     }
     DeliveryJob job;
     std::string route_error;
-    if (!Route(*tmpl, &job, &d.lane, &route_error)) {
+    if (!Route(*tmpl, &job, &d.lane, &route_error) || SubscribeRefused(*tmpl, m, &route_error)) {
         const Decoded ended = d;
         FreeFlightSlot(slot);
         Settle(ended, Ending::kFailed, nullptr, route_error);

@@ -26,6 +26,7 @@
 #include "delivery/Policies.h"
 #include "delivery/SenderPool.h"
 #include "delivery/SendingAccounts.h"
+#include "delivery/SubscribeChoices.h"
 #include "queue/QueueBackend.h"
 #include "store/MessageLog.h"
 #include "templates/TemplateCache.h"
@@ -91,6 +92,8 @@ class Dispatcher {
     // Every pause and resume is saved in the backend, to be kept across restarts. Restores
     // the pause saved before a restart: an operator's always, the quota's if not over.
     void RestorePause();
+    // Who rejected which subscribe template: such a message fails without a call.
+    void SetSubscribeChoices(const SubscribeChoices* choices) { choices_ = choices; }
     const PauseState& pause_state() const { return lanes_[0]->pause; }
 
     size_t inflight() const { return inflight_; }
@@ -126,6 +129,7 @@ class Dispatcher {
         bool probe = false;  // sent while its account is paused, to see if the pause is over
     };
     bool Decode(uint64_t tag, Decoded* out) const;
+    bool SubscribeRefused(const Template& tmpl, const Message& m, std::string* error) const;
     uint32_t TakeFlightSlot();
     void FreeFlightSlot(uint32_t slot) { free_flight_.push_back(slot); }
 
@@ -158,6 +162,7 @@ class Dispatcher {
     TemplateCache* templates_;
     SenderPool* senders_;
     MessageLog* log_;
+    const SubscribeChoices* choices_ = nullptr;
     FinalCallback on_final_;
     uv_loop_t* loop_;
     uv_timer_t timer_;

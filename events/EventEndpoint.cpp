@@ -31,13 +31,14 @@ HttpServerLimits EventLimits() {
 
 }  // namespace
 
-EventEndpoint::EventEndpoint(uv_loop_t* loop, const Config& config, ReceiptWriter::OnEnded on_ended)
+EventEndpoint::EventEndpoint(uv_loop_t* loop, const Config& config, ReceiptWriter::OnEnded on_ended,
+                             ReceiptWriter::OnChoice on_choice)
     : loop_(loop),
       config_(config),
       http_(
           loop, [this](HttpRequest&& r, HttpResponder p) { Handle(std::move(r), p); },
           EventLimits(), "events"),
-      writer_(config, &journal_, std::move(on_ended)) {
+      writer_(config, &journal_, std::move(on_ended), std::move(on_choice)) {
     routes_.Add("GET", "/wechat/:account", RequestBody::kNone, [this](HttpCall& c) { Verify(c); });
     routes_.Add("POST", "/wechat/:account", RequestBody::kRaw, [this](HttpCall& c) { Push(c); });
 }

@@ -22,7 +22,9 @@ namespace mega {
 class EventEndpoint {
   public:
     // `on_ended` (receipt writer's thread) hears of each message a receipt ended.
-    EventEndpoint(uv_loop_t* loop, const Config& config, ReceiptWriter::OnEnded on_ended = {});
+    // `on_choice` (the same thread) hears of each subscribe choice recorded.
+    EventEndpoint(uv_loop_t* loop, const Config& config, ReceiptWriter::OnEnded on_ended = {},
+                  ReceiptWriter::OnChoice on_choice = {});
     ~EventEndpoint();
     // Blocking, at start: opens the journal (resuming what was not applied), starts the writer
     // and listens on "host:port" (port 0: any free one).

@@ -17,8 +17,12 @@ constexpr int64_t kRetryMs = 500;  // a receipt waiting for its message's row is
 
 }  // namespace
 
-ReceiptWriter::ReceiptWriter(const Config& config, ReceiptJournal* journal, OnEnded on_ended)
-    : config_(config), journal_(journal), on_ended_(std::move(on_ended)) {}
+ReceiptWriter::ReceiptWriter(const Config& config, ReceiptJournal* journal, OnEnded on_ended,
+                             OnChoice on_choice)
+    : config_(config),
+      journal_(journal),
+      on_ended_(std::move(on_ended)),
+      on_choice_(std::move(on_choice)) {}
 
 ReceiptWriter::~ReceiptWriter() {
     {
@@ -89,6 +93,7 @@ bool ReceiptWriter::Apply(MysqlSession& db, Item& item, int64_t now_ms) {
         s = RecordSubscribeChoice(db, r.openid, r.template_id, r.status, r.scene, now_ms);
         if (s.ok() || s.code() == Status::Code::kInvalid) {
             if (s.ok()) choices_++;
+            if (s.ok() && on_choice_) on_choice_(r.openid, r.template_id, r.status == "reject");
             Finish(item.seq);
             return true;
         }

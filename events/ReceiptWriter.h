@@ -39,7 +39,11 @@ class ReceiptWriter {
     // Called (writer thread) for each receipt that ended a message.
     using OnEnded = std::function<void(const ReceiptMessage& message, ReceiptStatus status,
                                        uint64_t msgid, int64_t at_ms)>;
-    ReceiptWriter(const Config& config, ReceiptJournal* journal, OnEnded on_ended = {});
+    // Called (writer thread) for each subscribe choice recorded: rejected or accepted.
+    using OnChoice = std::function<void(const std::string& openid, const std::string& template_id,
+                                        bool rejected)>;
+    ReceiptWriter(const Config& config, ReceiptJournal* journal, OnEnded on_ended = {},
+                  OnChoice on_choice = {});
     ~ReceiptWriter();  // stops the thread; what is not applied stays in the journal
     ReceiptWriter(const ReceiptWriter&) = delete;
     ReceiptWriter& operator=(const ReceiptWriter&) = delete;
@@ -62,6 +66,7 @@ class ReceiptWriter {
     const Config& config_;
     ReceiptJournal* journal_;
     OnEnded on_ended_;
+    OnChoice on_choice_;
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Item> incoming_;  // guarded by mu_

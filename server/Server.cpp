@@ -24,6 +24,8 @@
 #include "queue/FileBackend.h"
 #include "server/TaskRunner.h"
 #include "store/Migrations.h"
+#include "store/MysqlSession.h"
+#include "store/Receipts.h"
 
 namespace mega {
 namespace {
@@ -219,6 +221,8 @@ Status Server::Start() {
         std::make_unique<Dispatcher>(loop_, config_, backend_.get(), &templates_, senders_.get(),
                                      log_.get(), [this](const FinalOutcome& f) { OnFinal(f); });
     dispatcher_->SetAccounts(accounts_.get());
+    LoadSubscribeChoices();
+    dispatcher_->SetSubscribeChoices(&subscribe_choices_);
     dispatcher_->RestorePause();
 
     tasks_ = std::make_unique<TaskRunner>(loop_, this);
@@ -253,8 +257,11 @@ Status Server::Start() {
         if (!s.ok()) return s;
     }
     if (!config_.events_listen.empty()) {  // WeChat's pushes: receipts, subscribe choices
-        events_ =
-            std::make_unique<EventEndpoint>(loop_, config_, ReceiptCallbacks(callbacks_.get()));
+        events_ = std::make_unique<EventEndpoint>(
+            loop_, config_, ReceiptCallbacks(callbacks_.get()),
+            [this](const std::string& openid, const std::string& template_id, bool rejected) {
+                subscribe_choices_.Set(openid, template_id, rejected);
+            });
         s = events_->Start(config_.events_listen);
         if (!s.ok()) return s;
     }
@@ -503,6 +510,22 @@ Status Server::Accept(MessageKind kind, std::string_view openid, std::string_vie
         log_->Add(std::move(e));
     }
     return Status::Ok();
+}
+
+// The subscribe rejections recorded so far (blocking, at start: the loop does not run yet).
+void Server::LoadSubscribeChoices() {
+    MysqlSession db;
+    std::vector<std::pair<std::string, std::string>> rejected;
+    Status s = db.Connect(config_);
+    if (s.ok()) s = LoadSubscribeRejections(db, &rejected);
+    if (!s.ok())
+        return spdlog::warn(
+            "subscribe choices not loaded ({}): rejections are known only as "
+            "WeChat pushes them from now on",
+            s.message());
+    for (const auto& [openid, template_id] : rejected)
+        subscribe_choices_.Set(openid, template_id, true);
+    if (!rejected.empty()) spdlog::info("{} subscribe rejections known", rejected.size());
 }
 
 void Server::HandleTset(Connection& conn, const protocol::Frame& f) {

@@ -22,6 +22,7 @@
 #include "delivery/Dispatcher.h"
 #include "delivery/SenderPool.h"
 #include "delivery/SendingAccounts.h"
+#include "delivery/SubscribeChoices.h"
 #include "delivery/Throughput.h"
 #include "delivery/TokenCache.h"
 #include "delivery/WechatTemplateChannel.h"
@@ -175,6 +176,7 @@ class Server : public FrameSink {
     Status Check(std::string_view openid, std::string_view key, std::string_view data,
                  std::string_view options, int64_t now, MessageOptions* opts,
                  std::shared_ptr<const Template>* tmpl);
+    void LoadSubscribeChoices();
     void HandleMessage(Connection& conn, const protocol::Frame& f);
     void HandleTset(Connection& conn, const protocol::Frame& f);
     void OnFinal(const FinalOutcome& outcome);
@@ -210,6 +212,7 @@ class Server : public FrameSink {
     std::unique_ptr<Dispatcher> dispatcher_;
     std::unique_ptr<MessageLog> log_;
     std::unique_ptr<TaskRunner> tasks_;
+    SubscribeChoices subscribe_choices_;  // who rejected which subscribe template
     Endpoints make_endpoints_;
     std::unique_ptr<HttpEndpoint> admin_, api_;
     std::unique_ptr<MessageFeed> outbox_;

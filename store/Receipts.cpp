@@ -113,17 +113,14 @@ Status RecordSubscribeChoice(MysqlSession& db, const std::string& openid,
     }
 }
 
-Status SubscribeRejected(MysqlSession& db, const std::string& openid,
-                         const std::string& template_id, bool* rejected) {
-    *rejected = false;
+Status LoadSubscribeRejections(MysqlSession& db,
+                               std::vector<std::pair<std::string, std::string>>* out) {
     try {
-        std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
-            "SELECT choice FROM `" + db.prefix() +
-            "mega_subscribe_choice` WHERE openid = ? AND template_id = ?"));
-        st->setString(1, openid);
-        st->setString(2, template_id);
+        std::unique_ptr<sql::PreparedStatement> st(
+            db.connection()->prepareStatement("SELECT openid, template_id FROM `" + db.prefix() +
+                                              "mega_subscribe_choice` WHERE choice = 'reject'"));
         std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-        *rejected = rs->next() && rs->getString(1) == "reject";
+        while (rs->next()) out->emplace_back(rs->getString(1), rs->getString(2));
         return Status::Ok();
     } catch (const sql::SQLException& e) {
         return Failed(e);

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/Status.h"
 #include "config/Config.h"
@@ -39,9 +41,9 @@ Status ApplyReceipt(MysqlSession& db, const Config& config, uint64_t msgid, Rece
 Status RecordSubscribeChoice(MysqlSession& db, const std::string& openid,
                              const std::string& template_id, const std::string& choice,
                              const std::string& scene, int64_t now_ms);
-// True when the openid's latest choice for the template is "reject": a subscribe send to it
-// fails locally (no call to WeChat).
-Status SubscribeRejected(MysqlSession& db, const std::string& openid,
-                         const std::string& template_id, bool* rejected);
+// Every (openid, template_id) whose latest choice is "reject": a subscribe send to it fails
+// locally, with no call to WeChat (delivery/SubscribeChoices keeps them in memory).
+Status LoadSubscribeRejections(MysqlSession& db,
+                               std::vector<std::pair<std::string, std::string>>* out);
 
 }  // namespace mega

@@ -271,6 +271,28 @@ struct Template::Scratch::State {
 Template::Scratch::Scratch() : state_(std::make_unique<State>()) {}
 Template::Scratch::~Scratch() = default;
 
+namespace {
+
+// The string value of the first "template_id" member, when it is a plain literal (no escape,
+// no ${…}); "" otherwise. Enough for the templates' own top-level member.
+std::string LiteralTemplateId(std::string_view text) {
+    constexpr std::string_view kName = "\"template_id\"";
+    size_t at = text.find(kName);
+    if (at == std::string_view::npos) return "";
+    at = text.find_first_not_of(" \t\r\n", at + kName.size());
+    if (at == std::string_view::npos || text[at] != ':') return "";
+    at = text.find_first_not_of(" \t\r\n", at + 1);
+    if (at == std::string_view::npos || text[at] != '"') return "";
+    const size_t end = text.find('"', at + 1);
+    if (end == std::string_view::npos) return "";
+    const std::string_view value = text.substr(at + 1, end - at - 1);
+    if (value.find('\\') != std::string_view::npos || value.find("${") != std::string_view::npos)
+        return "";
+    return std::string(value);
+}
+
+}  // namespace
+
 Status Template::Parse(std::string key, std::string text, std::shared_ptr<const Template>* out,
                        std::string account, std::string kind) {
     auto t = std::make_shared<Template>();
@@ -278,6 +300,7 @@ Status Template::Parse(std::string key, std::string text, std::shared_ptr<const 
     t->kind_ = std::move(kind);
     t->key_ = std::move(key);
     t->text_ = std::move(text);
+    t->template_id_ = LiteralTemplateId(t->text_);
     const std::string_view s = t->text_;
 
     // Split into literals and holes, tracking whether each hole sits in a JSON string.

@@ -40,6 +40,8 @@ class Template {
     const std::string& text() const { return text_; }
     const std::string& account() const { return account_; }
     const std::string& kind() const { return kind_; }
+    // The top-level "template_id" when the text gives it literally (no ${…}), else "".
+    const std::string& template_id() const { return template_id_; }
 
     // Appends the rendered body to `out`. `data_json` is the frame body: a JSON object whose
     // members fill ${name} (strings as text, numbers/bools as their JSON text), or `null` /
@@ -63,7 +65,7 @@ class Template {
         uint32_t slot = 0;      // index into names_, or kOpenidSlot
         bool in_string = true;  // hole sits inside a JSON string literal
     };
-    std::string key_, text_, account_, kind_;
+    std::string key_, text_, account_, kind_, template_id_;
     std::vector<Piece> pieces_;
     std::vector<std::string> names_;  // distinct ${name}s other than OPENID
     size_t brace_end_ = 0;            // offset just past the top-level '{'

@@ -9,10 +9,13 @@
   properly is then applied (encrypted here with python3-cryptography, independent of mega);
 - a receipt for a msgid mega never sent is accepted, logged and counted as unknown;
 - a receipt journaled while MySQL is down survives a SIGKILL of mega and is applied after;
-- a subscribe_msg_change_event (plain mode) records the openid's rejection of the template.
+- a subscribe_msg_change_event (plain mode) records the openid's rejection of the template,
+  and a subscribe message of that template to that openid then fails locally (no call to
+  WeChat), before and after a restart, while another openid still gets it.
 """
 
 import hashlib
+import json
 import os
 import sys
 import time
@@ -23,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vectors"))
 import harness  # noqa: E402
 from harness import check, wait_until  # noqa: E402
+import delivery_support as ds  # noqa: E402
 from make_safe_mode_vector import encrypt  # noqa: E402  (python3-cryptography)
 
 N = 1000
@@ -33,8 +37,13 @@ env = harness.Env("receipts")
 S = {}
 
 
+SUB_TPL1 = json.dumps({"touser": "${OPENID}", "template_id": "TPL1", "page": "index",
+                       "data": {"thing1": {"value": "${thing}"}}})
+
+
 def setup():
-    S["db"] = env.mariadb({"order_paid": harness.ORDER_PAID})
+    S["db"] = env.mariadb({"order_paid": harness.ORDER_PAID, "sub_tpl1": SUB_TPL1})
+    S["db"].sql("UPDATE mega_wechat_template SET kind = 'subscribe' WHERE tmpl_key = 'sub_tpl1';")
     S["fake"] = env.fake_wechat(latency_ms=0)
     S["mega"] = env.mega(overrides={"events": {"listen": "127.0.0.1:0", "receipt_wait_s": 5},
                                     "wechat": {"token": TOKEN, "encoding_aes_key": AES_KEY}})
@@ -169,6 +178,30 @@ def test_subscribe_rejection_recorded():
                30, "the rejection is recorded")
 
 
+def bizsend_calls():
+    return S["fake"].stats().get("endpoints", {}).get("/cgi-bin/message/subscribe/bizsend", 0)
+
+
+def expect_rejected_fails_locally(openid, what):
+    before = bizsend_calls()
+    with S["mega"].client() as c:
+        check(c.call_push(openid, "sub_tpl1", {"thing": "shipped"}).code == 200, "push accepted")
+    item = wait_until(lambda: next((i for i in ds.failed_items(S["mega"])
+                                    if i["openid"] == openid), None), 30,
+                      f"{what}: the subscribe message to {openid} fails")
+    check("rejected subscribe template TPL1" in item["error"], f"{what}: error {item}")
+    check(bizsend_calls() == before, f"{what}: a call reached WeChat ({bizsend_calls()})")
+    ds.admin_post(S["mega"], "/api/failed/forget", {"id": item["id"]})
+
+
+def test_subscribe_to_a_rejecting_openid_fails_locally():
+    expect_rejected_fails_locally("oSub1", "after the change event")
+    with S["mega"].client() as c:
+        check(c.call_push("oSub2", "sub_tpl1", {"thing": "shipped"}).code == 200, "push oSub2")
+    wait_until(lambda: "oSub2" in ds.Deliveries(S["fake"]).tousers(), 30,
+               "another openid still gets the subscribe message")
+
+
 def test_journaled_receipt_survives_a_crash():
     """MySQL down: the receipt is journaled and answered `success`; mega is killed (SIGKILL)
     before it could apply it; after the restart the journal is applied."""
@@ -187,6 +220,10 @@ def test_journaled_receipt_survives_a_crash():
     S["url"] = f"http://127.0.0.1:{S['mega'].status()['events']}/wechat/default"
     wait_until(lambda: S["db"].sql(f"SELECT status FROM mega_message_log WHERE msgid={msgid};")
                == [["delivered"]], 60, "the journaled receipt is applied after the restart")
+
+
+def test_rejection_known_after_a_restart():
+    expect_rejected_fails_locally("oSub1", "after a restart (loaded from MySQL)")
 
 
 if __name__ == "__main__":
