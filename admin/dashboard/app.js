@@ -1062,10 +1062,12 @@
     const body = $('templates-body');
     $('templates-count').textContent = Array.isArray(list) ? `${fmtInt(list.length)} cached` : '';
     renderIfChanged(body, list, () => {
-      if (!Array.isArray(list) || !list.length) return replace(body, h('tr', {}, h('td', { colspan: 3, class: 'muted', text: 'no template cached yet' })));
+      if (!Array.isArray(list) || !list.length) return replace(body, h('tr', {}, h('td', { colspan: 5, class: 'muted', text: 'no template cached yet' })));
       const sorted = [...list].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       replace(body, sorted.map((t) => h('tr', { 'data-testid': 'template-row', 'data-key': t.key },
         h('td', { class: 'mono nowrap', text: t.key }),
+        h('td', { class: 'nowrap', 'data-testid': 'template-account', text: t.account || 'default' }),
+        h('td', { class: 'nowrap', 'data-testid': 'template-kind', text: t.kind || 'template' }),
         h('td', {}, h('details', {}, h('summary', { class: 'mono clip', text: t.template }), h('pre', { class: 'tpl', text: prettyJson(t.template) }))),
         h('td', {}, h('button', { type: 'button', class: 'small', 'data-testid': 'template-reload',
                                   onclick: (ev) => act(ev.currentTarget, `template ${t.key} reloaded`, () => post('/api/templates/reload', { key: t.key })) }, 'Reload')))));

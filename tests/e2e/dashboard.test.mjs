@@ -239,6 +239,10 @@ describe('dashboard', { timeout: 180_000 }, () => {
     // both templates the stack stored were loaded at start and are listed
     await page.locator('[data-testid=template-row][data-key=order_paid]').waitFor();
     await page.locator('[data-testid=template-row][data-key=welcome]').waitFor();
+    // each with the account that sends it and its kind (the template table's columns)
+    const row = page.locator('[data-testid=template-row][data-key=order_paid]');
+    assert.equal(await row.getByTestId('template-account').textContent(), 'default');
+    assert.equal(await row.getByTestId('template-kind').textContent(), 'template');
     assert.equal(await page.locator('[data-testid=panel-error]').count(), 0,
                  `panels with errors: ${await page.locator('[data-testid=panel-error]').allTextContents()}`);
   });
