@@ -93,7 +93,7 @@ struct Config {
     int message_log_backlog = 100000;  // events waiting for the writer before "queued" ones go
 
     // [queue] and [redis]: where messages wait (queue/QueueBackend.h, queue/REDIS.md)
-    bool queue_redis = false;                             // [queue] backend = redis (else file)
+    bool queue_redis = false;                            // [queue] backend = redis (else file)
     std::string redis_url = "redis://127.0.0.1:6379/0";  // or unix:///path; secret: never logged
     std::string redis_key_prefix = "mega:";
     int redis_claim_idle_ms = 30000;  // another node's pending entry is taken over after this
