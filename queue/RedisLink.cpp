@@ -11,6 +11,42 @@
 #include <cstdlib>
 
 namespace mega {
+namespace {
+
+// The libuv adapter of Debian's hiredis 0.14 drops poll errors (status < 0): when Redis dies
+// while a write is pending, libuv reports POLLERR as an error and stops the poll, and the link
+// would never learn it is gone. The same glue as the adapter's, but an error becomes a read,
+// which meets the closed socket and disconnects.
+void OnPoll(uv_poll_t* handle, int status, int events) {
+    auto* p = static_cast<redisLibuvEvents*>(handle->data);
+    if (status < 0) events = UV_READABLE;
+    if (p->context != nullptr && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
+    if (p->context != nullptr && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
+}
+
+void SetEvents(void* privdata, int add, int remove) {
+    auto* p = static_cast<redisLibuvEvents*>(privdata);
+    p->events = (p->events | add) & ~remove;
+    if (p->events)
+        uv_poll_start(&p->handle, p->events, OnPoll);
+    else
+        uv_poll_stop(&p->handle);
+}
+
+void AddRead(void* p) {
+    SetEvents(p, UV_READABLE, 0);
+}
+void DelRead(void* p) {
+    SetEvents(p, 0, UV_READABLE);
+}
+void AddWrite(void* p) {
+    SetEvents(p, UV_WRITABLE, 0);
+}
+void DelWrite(void* p) {
+    SetEvents(p, 0, UV_WRITABLE);
+}
+
+}  // namespace
 
 Status RedisAddress::Parse(const std::string& url, RedisAddress* out) {
     RedisAddress a;
@@ -80,6 +116,10 @@ void RedisLink::Connect() {
     }
     ctx_->data = this;
     redisLibuvAttach(ctx_, loop_);
+    ctx_->ev.addRead = AddRead;
+    ctx_->ev.delRead = DelRead;
+    ctx_->ev.addWrite = AddWrite;
+    ctx_->ev.delWrite = DelWrite;
     redisAsyncSetConnectCallback(ctx_, OnConnect);
     redisAsyncSetDisconnectCallback(ctx_, OnDisconnect);
 }

@@ -307,7 +307,7 @@ class RedisServer:
     def _ping(self):
         try:
             return self.command("PING") == "PONG"
-        except OSError:
+        except (OSError, StackError):  # not up yet, or still loading its AOF
             return False
 
     def stop(self):

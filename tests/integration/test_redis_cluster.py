@@ -142,14 +142,21 @@ def test_node_killed_mid_run_loses_nothing():
 def test_redis_restarted_under_push_load_loses_nothing():
     redis = S["redis"]
     a = node("restart-a", "t4:")
-    acked, refused = [], [0]
+    acked, refused, errors = [], [0], []
     stop = threading.Event()
 
     def load():
+        try:
+            pushes()
+        except Exception as e:  # shown by the waits below
+            errors.append(repr(e))
+
+    def pushes():
         i = 0
         while not stop.is_set():
             try:
-                with a.client(timeout=10) as c:
+                # a push in flight at the kill waits for redis: a short timeout moves on
+                with a.client(timeout=2) as c:
                     while not stop.is_set():
                         openid = f"oRestart{i:06d}"
                         r = c.call_push(openid, "order_paid", DATA)
@@ -168,7 +175,8 @@ def test_redis_restarted_under_push_load_loses_nothing():
     try:
         wait_until(lambda: len(acked) >= 100, 30, "pushes acknowledged before the restart")
         redis.kill()
-        wait_until(lambda: refused[0] > 0, 30, "a push refused (503) while redis is away")
+        wait_until(lambda: refused[0] > 0 or errors, 30, "a push refused (503) while redis is away")
+        check(not errors, f"the pushes: {errors}")
         wait_until(lambda: health(a) == "down", 10, "/api/health down while redis is away")
         at_restart = len(acked)
         redis.start()
@@ -188,7 +196,8 @@ def test_redis_restarted_under_push_load_loses_nothing():
 
 def test_poison_message_becomes_a_dead_letter():
     fake = S["fake"]
-    ds.fake_post(fake, "/fake/config", {"timeout_rate": 1})  # every send hangs: in flight
+    # every send hangs (in flight, never executed) until its node dies
+    ds.fake_post(fake, "/fake/config", {"timeout_rate": 1, "timeout_executes": 0})
     try:
         before = fake.stats()["held"]
         n = node("poison-0", "t5:", max_deliveries=2)
