@@ -179,6 +179,27 @@ bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
             return integer(&c.frame_timeout_s, 0, 86400);
         else if (name == "strict_config")
             return boolean(&c.strict_config);
+        else if (name == "node_id")
+            c.node_id = value;
+        else
+            return false;
+    } else if (section == "queue") {
+        if (name != "backend") return false;
+        if (value != "file" && value != "redis") return bad("expected file or redis");
+        c.queue_redis = value == "redis";
+    } else if (section == "redis") {
+        if (name == "url") {
+            if (!value.starts_with("redis://") && !value.starts_with("unix://"))
+                return bad("expected redis://[:password@]host:port/db or unix:///path");
+            c.redis_url = value;
+        } else if (name == "key_prefix")
+            c.redis_key_prefix = value;
+        else if (name == "claim_idle_ms")
+            return integer(&c.redis_claim_idle_ms, 100, 86400000);
+        else if (name == "max_deliveries")
+            return integer(&c.redis_max_deliveries, 1, 1000);
+        else if (name == "wait_replicas")
+            return integer(&c.redis_wait_replicas, 0, 100);
         else
             return false;
     } else if (section == "setting") {
@@ -386,7 +407,9 @@ const std::vector<SectionKeys>& KnownKeys() {
          {"listen[]", "listen", "table_size", "template_size", "queue_file_path", "fsync",
           "fsync_interval_ms", "queue_max_bytes", "queue_segment_bytes", "pid_file",
           "shutdown_timeout_ms", "max_connections", "idle_timeout_s", "frame_timeout_s",
-          "strict_config", "class", "protocol"}},
+          "strict_config", "node_id", "class", "protocol"}},
+        {"queue", {"backend"}},
+        {"redis", {"url", "key_prefix", "claim_idle_ms", "max_deliveries", "wait_replicas"}},
         {"setting",
          {"task_worker_num", "max_inflight", "package_max_length", "daemonize", "http_timeout_ms",
           "log_file", "missing_var", "template_value_max_chars",

@@ -121,6 +121,15 @@ struct Config {
     bool log_json = false;             // [log] format = json: one JSON object a line
     int message_log_backlog = 100000;  // events waiting for the writer before "queued" ones go
 
+    // [queue] and [redis]: where messages wait (queue/QueueBackend.h, queue/REDIS.md)
+    bool queue_redis = false;                            // [queue] backend = redis (else file)
+    std::string redis_url = "redis://127.0.0.1:6379/0";  // or unix:///path; secret: never logged
+    std::string redis_key_prefix = "mega:";
+    int redis_claim_idle_ms = 30000;  // another node's pending entry is taken over after this
+    int redis_max_deliveries = 5;     // deliveries without an outcome before "poison"
+    int redis_wait_replicas = 0;      // WAIT for this many replicas before acknowledging
+    std::string node_id;              // [server] node_id; empty: hostname:port (Server::Start)
+
     std::string source_path;            // the file it was read from
     std::vector<std::string> warnings;  // unknown sections and keys, "FILE:LINE: ... did you mean"
 

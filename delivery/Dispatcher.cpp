@@ -320,7 +320,6 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
         const int64_t due_ms = retries_.DueMs(st.attempts, MinRetryDelaySeconds(r.errcode), now);
         st.retry_at = uint32_t(due_ms / 1000);
         backend_->SetState(r.tag, st);
-        PushDue(int64_t(st.retry_at) * 1000, r.tag);
         counters_.retried++;
         lane.counters.retried++;
         LogStatusChange(d, LogStatus::kRetrying, st.attempts, &r, {}, now);
@@ -328,6 +327,8 @@ void Dispatcher::OnResults(std::vector<DeliveryResult>& results) {
                      LogText(m.openid), LogText(m.key), opts.source.empty() ? "" : ", source ",
                      LogText(opts.source), st.attempts, tries, OutcomeName(r.outcome), r.errcode,
                      (int64_t(st.retry_at) * 1000 - now + 999) / 1000);
+        // Last: `d`'s views point into the record, which a backend that takes it back frees.
+        if (!backend_->Requeue(r.tag, st)) PushDue(int64_t(st.retry_at) * 1000, r.tag);
     }
     Pump();
 }

@@ -90,6 +90,15 @@ class QueueBackend {
     virtual std::string_view Payload(RecordTag tag) const = 0;
     virtual RecordState State(RecordTag tag) const = 0;
     virtual void SetState(RecordTag tag, RecordState state) = 0;  // retry later
+    // Hands a record that must wait until state.retry_at back to a backend that keeps waiting
+    // records itself (Redis: shared by every node, so a retry outlives the node): the tag
+    // ends here and Next() hands the record out again once it is due. False (FileBackend):
+    // the caller keeps the record waiting, and its tag stays valid.
+    virtual bool Requeue(RecordTag tag, RecordState state) {
+        (void)tag;
+        (void)state;
+        return false;
+    }
     // The record's delivery ended: it is never handed out again, even after a restart.
     virtual void Done(RecordTag tag) = 0;
 

@@ -22,6 +22,7 @@
 #include "delivery/MessageOptions.h"
 #include "protocol/JsonCheck.h"
 #include "queue/FileBackend.h"
+#include "queue/RedisBackend.h"
 #include "server/TaskRunner.h"
 #include "store/Migrations.h"
 #include "store/MysqlSession.h"
@@ -197,11 +198,18 @@ Status Server::Start() {
     }
     spdlog::info("{} templates loaded", templates_.size());
 
-    std::unique_ptr<FileBackend> files;
-    s = FileBackend::Open(
-        config_, [this] { uv_async_send(&durable_async_); }, &files);
-    if (!s.ok()) return s;
-    backend_ = std::move(files);
+    auto wake = [this] { uv_async_send(&durable_async_); };
+    if (config_.queue_redis) {  // [queue] backend = redis: one queue for several nodes
+        std::unique_ptr<RedisBackend> shared;
+        s = RedisBackend::Open(config_, loop_, wake, &shared);
+        if (!s.ok()) return s;
+        backend_ = std::move(shared);
+    } else {
+        std::unique_ptr<FileBackend> files;
+        s = FileBackend::Open(config_, wake, &files);
+        if (!s.ok()) return s;
+        backend_ = std::move(files);
+    }
     const std::string status_path = config_.queue_file_path + "/status";
     // Truncated: nothing of a previous server's file may show after this one's lines.
     status_fd_ = ::open(status_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -422,7 +430,7 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
     Accepted a;
     Status s = Accept(kind, f.openid, f.key, f.body, f.options, &a);
     if (!s.ok()) {
-        if (s.code() == Status::Code::kFull) {
+        if (s.code() == Status::Code::kFull || s.code() == Status::Code::kUnavailable) {
             conn.Reply(503, f.opaque, s.message());
         } else if (s.code() == Status::Code::kInvalid) {
             conn.Reply(400, f.opaque, s.message());
@@ -435,7 +443,7 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
     } else if (kind == MessageKind::kSend) {
         waiters_[a.id] = SendWaiter{conn.id(), f.opaque};
         conn.awaiting_outcomes++;
-    } else if (config_.fsync == FsyncPolicy::kAlways) {
+    } else if (config_.fsync == FsyncPolicy::kAlways || config_.queue_redis) {
         pending_acks_[a.ticket.level].push_back({conn.id(), f.opaque, a.ticket});
         sync_wanted_ = true;
     } else {
@@ -551,7 +559,10 @@ void Server::ReloadTemplate(const std::string& key, std::function<void(Status)> 
 }
 
 void Server::WhenDurable(const AppendTicket& ticket, std::function<void()> done) {
-    if (config_.fsync != FsyncPolicy::kAlways || backend_->Durable(ticket)) return done();
+    // On Redis a push is acknowledged once Redis has answered it, whatever fsync says.
+    if ((config_.fsync != FsyncPolicy::kAlways && !config_.queue_redis) ||
+        backend_->Durable(ticket))
+        return done();
     durable_waiters_[size_t(ticket.level)].push_back({ticket, std::move(done)});
     sync_wanted_ = true;
 }

@@ -283,6 +283,73 @@ class Process:
 
 
 # --------------------------------------------------------------------------------------------
+# Redis ([queue] backend = redis)
+
+class RedisServer:
+    """A redis-server of its own on a unix socket under `dir` (no TCP port: nothing to guess),
+    with its append-only file fsynced on every write when `aof` (appendfsync always), so a
+    restart from the same `dir` has every answered write. command() speaks RESP for checks."""
+
+    def __init__(self, dir, aof=True):
+        self.dir, self.aof, self.proc = dir, aof, None
+        os.makedirs(dir, exist_ok=True)
+        self.sock = os.path.join(dir, "redis.sock")
+        self.url = "unix://" + self.sock
+
+    def start(self):
+        self.proc = Process(["redis-server", "--port", "0", "--unixsocket", self.sock,
+                             "--unixsocketperm", "700", "--dir", self.dir, "--save", "",
+                             "--appendonly", "yes" if self.aof else "no",
+                             "--appendfsync", "always"], os.path.join(self.dir, "redis.log"))
+        wait_until(lambda: self._ping(), 20, f"redis-server on {self.sock}")
+        return self
+
+    def _ping(self):
+        try:
+            return self.command("PING") == "PONG"
+        except (OSError, StackError):  # not up yet, or still loading its AOF
+            return False
+
+    def stop(self):
+        self.proc.stop()
+
+    def kill(self):
+        self.proc.kill()
+
+    def command(self, *args, timeout=10):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(self.sock)
+            out = f"*{len(args)}\r\n".encode()
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += f"${len(a)}\r\n".encode() + a + b"\r\n"
+            s.sendall(out)
+            return _resp_read(s.makefile("rb"))
+
+
+def _resp_read(f):
+    line = f.readline().rstrip(b"\r\n")
+    kind, rest = line[:1], line[1:]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise StackError("redis: " + rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)[:n]
+        return data
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_resp_read(f) for _ in range(n)]
+    raise StackError(f"redis: unexpected reply {line!r}")
+
+
+# --------------------------------------------------------------------------------------------
 # MariaDB
 
 def sql_quote(s):

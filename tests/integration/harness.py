@@ -335,6 +335,10 @@ class Env:
             self.db.put_template(k, v)
         return self.db
 
+    def redis(self, name="redis", aof=True):
+        """A redis-server under the Env's directory (megastack.RedisServer), started."""
+        return megastack.RedisServer(os.path.join(self.dir, name), aof=aof).start()
+
     def fake_wechat(self, latency_ms=0, **kw):
         f = FakeWechat(self, latency_ms=latency_ms, **kw)
         self.fakes.append(f)

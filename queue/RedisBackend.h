@@ -1,0 +1,138 @@
+// RedisBackend: the queue backend shared by several nodes, on Redis Streams (layout in
+// queue/REDIS.md): one stream per priority read by the consumer group "mega" (each node a
+// consumer named by its node_id), delays and retries in a sorted set moved to the streams by a
+// Lua script when due, dead letters, msgkeys and the pause in keys every node shares. The
+// seam's calls answer from local state (a prefetch buffer, mirrors of the shared keys); the
+// network work is pipelined on two RedisLinks and announced through `wake` when it completes.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "config/Config.h"
+#include "queue/QueueBackend.h"
+#include "queue/RedisLink.h"
+
+struct redisReply;
+
+namespace mega {
+
+class RedisBackend final : public QueueBackend {
+  public:
+    // Connects once at start (blocking, before the loop serves: the group, the mirrors), then
+    // runs on `loop`. Unavailable when Redis cannot be reached at start.
+    static Status Open(const Config& config, uv_loop_t* loop, std::function<void()> wake,
+                       std::unique_ptr<RedisBackend>* out);
+    RedisBackend(const Config& config, uv_loop_t* loop, std::function<void()> wake);
+    ~RedisBackend() override;
+
+    bool KeySeen(std::string_view msgkey, int64_t now_ms) const override;
+    Status Append(const Message& m, std::string_view msgkey, int64_t now_ms,
+                  AppendTicket* ticket) override;
+    void Publish() override;
+    void RequestSync(int) override {}  // Redis's appendfsync decides
+    bool Durable(const AppendTicket& ticket) const override;
+
+    bool HasUnread(int level) const override;
+    bool Next(int level, RecordTag* tag) override;
+    std::string_view Payload(RecordTag tag) const override;
+    RecordState State(RecordTag tag) const override;
+    void SetState(RecordTag tag, RecordState state) override;
+    bool Requeue(RecordTag tag, RecordState state) override;
+    void Done(RecordTag tag) override;
+
+    Status AddDeadLetter(int errcode, uint16_t attempts, std::string_view error,
+                         std::string_view payload) override;
+    bool FindDeadLetter(uint64_t id, DeadLetter* out) const override;
+    bool RemoveDeadLetter(uint64_t id) override;
+    void ForEachDeadLetter(
+        const std::function<bool(uint64_t id, const DeadLetter&)>& fn) const override;
+    std::vector<uint64_t> DeadLetterIds() const override;
+    uint64_t dead_letter_count() const override { return dead_.size(); }
+    Status RequeueDeadLetter(uint64_t id) override;
+
+    Status SavePause(const PauseState& state) override;
+    Status LoadPause(PauseState* state) override;
+
+    void Tick(int64_t now_ms) override;
+    BackendStats Stats() const override;
+    Status Close() override;
+
+    const std::string& node_id() const { return node_; }
+
+  private:
+    struct Held {  // a record handed out (or ready to be), until Done or Requeue
+        int level = 0;
+        std::string entry;  // the stream entry id
+        std::string payload;
+        RecordState state;
+    };
+    struct StoredDead {
+        int errcode = 0;
+        int64_t failed_ms = 0;
+        uint16_t attempts = 0;
+        std::string error, message;
+    };
+
+    Status Bootstrap();
+    void StartTimers();
+    void OnLinkState(bool read_link, bool up);
+    size_t ready_count() const;
+    void ReadMore();
+    void OnRead(redisReply* reply);
+    bool TakeEntry(int level, const redisReply* entry);
+    void Forget(RecordTag tag);
+    void Claim();
+    void MoveDue();
+    void Heartbeat();
+    void RefreshCounts();
+    void LoadDeadLetters(redisReply* reply);
+    void SendAppend(uint64_t seq);
+    static bool ParseDead(std::string_view value, StoredDead* out);
+    std::string Key(const char* name) const;
+    std::string StreamKey(int level) const;
+
+    const Config& config_;
+    uv_loop_t* loop_;
+    std::function<void()> wake_;
+    RedisAddress address_;
+    std::string tag_;  // "<prefix>{<app_id>}:" before every key
+    std::string node_;
+    std::unique_ptr<RedisLink> cmd_, read_;
+    std::unique_ptr<uv_timer_t> timer_;
+    int64_t last_claim_ms_ = 0, last_heartbeat_ms_ = 0;
+
+    // Appends: staged until Publish, then unanswered until Redis replies.
+    uint64_t next_seq_ = 1;
+    std::vector<uint64_t> staged_;
+    std::unordered_map<uint64_t, std::vector<std::string>> unanswered_;
+    std::vector<uint64_t> failed_appends_;  // refused by Redis: sent again at the next Tick
+
+    // Delivery: records held by this node, and the ready ones per priority.
+    RecordTag next_tag_ = 1;
+    std::unordered_map<RecordTag, Held> held_;
+    std::unordered_set<std::string> held_entries_;
+    std::array<std::deque<RecordTag>, kPriorityLevels> ready_;
+    bool reading_ = false, read_pending_first_ = true;
+    std::array<std::string, kPriorityLevels> cursor_{"0", "0", "0"};  // in what is pending
+
+    // Mirrors of the shared keys.
+    std::unordered_map<std::string, int64_t> keys_;  // msgkey → expiry (ms)
+    std::map<uint64_t, StoredDead> dead_;
+    bool has_pause_ = false;
+    PauseState pause_;
+    std::array<uint64_t, kPriorityLevels> depth_{};
+    uint64_t waiting_ = 0;
+    bool closed_ = false, gone_ = false;
+};
+
+}  // namespace mega
