@@ -81,8 +81,8 @@ bool ReadFilter(const HttpRequest& request, MessageFilter* f) {
     f->to_ms = QueryInt(request, "to", f->to_ms);
     f->offset = QueryUint(request, "offset", f->offset);
     f->limit = std::clamp<uint64_t>(QueryUint(request, "limit", f->limit), 1, 1000);
-    static const char* kStatuses[] = {"",        "queued",     "sending",   "retrying",
-                                      "sent",    "failed",     "cancelled", "delivered",
+    static const char* kStatuses[] = {"",        "queued",      "sending",   "retrying",
+                                      "sent",    "failed",      "cancelled", "delivered",
                                       "blocked", "undelivered", "recalled"};
     return std::find(std::begin(kStatuses), std::end(kStatuses), f->status) != std::end(kStatuses);
 }

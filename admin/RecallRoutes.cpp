@@ -42,8 +42,7 @@ void RecallOffLoop(Server& server, uint64_t id, RecallResult* result) {
     }
     result->recall =
         RecallWecomMessage(*account.tokens, long(account.config.http_timeout_ms), r.remote_msgid);
-    if (result->recall.ok())
-        result->recall = MarkRecalled(server.config(), id, r.errmsg, now);
+    if (result->recall.ok()) result->recall = MarkRecalled(server.config(), id, r.errmsg, now);
 }
 
 HttpResponse RecallReply(const Status& recall, const std::string& text) {

@@ -34,9 +34,8 @@ SendingAccounts::SendingAccounts(const Config& config)
                         : std::make_unique<TokenCache>(s->config);
         webhooks_.push_back(type == "webhook" ? std::make_unique<WebhookChannel>(s->account.secret)
                                               : nullptr);
-        wecom_apps_.push_back(type == "wecom_app"
-                                  ? std::make_unique<WecomAppChannel>(s->account.agent_id)
-                                  : nullptr);
+        wecom_apps_.push_back(
+            type == "wecom_app" ? std::make_unique<WecomAppChannel>(s->account.agent_id) : nullptr);
         accounts_.push_back(std::move(s));
     }
 }

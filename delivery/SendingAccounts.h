@@ -13,8 +13,8 @@
 #include "delivery/Channel.h"
 #include "delivery/TokenCache.h"
 #include "delivery/WebhookChannel.h"
-#include "delivery/WecomAppChannel.h"
 #include "delivery/WechatTemplateChannel.h"
+#include "delivery/WecomAppChannel.h"
 
 namespace mega {
 
@@ -43,7 +43,7 @@ class SendingAccounts {
   private:
     std::vector<std::unique_ptr<SendingAccount>> accounts_;
     WechatTemplateChannel template_, biz_subscribe_, mini_subscribe_, robot_;
-    std::vector<std::unique_ptr<WebhookChannel>> webhooks_;  // by account index (null: none)
+    std::vector<std::unique_ptr<WebhookChannel>> webhooks_;     // by account index (null: none)
     std::vector<std::unique_ptr<WecomAppChannel>> wecom_apps_;  // by account index (null: none)
     Status status_;
 };

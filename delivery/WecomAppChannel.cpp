@@ -47,7 +47,7 @@ Status WecomAppChannel::Render(const DeliveryJob& job, std::string* body,
     Status s = job.tmpl->Render(job.openid, job.data, {}, body, scratch);
     if (!s.ok()) return s;
     while (body->size() > start && (body->back() == ' ' || body->back() == '\n' ||
-                                     body->back() == '\r' || body->back() == '\t'))
+                                    body->back() == '\r' || body->back() == '\t'))
         body->pop_back();
     if (body->size() < start + 2 || (*body)[start] != '{' || body->back() != '}')
         return Status::Invalid("a wecom_app template must be a JSON object");

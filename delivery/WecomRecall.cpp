@@ -35,8 +35,7 @@ std::string RecallBody(const std::string& msgid) {
 }
 
 // One call; *errcode is WeCom's (or -1 when the reply was not WeCom's JSON).
-Status CallRecall(const std::string& url, const std::string& body, long timeout_ms,
-                  int* errcode) {
+Status CallRecall(const std::string& url, const std::string& body, long timeout_ms, int* errcode) {
     std::unique_ptr<CURL, CurlEasyDeleter> easy(curl_easy_init());
     if (!easy) return Status::Unavailable("curl_easy_init failed");
     CURL* h = easy.get();

@@ -49,7 +49,7 @@ struct LogEvent {
     // Queued events only: what the body is rendered from (on the writer thread).
     std::shared_ptr<const Template> tmpl;
     std::string data, msgkey;
-    std::string callback;  // queued events: the callback=NAME option (schema 009)
+    std::string callback;      // queued events: the callback=NAME option (schema 009)
     std::string remote_msgid;  // a sent WeCom app message's msgid (schema 010)
 };
 

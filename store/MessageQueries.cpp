@@ -215,9 +215,10 @@ Status MarkRecalled(const Config& config, uint64_t id, const std::string& note, 
     Status s = db.Connect(config);
     if (!s.ok()) return s;
     try {
-        std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
-            "UPDATE " + Table(config) +
-            " SET status = 'recalled', errmsg = ?, updated_at = ? WHERE id = ? AND status = 'sent'"));
+        std::unique_ptr<sql::PreparedStatement> st(
+            db.connection()->prepareStatement("UPDATE " + Table(config) +
+                                              " SET status = 'recalled', errmsg = ?, updated_at = "
+                                              "? WHERE id = ? AND status = 'sent'"));
         st->setString(1, note);
         st->setInt64(2, now_ms);
         st->setUInt64(3, id);

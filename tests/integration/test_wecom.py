@@ -3,7 +3,8 @@ three users, one of whom fake-wechat treats as invalid, is answered errcode 0 wi
 invaliduser, and mega records it `sent` with WeCom's string msgid and the invalid user noted
 in errmsg; `mega-cli recall ID` then makes fake-wechat see message/recall for that msgid and
 the message ends `recalled`. A push whose users are all invalid gets 81013 and fails for good
-after one call, though [retry] allows three.
+after one call, though [retry] allows three. A recall WeCom refuses (fake-wechat's clock
+moved past its 24 hours) answers 409 with WeCom's errcode and leaves the message `sent`.
 """
 
 import json
@@ -86,6 +87,17 @@ def test_no_valid_receiver_fails_permanently_after_one_call():
     check(row["errcode"] == 81013 and row["attempts"] == 1, f"failed row: {row}")
     sends = S["fake"].stats()["endpoints"].get("/cgi-bin/message/send", 0) - before
     check(sends == 1 and wecom()["errors"].get("81013") == 1, f"send calls: {sends}")
+
+
+def test_a_recall_wecom_refuses_leaves_the_message_sent():
+    mega, touser = S["mega"], "carol"
+    push(touser, "too late")
+    wait_until(lambda: logged(touser, "sent"), 20, "the message logged as sent")
+    mid = logged(touser, "sent")["id"]
+    S["fake"]._http("POST", "/fake/wecom", {"age_s": 25 * 3600})  # WeCom's 24 h have passed
+    status, body = ds.admin_call(mega, "POST", f"/api/messages/{mid}/recall")
+    check(status == 409 and "301025" in body.get("error", ""), f"late recall: {status} {body}")
+    check(ds.admin_get(mega, f"/api/messages/{mid}")["status"] == "sent", "status changed")
 
 
 if __name__ == "__main__":

@@ -123,8 +123,7 @@ void FakeWecom::Send(const mega::HttpRequest& request, const mega::HttpResponder
         list += (list.empty() ? "" : "|") + user;
     }
     if (valid.empty()) return Error(responder, 81013);  // no valid receiver
-    Sent s{"fake_wecom_" + std::to_string(++serial_), corpid, valid, invalid,
-           request.body,                             Now()};
+    Sent s{"fake_wecom_" + std::to_string(++serial_), corpid, valid, invalid, request.body, Now()};
     rapidjson::StringBuffer out;
     JsonWriter w(out);
     w.StartObject();
@@ -152,7 +151,8 @@ void FakeWecom::Recall(const mega::HttpRequest& request, const mega::HttpRespond
     const std::string_view msgid = Text(json, "msgid");
     for (Sent& s : sent_) {
         if (s.msgid != msgid || s.corpid != corpid || s.recalled) continue;
-        if (Now() >= s.at_ms + kRecallWindowMs) return Error(responder, 301025);  // too old
+        if (Now() + s.aged_ms >= s.at_ms + kRecallWindowMs)
+            return Error(responder, 301025);  // too old
         s.recalled = true;
         return responder.Send(JsonResponse(R"({"errcode":0,"errmsg":"ok"})"));
     }
@@ -170,8 +170,8 @@ mega::HttpResponse FakeWecom::Configure(const std::string& body) {
             auto agent = c.value.IsObject() ? c.value.FindMember("agentid") : c.value.MemberEnd();
             if (!c.value.IsObject() || agent == c.value.MemberEnd() || !agent->value.IsInt64())
                 return JsonResponse(R"({"error":"corps: {\"ID\":{\"secret\",\"agentid\"}}"})", 400);
-            corps_[c.name.GetString()] = Corp{std::string(Text(c.value, "secret")),
-                                              agent->value.GetInt64()};
+            corps_[c.name.GetString()] =
+                Corp{std::string(Text(c.value, "secret")), agent->value.GetInt64()};
         }
     }
     auto invalid = json.FindMember("invalid_users");  // ["userid", …]
@@ -182,7 +182,7 @@ mega::HttpResponse FakeWecom::Configure(const std::string& body) {
     }
     auto age = json.FindMember("age_s");  // every message sent this many seconds earlier
     if (age != json.MemberEnd() && age->value.IsUint64()) {
-        for (Sent& s : sent_) s.at_ms -= std::min(s.at_ms, age->value.GetUint64() * 1000);
+        for (Sent& s : sent_) s.aged_ms += age->value.GetUint64() * 1000;
     }
     auto ttl = json.FindMember("token_ttl_s");
     if (ttl != json.MemberEnd() && ttl->value.IsInt() && ttl->value.GetInt() > 0)

@@ -35,7 +35,8 @@ class FakeWecom {
     };
     struct Sent {
         std::string msgid, corpid, touser, invaliduser, body;
-        uint64_t at_ms;  // loop clock (ageing moves it back)
+        uint64_t at_ms;        // loop clock
+        uint64_t aged_ms = 0;  // how far /fake/wecom age_s moved it into the past
         bool recalled = false;
     };
     void GetToken(const mega::HttpRequest& request, const mega::HttpResponder& responder);
