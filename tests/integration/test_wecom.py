@@ -4,7 +4,8 @@ invaliduser, and mega records it `sent` with WeCom's string msgid and the invali
 in errmsg; `mega-cli recall ID` then makes fake-wechat see message/recall for that msgid and
 the message ends `recalled`. A push whose users are all invalid gets 81013 and fails for good
 after one call, though [retry] allows three. A recall WeCom refuses (fake-wechat's clock
-moved past its 24 hours) answers 409 with WeCom's errcode and leaves the message `sent`.
+moved past its 24 hours) answers 409 with WeCom's errcode and leaves the message `sent`. A
+send with an expired token (42001) fetches one new token from gettoken and is sent.
 """
 
 import json
@@ -98,6 +99,20 @@ def test_a_recall_wecom_refuses_leaves_the_message_sent():
     status, body = ds.admin_call(mega, "POST", f"/api/messages/{mid}/recall")
     check(status == 409 and "301025" in body.get("error", ""), f"late recall: {status} {body}")
     check(ds.admin_get(mega, f"/api/messages/{mid}")["status"] == "sent", "status changed")
+
+
+def test_an_expired_token_is_fetched_again_and_the_message_sent():
+    touser = "dave"
+    before = wecom()
+    S["fake"]._http("POST", "/fake/wecom", {"expire_tokens": True})
+    push(touser, "after expiry")
+    wait_until(lambda: logged(touser, "sent"), 20, "the message logged as sent")
+    after = wecom()
+    check(after["token_requests"] == before["token_requests"] + 1
+          and after["errors"].get("42001", 0) == before["errors"].get("42001", 0) + 1,
+          f"token refresh: {before['token_requests']} -> {after['token_requests']}, "
+          f"errors {after['errors']}")
+    check(logged(touser, "sent")["attempts"] == 1, "the refresh cost an attempt")
 
 
 if __name__ == "__main__":

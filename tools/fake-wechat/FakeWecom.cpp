@@ -184,6 +184,10 @@ mega::HttpResponse FakeWecom::Configure(const std::string& body) {
     if (age != json.MemberEnd() && age->value.IsUint64()) {
         for (Sent& s : sent_) s.aged_ms += age->value.GetUint64() * 1000;
     }
+    auto expire = json.FindMember("expire_tokens");  // true: every token answers 42001
+    if (expire != json.MemberEnd() && expire->value.IsBool() && expire->value.GetBool()) {
+        for (auto& [token, t] : tokens_) t.expires_at_ms = std::min(t.expires_at_ms, Now());
+    }
     auto ttl = json.FindMember("token_ttl_s");
     if (ttl != json.MemberEnd() && ttl->value.IsInt() && ttl->value.GetInt() > 0)
         token_ttl_s_ = ttl->value.GetInt();
