@@ -57,6 +57,7 @@ void WriteMessageRow(JsonWriter& w, const MessageRow& r, bool with_body) {
     Field(w, "status", r.status);
     Field(w, "attempts", r.attempts);
     IdField(w, "msgid", r.msgid);
+    if (!r.remote_msgid.empty()) Field(w, "remote_msgid", r.remote_msgid);  // WeCom's string id
     Field(w, "errcode", r.errcode);
     Field(w, "errmsg", r.errmsg);
     Field(w, "created_ms", r.created_ms);
@@ -80,9 +81,9 @@ bool ReadFilter(const HttpRequest& request, MessageFilter* f) {
     f->to_ms = QueryInt(request, "to", f->to_ms);
     f->offset = QueryUint(request, "offset", f->offset);
     f->limit = std::clamp<uint64_t>(QueryUint(request, "limit", f->limit), 1, 1000);
-    static const char* kStatuses[] = {"",        "queued",     "sending",   "retrying",
-                                      "sent",    "failed",     "cancelled", "delivered",
-                                      "blocked", "undelivered"};
+    static const char* kStatuses[] = {"",        "queued",      "sending",   "retrying",
+                                      "sent",    "failed",      "cancelled", "delivered",
+                                      "blocked", "undelivered", "recalled"};
     return std::find(std::begin(kStatuses), std::end(kStatuses), f->status) != std::end(kStatuses);
 }
 

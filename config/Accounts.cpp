@@ -169,6 +169,8 @@ std::vector<std::string> CheckAccounts(const Config& c) {
             need(a.corp_id, "corp_id");
             need(a.corp_secret, "corp_secret");
             need(a.agent_id, "agent_id");
+            if (a.agent_id.find_first_not_of("0123456789") != std::string::npos)
+                errors.push_back(where + "agent_id: expected the app's AgentId (digits)");
         } else if (a.type == "wecom_robot") {
             need(a.robot_key, "robot_key");
         } else if (a.type == "webhook") {

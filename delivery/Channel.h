@@ -37,9 +37,11 @@ struct DeliveryJob {
 
 // What a reply says, once read.
 struct ChannelReply {
-    bool understood = false;  // the reply has the channel's shape (else: kErrcodeBadReply)
-    int errcode = 0;          // the remote error code, 0 for success
-    uint64_t msgid = 0;       // the remote message id, 0 if none
+    bool understood = false;   // the reply has the channel's shape (else: kErrcodeBadReply)
+    int errcode = 0;           // the remote error code, 0 for success
+    uint64_t msgid = 0;        // the remote message id, 0 if none
+    std::string remote_msgid;  // a remote id that is a string (WeCom's), empty if none
+    std::string note;          // what a success reply still reports (WeCom's invaliduser)
 };
 
 // Reads replies on one sender thread, reusing its parse state: no allocation per reply.

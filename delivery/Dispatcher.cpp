@@ -450,7 +450,8 @@ void Dispatcher::LogStatusChange(const Decoded& d, LogStatus status, uint16_t at
         e.errcode = r->errcode;
         e.msgid = r->msgid;
         e.latency_us = r->latency_us;
-        if (status != LogStatus::kSent) e.errmsg = r->reply;
+        e.remote_msgid = r->remote_msgid;
+        e.errmsg = status != LogStatus::kSent ? std::string_view(r->reply) : r->note;
     } else {
         e.errcode = error.empty() ? 0 : -1;
         e.errmsg = error;

@@ -508,6 +508,8 @@ class SenderThread {
         r.http_status = http_status;
         r.errcode = errcode;
         r.msgid = reply.msgid;
+        r.remote_msgid = std::move(reply.remote_msgid);
+        r.note = std::move(reply.note);
         r.base_index = uint32_t(route.tokens->bases().Index(slot->base_epoch));
         r.latency_us = uint32_t(std::min<int64_t>(NowUs() - slot->started_us, UINT32_MAX));
         if (understood) {

@@ -33,6 +33,7 @@ struct DeliveryResult {
     int errcode = 0;
     std::string reply;  // WeChat's JSON reply, or a description of the local/transport error
     uint64_t msgid = 0;
+    std::string remote_msgid, note;  // ChannelReply's (WeCom app messages)
     uint32_t latency_us = 0;
     uint32_t base_index = 0;  // which api_base served it
 };

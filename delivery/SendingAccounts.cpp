@@ -25,16 +25,17 @@ SendingAccounts::SendingAccounts(const Config& config)
         s->config = ConfigForAccount(config, a);
         s->account = std::move(a);
         const std::string& type = s->account.type;
-        if (type == "wecom_app" && status_.ok())
-            status_ = Status::Invalid("[account." + s->account.name + "] type " + s->account.type +
-                                      ": not supported by this build yet");
         // A robot's key and a webhook's URL are fixed: no token to fetch.
         s->tokens = type == "wecom_robot"
                         ? std::make_unique<TokenCache>(s->config, s->account.robot_key)
                     : type == "webhook" ? std::make_unique<TokenCache>(s->config, "")
-                                        : std::make_unique<TokenCache>(s->config);
+                    : type == "wecom_app"
+                        ? std::make_unique<TokenCache>(s->config, TokenCache::WecomGettoken{})
+                        : std::make_unique<TokenCache>(s->config);
         webhooks_.push_back(type == "webhook" ? std::make_unique<WebhookChannel>(s->account.secret)
                                               : nullptr);
+        wecom_apps_.push_back(
+            type == "wecom_app" ? std::make_unique<WecomAppChannel>(s->account.agent_id) : nullptr);
         accounts_.push_back(std::move(s));
     }
 }
@@ -53,6 +54,7 @@ const Channel* SendingAccounts::ChannelFor(size_t i, std::string_view kind,
     if (a.type == "wechat_mini" && kind == "subscribe") return &mini_subscribe_;
     if (a.type == "wecom_robot" && kind == "message") return &robot_;
     if (a.type == "webhook" && kind == "message") return webhooks_[i].get();
+    if (a.type == "wecom_app" && kind == "message") return wecom_apps_[i].get();
     *error =
         "account " + a.name + " (" + a.type + ") does not send kind `" + std::string(kind) + "`";
     return nullptr;

@@ -14,6 +14,7 @@
 #include "delivery/TokenCache.h"
 #include "delivery/WebhookChannel.h"
 #include "delivery/WechatTemplateChannel.h"
+#include "delivery/WecomAppChannel.h"
 
 namespace mega {
 
@@ -42,7 +43,8 @@ class SendingAccounts {
   private:
     std::vector<std::unique_ptr<SendingAccount>> accounts_;
     WechatTemplateChannel template_, biz_subscribe_, mini_subscribe_, robot_;
-    std::vector<std::unique_ptr<WebhookChannel>> webhooks_;  // by account index (null: none)
+    std::vector<std::unique_ptr<WebhookChannel>> webhooks_;     // by account index (null: none)
+    std::vector<std::unique_ptr<WecomAppChannel>> wecom_apps_;  // by account index (null: none)
     Status status_;
 };
 

@@ -94,6 +94,10 @@ TokenCache::TokenCache(const Config& config, std::string fixed_credential) : Tok
     generation_.store(1, std::memory_order_release);
 }
 
+TokenCache::TokenCache(const Config& config, WecomGettoken) : TokenCache(config) {
+    wecom_ = true;
+}
+
 Status TokenCache::Get(std::string* token, uint64_t* generation) {
     std::unique_lock lock(mu_);
     if (fixed_) {
@@ -124,7 +128,7 @@ Status TokenCache::Get(std::string* token, uint64_t* generation) {
         // A base that cannot be reached was switched away from: try the next ones at once.
         for (size_t i = 1; !s.ok() && transport_failed_ && i < config_.api_base.size(); i++)
             s = Fetch(false, &fresh, &expires_in);
-        if (s.ok() && config_.stable_token && !rejected_.empty() && fresh == rejected_) {
+        if (s.ok() && config_.stable_token && !wecom_ && !rejected_.empty() && fresh == rejected_) {
             // The stable endpoint handed back the token WeChat just rejected.
             lock.lock();
             const bool may = MayForceRefresh(WallMs());
@@ -206,7 +210,13 @@ Status TokenCache::Fetch(bool force_refresh, std::string* token, int* expires_in
     if (!easy) return Status::Unavailable("curl_easy_init failed");
 
     std::string url, request;
-    if (config_.stable_token) {
+    const bool stable = config_.stable_token && !wecom_;
+    if (wecom_) {
+        url = base + "/cgi-bin/gettoken?corpid=";
+        AppendUrlEncoded(&url, config_.app_id);
+        url += "&corpsecret=";
+        AppendUrlEncoded(&url, config_.app_secret);
+    } else if (stable) {
         url = base + "/cgi-bin/stable_token";
         rapidjson::StringBuffer sb;
         rapidjson::Writer<rapidjson::StringBuffer> w(sb);
@@ -231,7 +241,7 @@ Status TokenCache::Fetch(bool force_refresh, std::string* token, int* expires_in
     CURL* h = easy.get();
     CurlSlist headers(curl_slist_append(nullptr, "Content-Type: application/json"));
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-    if (config_.stable_token) {
+    if (stable) {
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.c_str());
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, long(request.size()));

@@ -23,6 +23,10 @@ class TokenCache {
     // A credential that is never fetched nor expires (a WeCom group robot's webhook key):
     // Get always answers it, Invalidate does nothing.
     TokenCache(const Config& config, std::string fixed_credential);
+    // A WeCom app's token: GET /cgi-bin/gettoken?corpid=&corpsecret= (config's app_id and
+    // app_secret hold the corp_id and corp_secret).
+    struct WecomGettoken {};
+    TokenCache(const Config& config, WecomGettoken);
 
     // A valid token and its generation. Blocks while another thread fetches one; fetches it
     // itself (blocking HTTP, with the configured timeout) if nobody is. Unavailable on a
@@ -66,6 +70,7 @@ class TokenCache {
     std::atomic<uint64_t> generation_{0};
     std::atomic<uint64_t> refreshes_{0};
     bool fixed_ = false;
+    bool wecom_ = false;  // WeCom's gettoken, not WeChat's token / stable_token
 };
 
 // curl_global_init, once per process (a static guard). TokenCache and SenderPool call it in

@@ -12,7 +12,11 @@ namespace {
 // Any answer is read as understood: the HTTP status decides (Classify).
 class StatusOnlyReader : public ReplyReader {
   public:
-    ChannelReply Read(std::string_view) override { return {true, 0, 0}; }
+    ChannelReply Read(std::string_view) override {
+        ChannelReply r;
+        r.understood = true;
+        return r;
+    }
 };
 
 }  // namespace

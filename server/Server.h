@@ -145,6 +145,7 @@ class Server : public FrameSink {
     // Where messages wait: the queue, the dead letters, the msgkeys, the pause.
     QueueBackend& backend() { return *backend_; }
     Dispatcher& dispatcher() { return *dispatcher_; }
+    SendingAccounts& sending_accounts() { return *accounts_; }  // token caches (recall)
     TaskRunner& tasks() { return *tasks_; }
     const TemplateCache& templates() const { return templates_; }
     // Reloads one template from MySQL off the loop (paced and coalesced: TemplateReloads);

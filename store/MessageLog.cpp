@@ -45,7 +45,7 @@ constexpr int64_t kPurgeEveryMs = 3600 * 1000;
 
 constexpr const char* kInsertHead =
     " (id,openid,tmpl_key,source,priority,status,attempts,msgid,errcode,errmsg,body,"
-    "created_at,updated_at,sent_at,attempt_log,msgkey,callback,account,kind) VALUES ";
+    "created_at,updated_at,sent_at,attempt_log,msgkey,callback,account,kind,remote_msgid) VALUES ";
 constexpr const char* kInsertTail =
     " ON DUPLICATE KEY UPDATE status=VALUES(status),attempts=VALUES(attempts),"
     "msgid=IF(VALUES(msgid)=0,msgid,VALUES(msgid)),errcode=VALUES(errcode),"
@@ -53,6 +53,7 @@ constexpr const char* kInsertTail =
     "updated_at=VALUES(updated_at),sent_at=IF(VALUES(sent_at)=0,sent_at,"
     "VALUES(sent_at)),msgkey=IF(VALUES(msgkey)='',msgkey,VALUES(msgkey)),"
     "callback=IF(VALUES(callback)='',callback,VALUES(callback)),"
+    "remote_msgid=IF(VALUES(remote_msgid)='',remote_msgid,VALUES(remote_msgid)),"
     // entries are appended whole while the log stays below kAttemptLogChars (MessageTimeline.h)
     "attempt_log=IF(VALUES(attempt_log)='' OR "
     "LENGTH(IFNULL(attempt_log,''))+1+LENGTH(VALUES(attempt_log))>8000,attempt_log,"
@@ -295,7 +296,8 @@ void MessageLog::Writer::AppendValues(const Row& r, bool with_body, std::string*
             (e.status == LogStatus::kSent ? std::to_string(e.at_ms) : "0") + ",'" +
             db_.Escape(r.attempts) + "','" + db_.Escape(e.msgkey) + "','" + db_.Escape(e.callback) +
             "','" + db_.Escape(e.account.empty() ? "default" : e.account) + "','" +
-            db_.Escape(e.kind.empty() ? "template" : e.kind) + "')";
+            db_.Escape(e.kind.empty() ? "template" : e.kind) + "','" +
+            db_.Escape(e.remote_msgid.substr(0, kRemoteMsgidChars)) + "')";
 }
 
 size_t MessageLog::Writer::BuildStatement(size_t begin) {

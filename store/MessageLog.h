@@ -27,6 +27,7 @@
 namespace mega {
 
 enum class LogStatus : uint8_t { kQueued, kSending, kRetrying, kSent, kFailed, kCancelled };
+constexpr size_t kRemoteMsgidChars = 128;  // config/schema 010
 const char* LogStatusName(LogStatus s);
 
 // Makes `text` fit a utf8mb4 column of `max_chars` characters: each byte that is not part
@@ -48,7 +49,8 @@ struct LogEvent {
     // Queued events only: what the body is rendered from (on the writer thread).
     std::shared_ptr<const Template> tmpl;
     std::string data, msgkey;
-    std::string callback;  // queued events: the callback=NAME option (schema 009)
+    std::string callback;      // queued events: the callback=NAME option (schema 009)
+    std::string remote_msgid;  // a sent WeCom app message's msgid (schema 010)
 };
 
 class MessageLog {

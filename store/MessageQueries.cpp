@@ -21,7 +21,7 @@ namespace {
 
 constexpr const char* kColumns =
     "id,openid,tmpl_key,source,priority,status,attempts,msgid,errcode,errmsg,created_at,"
-    "updated_at,sent_at,account,kind";
+    "updated_at,sent_at,account,kind,remote_msgid";
 
 void ReadRow(sql::ResultSet& rs, MessageRow* r) {
     r->id = rs.getUInt64(1);
@@ -39,6 +39,7 @@ void ReadRow(sql::ResultSet& rs, MessageRow* r) {
     r->sent_ms = rs.getInt64(13);
     r->account = rs.getString(14);
     r->kind = rs.getString(15);
+    r->remote_msgid = rs.getString(16);
 }
 
 std::string Table(const Config& c) {
@@ -112,9 +113,9 @@ Status GetOneMessage(const Config& config, const std::string& where,
         std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
         if (!rs->next()) return Status::NotFound("no message " + what);
         ReadRow(*rs, row);
-        row->body = rs->isNull(16) ? "" : std::string(rs->getString(16));
-        row->has_attempt_log = !rs->isNull(17);
-        if (row->has_attempt_log) row->attempt_log = rs->getString(17);
+        row->body = rs->isNull(17) ? "" : std::string(rs->getString(17));
+        row->has_attempt_log = !rs->isNull(18);
+        if (row->has_attempt_log) row->attempt_log = rs->getString(18);
     } catch (const sql::SQLException& e) {
         return Status::Unavailable(std::string("MySQL: ") + e.what());
     }
@@ -203,6 +204,25 @@ Status ReadHistory(const Config& config, const HistoryWindow& window,
             for (unsigned i = 0; i < std::size(fields); i++) *fields[i] = rs->getUInt64(i + 2);
             steps->push_back(p);
         }
+    } catch (const sql::SQLException& e) {
+        return Status::Unavailable(std::string("MySQL: ") + e.what());
+    }
+    return Status::Ok();
+}
+
+Status MarkRecalled(const Config& config, uint64_t id, const std::string& note, int64_t now_ms) {
+    MysqlSession db;
+    Status s = db.Connect(config);
+    if (!s.ok()) return s;
+    try {
+        std::unique_ptr<sql::PreparedStatement> st(
+            db.connection()->prepareStatement("UPDATE " + Table(config) +
+                                              " SET status = 'recalled', errmsg = ?, updated_at = "
+                                              "? WHERE id = ? AND status = 'sent'"));
+        st->setString(1, note);
+        st->setInt64(2, now_ms);
+        st->setUInt64(3, id);
+        st->executeUpdate();
     } catch (const sql::SQLException& e) {
         return Status::Unavailable(std::string("MySQL: ") + e.what());
     }

@@ -24,6 +24,7 @@ struct MessageRow {
     uint64_t id = 0, msgid = 0;
     std::string openid, key, source, status, errmsg, body;
     std::string account, kind;  // the template's when it was queued (schema 008)
+    std::string remote_msgid;   // WeCom's msgid of a sent WeCom app message (schema 010)
     int priority = 1, attempts = 0, errcode = 0;
     int64_t created_ms = 0, updated_ms = 0, sent_ms = 0;
     std::string attempt_log;       // GetMessage only (MessageTimeline.h)
@@ -45,6 +46,8 @@ Status ListMessages(const Config& config, const MessageFilter& filter, uint64_t*
 Status GetMessage(const Config& config, uint64_t id, MessageRow* row);  // NotFound if absent
 // The newest message logged with this msgkey; NotFound if none.
 Status FindMessageByMsgkey(const Config& config, const std::string& msgkey, MessageRow* row);
+// A sent message recalled (status `recalled`, `note` in errmsg); changes nothing otherwise.
+Status MarkRecalled(const Config& config, uint64_t id, const std::string& note, int64_t now_ms);
 Status SummarizeLog(const Config& config, int64_t now_ms, LogSummary* out);
 // The buckets of `window` added up per step by MySQL (at most window.count rows).
 Status ReadHistory(const Config& config, const HistoryWindow& window,

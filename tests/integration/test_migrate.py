@@ -114,11 +114,11 @@ def test_start_works_after_migrate():
 
 def test_partial_schema_gets_only_the_missing_files():
     db = S["db"]
-    # a database at version 2: without what 003, 006, 007, 008 and 009 add (004 and 005 only
-    # modify columns)
+    # a database at version 2: without what 003, 006, 007, 008, 009 and 010 add (004 and 005
+    # only modify columns)
     db.sql("DROP TABLE mega_task, mega_message_stats, mega_subscribe_choice; "
            "ALTER TABLE mega_message_log DROP COLUMN attempt_log, DROP COLUMN msgkey, "
-           "DROP COLUMN callback, DROP KEY msgid, "
+           "DROP COLUMN callback, DROP KEY msgid, DROP COLUMN remote_msgid, "
            "DROP KEY account_created, DROP COLUMN account, DROP COLUMN kind; "
            "ALTER TABLE mega_wechat_template DROP COLUMN account, DROP COLUMN kind; "
            "DELETE FROM mega_schema WHERE version >= 3;")

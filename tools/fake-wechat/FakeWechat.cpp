@@ -184,6 +184,7 @@ void FakeWechat::Handle(HttpRequest&& request, HttpResponder responder) {
         return;
     }
     if (!control) ++state_.by_endpoint[path];
+    if (wecom_.Handle(request, responder)) return;  // WeCom app messages, /fake/wecom
     // Subscribe messages (official account and mini program) are answered as template sends.
     if (path == "/cgi-bin/message/template/send" || path == "/cgi-bin/message/subscribe/bizsend" ||
         path == "/cgi-bin/message/subscribe/send")
@@ -205,6 +206,7 @@ void FakeWechat::Handle(HttpRequest&& request, HttpResponder responder) {
     if (path == "/fake/reset" && post) {
         config_ = defaults_;
         state_ = State{};
+        wecom_.Reset();
         random_.seed(options_.seed);
         return responder.Send(Json(R"({"ok":true})"));
     }

@@ -17,6 +17,7 @@
 #include "base/Status.h"
 #include "http/HttpServer.h"
 #include "tools/fake-wechat/DelayedReplies.h"
+#include "tools/fake-wechat/FakeWecom.h"
 #include "tools/fake-wechat/ReceiptPusher.h"
 
 namespace fakewechat {
@@ -144,6 +145,7 @@ class FakeWechat {
     std::vector<HttpResponder> held_;  // timed-out sends, never answered
     DelayedReplies delayed_;
     ReceiptPusher receipts_{options_.appid};  // delivery receipts pushed to mega
+    FakeWecom wecom_{loop_};                  // WeCom app messages (FakeWecom.cpp)
     HttpServer server_;
 };
 
