@@ -18,12 +18,12 @@
 #include <string>
 #include <unordered_map>
 
-#include "protocol/SubmitMessage.h"
 #include "base/Status.h"
 #include "config/Config.h"
 #include "http/HttpServer.h"
 #include "http/RouteTable.h"
 #include "http/UvHandle.h"
+#include "protocol/SubmitMessage.h"
 #include "server/Server.h"
 #include "store/MessageQueries.h"
 

@@ -9,8 +9,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "protocol/SubmitMessage.h"
 #include "protocol/JsonCheck.h"
+#include "protocol/SubmitMessage.h"
 
 namespace {
 

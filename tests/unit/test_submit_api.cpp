@@ -9,8 +9,8 @@
 #include <utility>
 
 #include "api/SubmitApi.h"
-#include "protocol/SubmitMessage.h"
 #include "base/EmbeddedFile.h"
+#include "protocol/SubmitMessage.h"
 
 using mega::ParseSubmitMessage;
 using mega::Status;
