@@ -4,30 +4,14 @@
 #include <cstdlib>
 
 #include "config/Config.h"
+#include "config/ConfigKeys.h"
 
 namespace mega {
 namespace {
 
-std::vector<std::string> SplitUrls(const std::string& v) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (start <= v.size()) {
-        size_t comma = v.find(',', start);
-        if (comma == std::string::npos) comma = v.size();
-        std::string item = v.substr(start, comma - start);
-        while (!item.empty() && (item.back() == ' ' || item.back() == '/')) item.pop_back();
-        while (!item.empty() && item.front() == ' ') item.erase(0, 1);
-        if (!item.empty()) out.push_back(std::move(item));
-        start = comma + 1;
-    }
-    return out;
-}
-
 Status ParseWhole(const std::string& v, long long lo, long long hi, int* out) {
-    char* end = nullptr;
-    const long long n = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || n < lo || n > hi)
-        return Status::Invalid("expected a whole number");
+    long long n;
+    if (!ParseWholeNumber(v, lo, hi, &n)) return Status::Invalid("expected a whole number");
     *out = int(n);
     return Status::Ok();
 }
@@ -90,7 +74,7 @@ Status ApplyAccountKey(AccountConfig* a, std::string_view name, const std::strin
         a->type = value;
     } else if (name == "url" || name == "api_base") {
         auto& list = name == "url" ? a->url : a->api_base;
-        list = SplitUrls(value);
+        list = SplitList(value);
         if (list.empty()) return Status::Invalid("expected at least one URL");
     } else if (name == "token_api") {
         if (value != "stable" && value != "classic")
