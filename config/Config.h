@@ -33,8 +33,9 @@ struct Config {
     bool strict_config = false;   // unknown sections and keys refuse the start
 
     // [setting]
-    int task_worker_num = 8;  // sender threads
-    int max_inflight = 256;   // concurrent WeChat calls per sender thread
+    int task_worker_num = 8;  // × max_inflight: the concurrent WeChat calls
+    int max_inflight = 256;
+    int sender_threads = 0;  // threads they run on (0: one per core, at most task_worker_num)
     uint64_t package_max_length = 2465792;
     bool daemonize = true;
     int http_timeout_ms = 10000;

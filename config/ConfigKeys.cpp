@@ -191,6 +191,7 @@ std::vector<ConfigKey> BuildTable() {
 
         {"setting", "task_worker_num", Whole(&Config::task_worker_num, 1, 256)},
         {"setting", "max_inflight", Whole(&Config::max_inflight, 1, 65536)},
+        {"setting", "sender_threads", Whole(&Config::sender_threads, 0, 256)},
         {"setting", "package_max_length", Whole(&Config::package_max_length, 64, 1ll << 30)},
         {"setting", "daemonize", Flag(&Config::daemonize)},
         {"setting", "http_timeout_ms", Whole(&Config::http_timeout_ms, 100, 600000)},

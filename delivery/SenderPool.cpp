@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +33,7 @@ constexpr size_t kMaxReplyBytes = 64 * 1024;     // a WeChat reply is < 200 byte
 constexpr long kReceiveBufferBytes = 4096;       // per easy handle (curl's default is 16 KiB)
 constexpr int64_t kTokenRecheckUs = 60'000'000;  // ask TokenCache again at least this often
 constexpr int kIdlePollMs = 1000;
+constexpr int kSenderNice = 5;  // sender threads' niceness, above the loop thread's 0
 
 struct CurlEasyDeleter {
     void operator()(CURL* h) const { curl_easy_cleanup(h); }
@@ -113,12 +115,12 @@ struct Slot {
 class SenderThread {
   public:
     SenderThread(const Config& config, TokenCache* tokens, const Channel* channel,
-                 ResultMailbox* mailbox)
+                 ResultMailbox* mailbox, size_t slot_count)
         : config_(config),
           tokens_(tokens),
           channel_(channel),
           mailbox_(mailbox),
-          slot_count_(size_t(std::max(1, config.max_inflight))) {
+          slot_count_(slot_count) {
         multi_.reset(curl_multi_init());
         headers_.reset(curl_slist_append(nullptr, "Content-Type: application/json"));
         // No "Expect: 100-continue" on bodies over 1 KiB (a wasted round trip).
@@ -221,6 +223,8 @@ class SenderThread {
 
   private:
     void Run() {
+        // Below the loop thread: under load the kernel gives intake the larger share.
+        (void)::setpriority(PRIO_PROCESS, pid_t(::gettid()), kSenderNice);
         epoll_event events[64];
         for (;;) {
             TakeJobs();
@@ -641,6 +645,17 @@ class SenderThread {
 
 }  // namespace
 
+SenderLayout PlanSenderThreads(const Config& config, unsigned cores) {
+    SenderLayout layout;
+    const int wanted = config.sender_threads > 0 ? config.sender_threads
+                                                 : std::min(config.task_worker_num, int(cores));
+    layout.threads = std::max(1, wanted);
+    const size_t total =
+        size_t(std::max(1, config.task_worker_num)) * size_t(std::max(1, config.max_inflight));
+    layout.slots_per_thread = (total + size_t(layout.threads) - 1) / size_t(layout.threads);
+    return layout;
+}
+
 struct SenderPool::Impl {
     Impl(uv_loop_t* loop, const Config& config, TokenCache* tokens, const Channel* channel,
          ResultsCallback cb)
@@ -653,9 +668,10 @@ struct SenderPool::Impl {
             return;
         }
         async->data = this;
-        const int n = std::max(1, config.task_worker_num);
-        for (int i = 0; i < n && status.ok(); ++i) {
-            threads.push_back(std::make_unique<SenderThread>(config, tokens, channel, &mailbox));
+        const SenderLayout layout = PlanSenderThreads(config, std::thread::hardware_concurrency());
+        for (int i = 0; i < layout.threads && status.ok(); ++i) {
+            threads.push_back(std::make_unique<SenderThread>(config, tokens, channel, &mailbox,
+                                                             layout.slots_per_thread));
             status = threads.back()->init_status();
         }
         if (!status.ok()) {
@@ -665,7 +681,7 @@ struct SenderPool::Impl {
         mailbox.async = async.get();
         staged.resize(threads.size());
         loads.resize(threads.size());
-        capacity = threads.size() * size_t(std::max(1, config.max_inflight));
+        capacity = threads.size() * layout.slots_per_thread;
         for (auto& t : threads) t->Start();
     }
 

@@ -1,5 +1,6 @@
-// The delivery engine: `task_worker_num` threads, each driving up to `max_inflight`
-// concurrent template/send calls over kept-alive connections with one curl multi handle.
+// The delivery engine: `task_worker_num` × `max_inflight` concurrent calls over kept-alive
+// connections, on about one thread per core (each with one curl multi handle, at a lower
+// priority than the loop thread so that delivery never starves intake).
 // The loop thread hands jobs over in batches (one lock and one wakeup per batch); results
 // come back in batches through a uv_async handle and are handled on the loop thread.
 // Rendering happens on the sender threads; each transfer slot reuses its buffers. What is
@@ -38,6 +39,14 @@ struct DeliveryResult {
     uint32_t base_index = 0;  // which api_base served it
 };
 
+// How many sender threads, and transfers each: [setting] sender_threads (0: one per core, at
+// most task_worker_num), sharing task_worker_num × max_inflight transfers between them.
+struct SenderLayout {
+    int threads = 1;
+    size_t slots_per_thread = 1;
+};
+SenderLayout PlanSenderThreads(const Config& config, unsigned cores);
+
 class SenderPool {
   public:
     using ResultsCallback = std::function<void(std::vector<DeliveryResult>& results)>;
@@ -60,7 +69,7 @@ class SenderPool {
     // Takes the jobs (the vector is left empty). Loop thread only. After Stop the jobs come
     // straight back through on_results (kTransient, kErrcodeNotSent) before Submit returns.
     void Submit(std::vector<DeliveryJob>* jobs);
-    size_t capacity() const;  // threads * max_inflight
+    size_t capacity() const;  // task_worker_num * max_inflight (rounded up to the threads)
     size_t inflight() const;  // submitted, result not yet handed back
     // Stops taking jobs and waits for the transfers under way, up to `timeout_ms`; the
     // results of finished ones are still delivered. Blocking: call at shutdown only.

@@ -133,6 +133,7 @@ std::vector<std::string> KeysNeedingRestart(const Config& now, const Config& fre
     note("[server] frame_timeout_s", now.frame_timeout_s != fresh.frame_timeout_s);
     note("[setting] task_worker_num", now.task_worker_num != fresh.task_worker_num);
     note("[setting] max_inflight", now.max_inflight != fresh.max_inflight);
+    note("[setting] sender_threads", now.sender_threads != fresh.sender_threads);
     note("[setting] package_max_length", now.package_max_length != fresh.package_max_length);
     note("[pdo]", now.mysql_host != fresh.mysql_host || now.mysql_port != fresh.mysql_port ||
                       now.mysql_db != fresh.mysql_db || now.mysql_user != fresh.mysql_user ||

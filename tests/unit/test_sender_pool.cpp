@@ -642,3 +642,20 @@ TEST_CASE("SenderPool: each job goes through its own account's token and URL") {
     CHECK(first.tokens_issued == 1);  // one token each, fetched from its own account
     CHECK(second.tokens_issued == 1);
 }
+
+TEST_CASE("PlanSenderThreads: one thread per core, the same concurrency in all") {
+    mega::Config c;  // task_worker_num 8 × max_inflight 256
+    mega::SenderLayout l = mega::PlanSenderThreads(c, 2);
+    CHECK(l.threads == 2);
+    CHECK(l.slots_per_thread == 1024);
+    l = mega::PlanSenderThreads(c, 64);  // never more threads than task_worker_num
+    CHECK(l.threads == 8);
+    CHECK(l.slots_per_thread == 256);
+    l = mega::PlanSenderThreads(c, 0);  // hardware_concurrency unknown
+    CHECK(l.threads == 1);
+    CHECK(l.slots_per_thread == 2048);
+    c.task_worker_num = 3, c.max_inflight = 5, c.sender_threads = 2;  // 15 over 2: rounded up
+    l = mega::PlanSenderThreads(c, 16);
+    CHECK(l.threads == 2);
+    CHECK(l.slots_per_thread == 8);
+}
