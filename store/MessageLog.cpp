@@ -32,6 +32,9 @@ namespace mega {
 namespace {
 
 constexpr size_t kRowsPerStatement = 500;
+// Fewer events than this wait up to kLinger for more before the writer writes them.
+constexpr size_t kLingerEvents = 256;
+constexpr auto kLinger = std::chrono::milliseconds(20);
 // Status events arrive at delivery rate, and each one finishes a row: they are dropped only
 // beyond twice the backlog and never below this many waiting (memory: ~0.5 KiB each).
 constexpr size_t kMinHeld = 100000;
@@ -157,7 +160,7 @@ void MessageLog::Flush() {
         }
     }
     pending_count_.store(handed_.size(), std::memory_order_relaxed);
-    cv_.notify_one();
+    if (!lingering_ || handed_.size() >= kLingerEvents) cv_.notify_one();
 }
 
 // The writer thread's state: the rows waiting to be written, by message id, in the order
@@ -437,6 +440,14 @@ void MessageLog::WriterMain() {
             std::unique_lock<std::mutex> lock(mu_);
             cv_.wait_for(lock, std::chrono::milliseconds(200),
                          [&] { return stop_ || !handed_.empty(); });
+            // A few events: gather for a moment, so that a trickle of pushes costs one
+            // statement per linger, not one per push.
+            if (!stop_ && !handed_.empty() && handed_.size() < kLingerEvents) {
+                lingering_ = true;
+                cv_.wait_for(lock, kLinger,
+                             [&] { return stop_ || handed_.size() >= kLingerEvents; });
+                lingering_ = false;
+            }
             stopping = stop_;
             for (auto& e : handed_) events.push_back(std::move(e));
             handed_.clear();

@@ -113,6 +113,7 @@ class MessageLog {
     std::condition_variable cv_;
     std::vector<LogEvent> handed_;  // guarded by mu_
     bool stop_ = false;
+    bool lingering_ = false;  // the writer gathers a small batch: only a full one wakes it
     std::atomic<uint64_t> written_{0}, dropped_{0}, rejected_{0}, pending_count_{0};
     std::atomic<bool> healthy_{true};
     std::thread writer_;
