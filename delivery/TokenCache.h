@@ -3,6 +3,7 @@
 // an atomic generation number and touch the mutex only when the token changed.
 // On 40001/40014/42001 a sender calls Invalidate(generation it used): the token is expired
 // only if it is still that one, so a burst of failures causes a single refresh.
+// With a shared store (ShareThrough: the Redis backend's) the nodes share it too.
 #pragma once
 
 #include <atomic>
