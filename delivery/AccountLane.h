@@ -26,6 +26,9 @@ struct AccountLane {
 
     std::string name;
     RateBucket bucket;
+    // The lease on the account's bucket shared by every node (Redis), or null: then `bucket`
+    // alone decides; else `bucket` only says the rate, and tokens come from the lease.
+    TokenLease* lease = nullptr;
     WindowLimit window;  // wecom_robot: 20 in any window ([account.NAME] robot_window_s)
     int quota_probe_s;
     PauseState pause;

@@ -40,6 +40,7 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, QueueBackend* back
     for (const AccountConfig& a : one) {
         lanes_.push_back(std::make_unique<AccountLane>(a.name, a.rate_limit_per_second,
                                                        a.rate_burst, a.quota_probe_s, NowMs()));
+        lanes_.back()->lease = backend_->LeaseRate(a.name);
         uv_timer_init(loop, lanes_.back()->pause_timer.get());
         lanes_.back()->pause_timer->data = this;
     }
@@ -49,10 +50,14 @@ Dispatcher::~Dispatcher() = default;
 
 void Dispatcher::SetAccounts(SendingAccounts* accounts) {
     accounts_ = accounts;
+    if (SharedTokens* shared = backend_->shared_tokens())  // Redis: one fetch for all nodes
+        for (size_t i = 0; i < accounts->size(); ++i)
+            accounts->at(i).tokens->ShareThrough(shared, accounts->at(i).account.name);
     for (size_t i = 1; i < accounts->size(); ++i) {
         const AccountConfig& a = accounts->at(i).account;
         lanes_.push_back(std::make_unique<AccountLane>(a.name, a.rate_limit_per_second,
                                                        a.rate_burst, a.quota_probe_s, NowMs()));
+        lanes_.back()->lease = backend_->LeaseRate(a.name);
         if (a.type == "wecom_robot")  // WeCom's limit, built in
             lanes_.back()->window =
                 WindowLimit(20, int64_t(a.robot_window_s) * 1000 + kNetMarginMs);
@@ -84,6 +89,7 @@ int Dispatcher::PickLevel() {
 
 void Dispatcher::Pump() {
     if (stopped_) return;
+    if (backend_->pause_changes() != seen_pause_changes_) FollowSharedPause();
     const int64_t now = NowMs();
     const size_t capacity = senders_->capacity();
     size_t budget = capacity > inflight_ ? capacity - inflight_ : 0;
@@ -112,7 +118,7 @@ void Dispatcher::Pump() {
 bool Dispatcher::TakeTurn(AccountLane& lane, int64_t now_ms, bool* probe) {
     *probe = false;
     if (!lane.pause.paused) {
-        if (!lane.window.Ready(now_ms) || !lane.bucket.Take(now_ms)) return false;
+        if (!lane.window.Ready(now_ms) || !TakeToken(lane, now_ms)) return false;
         lane.window.Record(now_ms);
         return true;
     }
@@ -124,10 +130,22 @@ bool Dispatcher::TakeTurn(AccountLane& lane, int64_t now_ms, bool* probe) {
     return true;
 }
 
+bool Dispatcher::TakeToken(AccountLane& lane, int64_t now_ms) {
+    if (!lane.lease || !lane.bucket.limited()) return lane.bucket.Take(now_ms);
+    lane.lease->SetRate(lane.bucket.rate_at(now_ms), lane.bucket.cap());
+    return lane.lease->Take();
+}
+
+bool Dispatcher::TokenReady(AccountLane& lane, int64_t now_ms) {
+    if (!lane.lease || !lane.bucket.limited()) return lane.bucket.Ready(now_ms);
+    lane.lease->SetRate(lane.bucket.rate_at(now_ms), lane.bucket.cap());
+    return lane.lease->Ready();
+}
+
 bool Dispatcher::AnyLaneOpen(int64_t now_ms) {
     for (auto& lane : lanes_) {
         if (lane->pause.paused ? lane->probe_allowed && !lane->probe_inflight
-                               : lane->window.Ready(now_ms) && lane->bucket.Ready(now_ms))
+                               : lane->window.Ready(now_ms) && TokenReady(*lane, now_ms))
             return true;
     }
     return false;
@@ -156,10 +174,13 @@ int64_t Dispatcher::RateWaitMs(int64_t now_ms) {
     int64_t wait = -1;
     for (auto& lane : lanes_) {
         if (lane->pause.paused) continue;
-        const bool window = lane->window.Ready(now_ms), bucket = lane->bucket.Ready(now_ms);
+        const bool window = lane->window.Ready(now_ms), bucket = TokenReady(*lane, now_ms);
         if (window && bucket) continue;
-        const int64_t w = std::max<int64_t>({int64_t(1), window ? 0 : lane->window.WaitMs(now_ms),
-                                             bucket ? 0 : lane->bucket.WaitMs(now_ms)});
+        // A lease's tokens come with the backend's wake: only its window needs a timer.
+        if (window && lane->lease && lane->bucket.limited()) continue;
+        const int64_t w =
+            std::max<int64_t>({int64_t(1), window ? 0 : lane->window.WaitMs(now_ms),
+                               bucket || lane->lease ? 0 : lane->bucket.WaitMs(now_ms)});
         wait = wait < 0 ? w : std::min(wait, w);
     }
     return wait;
@@ -495,6 +516,7 @@ void Dispatcher::Resume(size_t i, const std::string& why) {
 }
 
 void Dispatcher::SavePause() {
+    if (following_) return;  // another node's: saved already
     Status s = backend_->SavePause(lanes_[0]->pause);
     if (!s.ok()) spdlog::error("pause not kept across a restart: {}", s.message());
 }
@@ -515,6 +537,26 @@ void Dispatcher::RestorePause() {
                  kept.by_operator ? " by an operator" : "", NowMs() - kept.since_ms, kept.reason);
     Pause(kept.reason, kept.by_operator, kept.by_operator ? 0 : kept.until_ms);
     lanes_[0]->pause.since_ms = kept.since_ms;
+}
+
+void Dispatcher::FollowSharedPause() {
+    seen_pause_changes_ = backend_->pause_changes();
+    PauseState shared;
+    if (!backend_->LoadPause(&shared).ok()) return;
+    const PauseState& mine = lanes_[0]->pause;
+    const bool over =
+        !shared.paused || (!shared.by_operator && shared.until_ms && shared.until_ms <= NowMs());
+    following_ = true;
+    if (over) {
+        Resume(0, "resumed on another node");
+    } else if (!mine.paused || mine.by_operator != shared.by_operator ||
+               mine.reason != shared.reason || mine.until_ms != shared.until_ms) {
+        Pause(0, shared.reason + " (on another node)", shared.by_operator,
+              shared.by_operator ? 0 : shared.until_ms);
+        lanes_[0]->pause.reason = shared.reason;
+        lanes_[0]->pause.since_ms = shared.since_ms;
+    }
+    following_ = false;
 }
 
 void Dispatcher::OnPauseTimer(uv_timer_t* t) {

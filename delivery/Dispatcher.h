@@ -141,6 +141,11 @@ class Dispatcher {
     bool Route(const Template& tmpl, DeliveryJob* job, uint32_t* lane, std::string* error) const;
     // May `lane` send one message now? Takes a token from its bucket, or its probe turn.
     bool TakeTurn(AccountLane& lane, int64_t now_ms, bool* probe);
+    // One token of the lane's rate: from its lease on the shared bucket, or its own bucket.
+    bool TakeToken(AccountLane& lane, int64_t now_ms);
+    bool TokenReady(AccountLane& lane, int64_t now_ms);
+    // Another node paused or resumed the account (the backend polls it): applied here.
+    void FollowSharedPause();
     bool AnyLaneOpen(int64_t now_ms);
     void DrainHeld(AccountLane& lane, int64_t now_ms, size_t* budget);
     int64_t RateWaitMs(int64_t now_ms);  // until a lane's next token, -1: none waits
@@ -179,6 +184,8 @@ class Dispatcher {
     size_t inflight_ = 0;
     bool stopped_ = false;
     DispatchCounters counters_;
+    uint64_t seen_pause_changes_ = 0;  // the backend's pause_changes() applied
+    bool following_ = false;           // applying another node's pause: not saved again
 };
 
 }  // namespace mega

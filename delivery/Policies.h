@@ -34,6 +34,8 @@ class RateBucket {
     bool Ready(int64_t now_ms);            // a token is there (refills; takes none)
     void SlowUntil(int64_t until_ms) { slow_until_ms_ = until_ms; }
     bool limited() const { return rate_ > 0; }
+    double rate_at(int64_t now_ms) const { return Rate(now_ms); }
+    double cap() const { return cap_; }
 
   private:
     double Rate(int64_t now_ms) const { return now_ms < slow_until_ms_ ? rate_ / 2 : rate_; }

@@ -123,30 +123,16 @@ Status TokenCache::Get(std::string* token, uint64_t* generation) {
         lock.unlock();
         if (wait_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
         std::string fresh;
-        int expires_in = 0;
-        Status s = Fetch(false, &fresh, &expires_in);
-        // A base that cannot be reached was switched away from: try the next ones at once.
-        for (size_t i = 1; !s.ok() && transport_failed_ && i < config_.api_base.size(); i++)
-            s = Fetch(false, &fresh, &expires_in);
-        if (s.ok() && config_.stable_token && !wecom_ && !rejected_.empty() && fresh == rejected_) {
-            // The stable endpoint handed back the token WeChat just rejected.
-            lock.lock();
-            const bool may = MayForceRefresh(WallMs());
-            lock.unlock();
-            if (may) {
-                spdlog::warn("access_token: forcing a stable_token refresh");
-                s = Fetch(true, &fresh, &expires_in);
-            }
-        }
+        int64_t valid_ms = 0;
+        Status s = shared_ ? FetchShared(&fresh, &valid_ms) : FetchOwn(&fresh, &valid_ms);
         lock.lock();
         if (s.ok()) rejected_.clear();
 
         fetching_ = false;
         fetched_at_ms_ = SteadyMs();
         if (s.ok()) {
-            const int margin = std::min(kMaxMarginSeconds, expires_in / 10);
             token_ = std::move(fresh);
-            expires_at_ms_ = fetched_at_ms_ + int64_t(expires_in - margin) * 1000;
+            expires_at_ms_ = fetched_at_ms_ + valid_ms;
             failures_ = 0;
             retry_at_ms_ = 0;
             last_error_ = Status::Ok();
@@ -169,6 +155,71 @@ Status TokenCache::Get(std::string* token, uint64_t* generation) {
         *generation = generation_.load(std::memory_order_relaxed);
         return Status::Ok();
     }
+}
+
+Status TokenCache::FetchOwn(std::string* token, int64_t* valid_ms) {
+    int expires_in = 0;
+    Status s = Fetch(false, token, &expires_in);
+    // A base that cannot be reached was switched away from: try the next ones at once.
+    for (size_t i = 1; !s.ok() && transport_failed_ && i < config_.api_base.size(); i++)
+        s = Fetch(false, token, &expires_in);
+    if (s.ok() && config_.stable_token && !wecom_ && !rejected_.empty() && *token == rejected_) {
+        // The stable endpoint handed back the token WeChat just rejected.
+        bool may = false;
+        {
+            std::lock_guard lock(mu_);
+            may = MayForceRefresh(WallMs());
+        }
+        if (may) {
+            spdlog::warn("access_token: forcing a stable_token refresh");
+            s = Fetch(true, token, &expires_in);
+        }
+    }
+    const int margin = std::min(kMaxMarginSeconds, expires_in / 10);
+    *valid_ms = int64_t(expires_in - margin) * 1000;
+    return s;
+}
+
+void TokenCache::ShareThrough(SharedTokens* shared, std::string account) {
+    std::lock_guard lock(mu_);
+    if (fixed_) return;
+    shared_ = shared;
+    account_ = std::move(account);
+}
+
+Status TokenCache::FetchShared(std::string* token, int64_t* valid_ms) {
+    // The lock outlives a fetch and its forced retry; a node that dies holding it only
+    // delays the others until it expires.
+    const int64_t lock_ms = 2 * int64_t(config_.http_timeout_ms) + 5000;
+    const int64_t deadline = SteadyMs() + lock_ms;
+    auto kept = [&] {
+        int64_t until = 0;
+        if (!shared_->Load(account_, token, &until).ok() || *token == rejected_) return false;
+        *valid_ms = until - WallMs();
+        return true;
+    };
+    for (;;) {
+        if (kept()) return Status::Ok();
+        bool got = false;
+        if (!shared_->Lock(account_, lock_ms, &got).ok()) break;
+        if (got) {
+            if (kept()) {  // kept by another node between the load and the lock
+                shared_->Unlock(account_);
+                return Status::Ok();
+            }
+            Status s = FetchOwn(token, valid_ms);
+            if (s.ok())
+                (void)shared_->Store(account_, *token, WallMs() + *valid_ms);
+            else
+                shared_->Unlock(account_);
+            return s;
+        }
+        if (SteadyMs() >= deadline)
+            return Status::Unavailable("access_token: another node is fetching it");
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // its fetch ends soon
+    }
+    spdlog::warn("access_token: the token store (redis) cannot be reached: fetched here alone");
+    return FetchOwn(token, valid_ms);
 }
 
 std::string TokenCache::LastError() {

@@ -3,6 +3,7 @@
 // an atomic generation number and touch the mutex only when the token changed.
 // On 40001/40014/42001 a sender calls Invalidate(generation it used): the token is expired
 // only if it is still that one, so a burst of failures causes a single refresh.
+// With a shared store (ShareThrough: the Redis backend's) the nodes share it too.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "base/Status.h"
 #include "config/Config.h"
 #include "delivery/ApiBases.h"
+#include "queue/SharedTokens.h"
 
 namespace mega {
 
@@ -33,6 +35,10 @@ class TokenCache {
     // network failure, Invalid when WeChat refuses the credentials (errcode in message, never
     // the secret).
     Status Get(std::string* token, uint64_t* generation);
+    // Shares the token of `account` with the other nodes (the Redis backend's store): one
+    // node at a time fetches it, under a lock, and keeps it there; the others take it from
+    // there. Call before the first Get; `shared` outlives this cache.
+    void ShareThrough(SharedTokens* shared, std::string account);
     void Invalidate(uint64_t generation);
 
     uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
@@ -47,6 +53,10 @@ class TokenCache {
 
   private:
     Status Fetch(bool force_refresh, std::string* token, int* expires_in);
+    // A token from WeChat (failover, forced refresh) and how long it may be used (ms).
+    Status FetchOwn(std::string* token, int64_t* valid_ms);
+    // The token the other nodes keep, or one fetched here under the refresh lock and kept.
+    Status FetchShared(std::string* token, int64_t* valid_ms);
     bool MayForceRefresh(int64_t now_ms);
 
     const Config& config_;
@@ -70,7 +80,9 @@ class TokenCache {
     std::atomic<uint64_t> generation_{0};
     std::atomic<uint64_t> refreshes_{0};
     bool fixed_ = false;
-    bool wecom_ = false;  // WeCom's gettoken, not WeChat's token / stable_token
+    bool wecom_ = false;              // WeCom's gettoken, not WeChat's token / stable_token
+    SharedTokens* shared_ = nullptr;  // set before the first Get, then only read
+    std::string account_;
 };
 
 // curl_global_init, once per process (a static guard). TokenCache and SenderPool call it in

@@ -16,6 +16,8 @@
 #include "base/Status.h"
 #include "queue/Message.h"
 #include "queue/QueueStats.h"
+#include "queue/SharedTokens.h"
+#include "queue/TokenLease.h"
 
 namespace mega {
 
@@ -119,6 +121,19 @@ class QueueBackend {
     virtual Status SavePause(const PauseState& state) = 0;
     // NotFound when none was ever saved.
     virtual Status LoadPause(PauseState* state) = 0;
+
+    // --- Shared by every node (Redis); a backend of one node keeps none of it.
+    // How often the saved pause was changed by another node (seen by polling): when this
+    // grows, LoadPause has the new one.
+    virtual uint64_t pause_changes() const { return 0; }
+    // This node's lease on the rate bucket of the account `account`, shared by every node
+    // (owned by the backend, valid while it lives); null: the node's own bucket decides.
+    virtual TokenLease* LeaseRate(std::string_view account) {
+        (void)account;
+        return nullptr;
+    }
+    // The accounts' access tokens kept for every node (thread-safe); null: each node's own.
+    virtual SharedTokens* shared_tokens() { return nullptr; }
 
     // Housekeeping, about once a second (forgets expired msgkeys).
     virtual void Tick(int64_t now_ms) = 0;

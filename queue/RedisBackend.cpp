@@ -21,6 +21,7 @@ constexpr const char* kLevelNames[kPriorityLevels] = {"high", "normal", "low"};
 constexpr size_t kPrefetch = 64;    // entries asked for per stream and read
 constexpr int kTimerMs = 100;       // due moves, claims and heartbeats are checked this often
 constexpr int kReadBlockMs = 1000;  // a blocking read returns empty after this
+constexpr int kPausePollMs = 250;   // other nodes' pause and resume are seen this soon
 
 // A push: the msgkey checked and remembered (a zset by expiry), then the entry in its stream
 // or, delayed, in the due zset. 0 = a duplicate msgkey (nothing added), 1 = added.
@@ -84,6 +85,28 @@ for _, e in ipairs(res[2]) do
   end
 end
 return {claimed, poisoned}
+)lua";
+
+// An account's rate bucket shared by every node: refilled by Redis's own clock (TIME, so the
+// nodes' clocks do not matter) at the rate, up to the capacity; grants min(wanted, whole
+// tokens there). A new (or expired: idle a minute) bucket starts empty, as a node's own does.
+// KEYS: bucket (hash: t = tokens, at = ms of the last refill). ARGV: rate/s, capacity, wanted.
+constexpr const char* kLeaseScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate, cap, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 't', 'at')
+local tokens, at = tonumber(b[1]), tonumber(b[2])
+if not tokens or not at then tokens, at = 0, now end
+if now > at then
+  tokens = math.min(cap, tokens + (now - at) * rate / 1000)
+  at = now
+end
+local grant = math.max(0, math.min(want, math.floor(tokens)))
+tokens = tokens - grant
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', string.format('%d', at))
+redis.call('PEXPIRE', KEYS[1], 60000)
+return grant
 )lua";
 
 using ReplyPtr = std::unique_ptr<redisReply, void (*)(void*)>;
@@ -186,6 +209,7 @@ Status RedisBackend::Open(const Config& config, uv_loop_t* loop, std::function<v
     b->cmd_->Connect();
     b->read_->Connect();
     b->StartTimers();
+    b->tokens_ = std::make_unique<RedisTokenStore>(b->address_, b->tag_, b->node_);
     spdlog::info(
         "queue on redis as node {}: {} dead letters, {} message keys, {} waiting (delay/retry)",
         b->node_, b->dead_.size(), b->keys_.size(), b->waiting_);
@@ -229,7 +253,8 @@ Status RedisBackend::Bootstrap() {
     ReplyPtr pause = run({"GET", Key("pause")});
     if (pause && pause->type == REDIS_REPLY_STRING) {
         has_pause_ = true;
-        DecodePause(Str(pause.get()), &pause_);
+        pause_raw_ = Str(pause.get());
+        DecodePause(pause_raw_, &pause_);
     }
     const int64_t now = NowMs();
     ReplyPtr keys = run({"ZRANGEBYSCORE", Key("keys"), std::to_string(now), "+inf", "WITHSCORES"});
@@ -280,6 +305,7 @@ void RedisBackend::StartTimers() {
             const int64_t now = NowMs();
             if (!self->cmd_->up()) return;
             self->MoveDue();
+            self->PollShared(now);
             if (now - self->last_claim_ms_ >= self->config_.redis_claim_idle_ms / 2) {
                 self->last_claim_ms_ = now;
                 self->Claim();
@@ -305,6 +331,11 @@ void RedisBackend::OnLinkState(bool read_link, bool up) {
         return;
     }
     if (up) RefreshCounts();
+    // Down: the leased tokens go, so that nothing is sent while the shared bucket is away.
+    if (up)
+        AskLeases();
+    else
+        LoseLeases();
     wake_();  // health and the dispatcher see the change
 }
 
@@ -672,7 +703,9 @@ Status RedisBackend::RequeueDeadLetter(uint64_t id) {
 Status RedisBackend::SavePause(const PauseState& state) {
     pause_ = state;
     has_pause_ = true;
-    cmd_->Send({"SET", Key("pause"), EncodePause(state)});
+    pause_raw_ = EncodePause(state);
+    pause_writes_++;  // a poll sent before this SET answers the old pause
+    cmd_->Send({"SET", Key("pause"), pause_raw_});
     return Status::Ok();
 }
 
@@ -711,9 +744,107 @@ Status RedisBackend::Close() {
             std::unique_ptr<uv_timer_t>(reinterpret_cast<uv_timer_t*>(h));
         });
     }
+    CloseLeaseTimer();
     if (read_) read_->Close(true);
     if (cmd_) cmd_->Close(false);  // what was sent is answered first
     return Status::Ok();
+}
+
+// --- Shared state: the accounts' rate buckets (leased in batches) and the pause poll.
+
+TokenLease* RedisBackend::LeaseRate(std::string_view account) {
+    auto it = leases_.find(account);
+    if (it == leases_.end()) {
+        Leased l{tag_ + "rate:" + std::string(account),
+                 std::make_unique<TokenLease>([this] { AskLeases(); })};
+        it = leases_.emplace(std::string(account), std::move(l)).first;
+    }
+    return it->second.lease.get();
+}
+
+void RedisBackend::PollShared(int64_t now_ms) {
+    if (now_ms - last_pause_poll_ms_ >= kPausePollMs) {
+        last_pause_poll_ms_ = now_ms;
+        PollPause();
+    }
+    AskLeases();
+}
+
+// Another node's pause or resume: the mirror takes it, and the dispatcher (woken) applies it.
+void RedisBackend::PollPause() {
+    const uint64_t writes = pause_writes_;
+    cmd_->Send({"GET", Key("pause")}, [this, writes](redisReply* r) {
+        // Stale when this node saved a pause after the GET went out.
+        if (gone_ || !r || r->type != REDIS_REPLY_STRING || writes != pause_writes_) return;
+        if (Str(r) == pause_raw_) return;
+        pause_raw_ = Str(r);
+        DecodePause(pause_raw_, &pause_);
+        has_pause_ = true;
+        pause_changes_++;
+        wake_();
+    });
+}
+
+void RedisBackend::AskLeases() {
+    if (gone_ || closed_ || !cmd_ || !cmd_->up()) return;
+    const int64_t now = NowMs();
+    for (auto& [account, l] : leases_) AskLease(l, now);
+    ArmLeaseTimer(now);
+}
+
+void RedisBackend::AskLease(Leased& l, int64_t now_ms) {
+    TokenLease* lease = l.lease.get();
+    const int want = lease->Want(now_ms);
+    if (want <= 0) return;
+    lease->Asked(now_ms);
+    cmd_->Send({"EVAL", kLeaseScript, "1", l.key, std::to_string(lease->rate()),
+                std::to_string(lease->burst()), std::to_string(want)},
+               [this, lease, want](redisReply* r) {
+                   if (gone_) return;
+                   if (!r) return lease->Lost();  // the link went down
+                   if (r->type != REDIS_REPLY_INTEGER)
+                       spdlog::error("redis rate bucket: {}", Str(r));
+                   const int got = r->type == REDIS_REPLY_INTEGER ? int(r->integer) : 0;
+                   lease->Granted(want, got, NowMs());
+                   if (got > 0) wake_();  // the dispatcher may send again
+                   AskLeases();
+               });
+}
+
+// After a short grant a lease waits a few ms for its next ask: one timer for the soonest.
+void RedisBackend::ArmLeaseTimer(int64_t now_ms) {
+    int64_t at = 0;
+    for (const auto& [account, l] : leases_) {
+        const int64_t next = l.lease->next_ask_ms();
+        if (next > now_ms && (at == 0 || next < at)) at = next;
+    }
+    if (at == 0 || (lease_timer_at_ms_ > now_ms && lease_timer_at_ms_ <= at)) return;
+    if (!lease_timer_) {
+        lease_timer_ = std::make_unique<uv_timer_t>();
+        uv_timer_init(loop_, lease_timer_.get());
+        lease_timer_->data = this;
+    }
+    lease_timer_at_ms_ = at;
+    uv_timer_start(
+        lease_timer_.get(),
+        [](uv_timer_t* t) {
+            auto* self = static_cast<RedisBackend*>(t->data);
+            self->lease_timer_at_ms_ = 0;
+            self->AskLeases();
+        },
+        uint64_t(at - now_ms), 0);
+}
+
+void RedisBackend::LoseLeases() {
+    for (auto& [account, l] : leases_) l.lease->Lost();
+}
+
+void RedisBackend::CloseLeaseTimer() {
+    LoseLeases();
+    if (!lease_timer_) return;
+    uv_timer_stop(lease_timer_.get());
+    uv_close(reinterpret_cast<uv_handle_t*>(lease_timer_.release()),
+             [](uv_handle_t* h) { std::unique_ptr<uv_timer_t>(reinterpret_cast<uv_timer_t*>(h)); });
 }
 
 }  // namespace mega

@@ -21,6 +21,7 @@
 #include "config/Config.h"
 #include "queue/QueueBackend.h"
 #include "queue/RedisLink.h"
+#include "queue/RedisTokenStore.h"
 
 struct redisReply;
 
@@ -69,6 +70,12 @@ class RedisBackend final : public QueueBackend {
 
     const std::string& node_id() const { return node_; }
 
+    // Shared state (queue/REDIS.md "Rate buckets", "Pause"): leases on the accounts' rate
+    // buckets, and the pause other nodes save, polled.
+    uint64_t pause_changes() const override { return pause_changes_; }
+    TokenLease* LeaseRate(std::string_view account) override;
+    SharedTokens* shared_tokens() override { return tokens_.get(); }
+
   private:
     struct Held {  // a record handed out (or ready to be), until Done or Requeue
         int level = 0;
@@ -100,6 +107,19 @@ class RedisBackend final : public QueueBackend {
     static bool ParseDead(std::string_view value, StoredDead* out);
     std::string Key(const char* name) const;
     std::string StreamKey(int level) const;
+
+    // Shared state: the rate leases and the pause poll (RedisBackend.cpp, "Shared state").
+    struct Leased {
+        std::string key;  // the account's bucket
+        std::unique_ptr<TokenLease> lease;
+    };
+    void PollShared(int64_t now_ms);
+    void PollPause();
+    void AskLeases();
+    void AskLease(Leased& l, int64_t now_ms);
+    void ArmLeaseTimer(int64_t now_ms);
+    void LoseLeases();
+    void CloseLeaseTimer();
 
     const Config& config_;
     uv_loop_t* loop_;
@@ -133,6 +153,16 @@ class RedisBackend final : public QueueBackend {
     std::array<uint64_t, kPriorityLevels> depth_{};
     uint64_t waiting_ = 0;
     bool closed_ = false, gone_ = false;
+
+    // Shared state.
+    std::map<std::string, Leased, std::less<>> leases_;  // by account name
+    std::unique_ptr<uv_timer_t> lease_timer_;            // the next ask after a short grant
+    int64_t lease_timer_at_ms_ = 0;
+    std::string pause_raw_;       // the pause as last read or written
+    uint64_t pause_writes_ = 0;   // this node's SETs: a GET sent before the last one is stale
+    uint64_t pause_changes_ = 0;  // changes seen from other nodes
+    int64_t last_pause_poll_ms_ = 0;
+    std::unique_ptr<RedisTokenStore> tokens_;  // set in Open
 };
 
 }  // namespace mega

@@ -1,6 +1,8 @@
 // Unit tests for the access_token cache (server/TokenCache) against a tiny HTTP stub on
 // 127.0.0.1 (one request per connection): caching, single flight, compare-and-expire,
-// refused credentials, network failure, and that the secret never shows in errors or logs.
+// refused credentials, network failure, and that the secret never shows in errors or logs;
+// and a token shared by several nodes through an in-memory SharedTokens (one fetch, waiting
+// for the lock holder's token, a rejected token fetched again, the store unreachable).
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -17,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/Clock.h"
 #include "delivery/TokenCache.h"
 
 using mega::Config;
@@ -263,4 +266,128 @@ TEST_CASE("TokenCache: token_api = stable posts to /cgi-bin/stable_token") {
     REQUIRE(cache.Get(&token, &gen).ok());
     CHECK(token == "STABLE1");
     CHECK(stub.last_request_line() == "POST /cgi-bin/stable_token HTTP/1.1");
+}
+
+namespace {
+
+// SharedTokens in memory: what Redis holds for the nodes (queue/RedisTokenStore.h), one
+// instance shared by several caches as if they were several nodes.
+class MemoryTokens final : public mega::SharedTokens {
+  public:
+    Status Load(std::string_view, std::string* token, int64_t* until) override {
+        std::lock_guard lock(mu_);
+        loads++;
+        if (down) return Status::Unavailable("down");
+        if (others_fetch_after > 0 && --others_fetch_after == 0) Put("OTHER", 3600000);
+        if (token_.empty()) return Status::NotFound("none");
+        *token = token_;
+        *until = until_;
+        return Status::Ok();
+    }
+    Status Lock(std::string_view, int64_t, bool* got) override {
+        std::lock_guard lock(mu_);
+        if (down) return Status::Unavailable("down");
+        *got = !locked && others_fetch_after == 0;
+        if (*got) locked = true;
+        return Status::Ok();
+    }
+    Status Store(std::string_view, std::string_view token, int64_t until) override {
+        std::lock_guard lock(mu_);
+        token_ = token;
+        until_ = until;
+        locked = false;
+        stores++;
+        return Status::Ok();
+    }
+    void Unlock(std::string_view) override {
+        std::lock_guard lock(mu_);
+        locked = false;
+    }
+    void Put(std::string token, int64_t valid_ms) {
+        token_ = std::move(token);
+        until_ = mega::NowMs() + valid_ms;
+    }
+    std::string token() {
+        std::lock_guard lock(mu_);
+        return token_;
+    }
+
+    std::mutex mu_;
+    bool down = false, locked = false;
+    int loads = 0, stores = 0;
+    int others_fetch_after = 0;  // >0: another node holds the lock and keeps "OTHER" then
+
+  private:
+    std::string token_;
+    int64_t until_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("TokenCache shared: one node fetches and keeps the token, the next takes it") {
+    TokenEndpointStub stub(
+        [](const std::string&) { return R"({"access_token":"TOK1","expires_in":7200})"; });
+    const Config config = TestConfig(stub.base());
+    MemoryTokens shared;
+    TokenCache a(config), b(config);
+    a.ShareThrough(&shared, "default");
+    b.ShareThrough(&shared, "default");
+    std::string token;
+    uint64_t gen = 0;
+    REQUIRE(a.Get(&token, &gen).ok());
+    CHECK(token == "TOK1");
+    CHECK(shared.token() == "TOK1");
+    CHECK_FALSE(shared.locked);  // released with the store
+    REQUIRE(b.Get(&token, &gen).ok());
+    CHECK(token == "TOK1");
+    CHECK(stub.requests() == 1);
+}
+
+TEST_CASE("TokenCache shared: while another node holds the lock it waits for its token") {
+    TokenEndpointStub stub(
+        [](const std::string&) { return R"({"access_token":"MINE","expires_in":7200})"; });
+    const Config config = TestConfig(stub.base());
+    MemoryTokens shared;
+    shared.others_fetch_after = 3;  // the third load finds the other node's token
+    TokenCache cache(config);
+    cache.ShareThrough(&shared, "default");
+    std::string token;
+    uint64_t gen = 0;
+    REQUIRE(cache.Get(&token, &gen).ok());
+    CHECK(token == "OTHER");
+    CHECK(stub.requests() == 0);
+}
+
+TEST_CASE("TokenCache shared: a token WeChat rejected is fetched again, not taken back") {
+    std::atomic<int> n{0};
+    TokenEndpointStub stub([&](const std::string&) {
+        return R"({"access_token":"TOK)" + std::to_string(++n) + R"(","expires_in":7200})";
+    });
+    const Config config = TestConfig(stub.base());
+    MemoryTokens shared;
+    TokenCache cache(config);
+    cache.ShareThrough(&shared, "default");
+    std::string token;
+    uint64_t gen = 0;
+    REQUIRE(cache.Get(&token, &gen).ok());
+    CHECK(token == "TOK1");
+    cache.Invalidate(gen);
+    REQUIRE(cache.Get(&token, &gen).ok());
+    CHECK(token == "TOK2");
+    CHECK(shared.token() == "TOK2");
+}
+
+TEST_CASE("TokenCache shared: with the store unreachable the node fetches alone") {
+    TokenEndpointStub stub(
+        [](const std::string&) { return R"({"access_token":"TOK1","expires_in":7200})"; });
+    const Config config = TestConfig(stub.base());
+    MemoryTokens shared;
+    shared.down = true;
+    TokenCache cache(config);
+    cache.ShareThrough(&shared, "default");
+    std::string token;
+    uint64_t gen = 0;
+    REQUIRE(cache.Get(&token, &gen).ok());
+    CHECK(token == "TOK1");
+    CHECK(stub.requests() == 1);
 }
