@@ -266,7 +266,9 @@ bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
         else if (name == "api_base") {
             c.api_base = SplitList(value);
             if (c.api_base.empty()) return bad("expected at least one URL");
-        } else
+        } else if (name == "ca_file")
+            c.ca_file = value;
+        else
             return false;
     } else if (section.substr(0, 8) == "account.") {
         const std::string account(section.substr(8));
@@ -433,7 +435,7 @@ const std::vector<SectionKeys>& KnownKeys() {
         {"pdo", {"dsn", "username", "password", "table_prefix"}},
         {"wechat",
          {"app_id", "app_secret", "token", "token_api", "rate_limit_per_second", "rate_burst",
-          "failover_healthy_s", "quota_probe_s", "api_base", "encoding_aes_key"}},
+          "failover_healthy_s", "quota_probe_s", "api_base", "encoding_aes_key", "ca_file"}},
         {"retry", {"tries", "backoff", "dedup_window"}},
         {"admin",
          {"listen", "token", "allowed_hosts", "metrics_public", "max_connections",
