@@ -6,7 +6,7 @@ file backend's at the same fake latency."""
 import os
 
 from . import log, megastack
-from .drain import drain_run
+from .drain import drain_run, warm_drain
 from .redis_queue import RedisQueueMega
 from .systems import MegaServer
 
@@ -28,8 +28,8 @@ def tls_delivery_row(args, bins, db, work, latency=0):
                           {"wechat": {"api_base": fake.https_base, "ca_file": cert}})
         try:
             row = {"latency_ms": latency, "variant": "tls",
-                   **drain_run(args, bins, mega, fake, args.delivery_messages,
-                               args.delivery_timeout)}
+                   **warm_drain(args, bins, mega, fake, args.delivery_messages,
+                                args.delivery_timeout)}
         finally:
             mega.stop()
     finally:

@@ -11,7 +11,7 @@ import subprocess
 import time
 
 from . import BenchError, log, megastack
-from .drain import drain_run
+from .drain import warm_drain
 from .redis_benchmark import run_redis_benchmark
 from .runs import (RssSampler, percentile, rss_kb_fields, run_bench, run_logged, summarize,
                    summarize_nothing, timed_run, vm_rss_kb)
@@ -116,7 +116,7 @@ def delivery_benchmark(args, bins, db, fake, work):
         mega = MegaServer(bins["mega"], work, f"delivery-{latency}", "interval", db, fake)
         try:
             row = {"latency_ms": latency, "variant": "file",
-                   **drain_run(args, bins, mega, fake, n, args.delivery_timeout)}
+                   **warm_drain(args, bins, mega, fake, n, args.delivery_timeout)}
             delivered, elapsed = row["delivered"], row["seconds"]
             # push-to-arrival while the queue is not backlogged
             mega.wait_drained(args.delivery_timeout)
