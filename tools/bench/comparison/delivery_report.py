@@ -14,7 +14,7 @@ def label(d):
 
 
 def fmt_cpu(v):
-    return "?" if v is None else f"{v:.3f} s"
+    return "—" if v is None else f"{v:.3f} s"
 
 
 def cold_warm(d, fmt, key):

@@ -284,6 +284,16 @@ def write_report(args, out_dir, info, results, delivery, charts, scale=None):
              "- mega on Redis: `[queue] backend = redis`, a redis-server of its own "
              "(`appendfsync` as for Redis), 1 to 3 mega nodes on one queue, mega-bench's "
              "connections spread over the nodes (`--more-ports`).",
+             "- mega, delivering at 2,000/s: delivery on with `[wechat] rate_limit_per_second "
+             "= 2000` (fake-wechat at 0 ms) while the pushes run at full speed; reported next "
+             "to delivery paused at the same loads, with the ratio.",
+             "- mega, `message_log = 0`: delivery paused, the message log off, at every load "
+             "next to the default (log on): the log's share of the ingest cost.",
+             "- Delivery (its own section): drain rate at fake latencies of 0, 50 and 200 ms, "
+             "CPU seconds of mega per 1,000 delivered (/proc/PID/stat utime + stime) over "
+             "HTTP and HTTPS, and mega on its Redis queue with 1, 2 and 3 nodes at 50 ms.",
+             "- A section with no figures below was not part of the run that wrote this file; "
+             "`tools/bench/compare` with no options runs every one.",
              "- Claims: the report says *faster* only where mega's slowest round beats the "
              "peer's fastest, *slower* where mega's fastest is below the peer's slowest, else "
              "*within noise* (tools/bench/comparison/verdict.py); the rounds interleave the "
