@@ -4,6 +4,7 @@ of TLS; and mega on its Redis queue backend with 1, 2 and 3 nodes, for the rate 
 file backend's at the same fake latency."""
 
 import os
+import shutil
 
 from . import log, megastack
 from .drain import drain_run, warm_drain
@@ -62,7 +63,10 @@ def redis_queue_rows(args, bins, db, fake, work, latency):
 def delivery_variants(args, bins, db, fake, work):
     rows = []
     if not args.no_tls:
-        rows.append(tls_delivery_row(args, bins, db, work))
+        if shutil.which("openssl"):
+            rows.append(tls_delivery_row(args, bins, db, work))
+        else:
+            log("openssl is not installed: no HTTPS drain run")
     if args.redis_nodes:
         rows += redis_queue_rows(args, bins, db, fake, work, args.redis_delivery_latency)
     return rows

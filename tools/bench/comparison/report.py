@@ -335,7 +335,7 @@ def write_report(args, out_dir, info, results, delivery, charts, scale=None):
 
 
 
-def print_quick(results, scale):
+def print_quick(results, scale, delivery=()):
     """--quick: a line per run (the smoke test reads the `quick: SYSTEM LOAD: N msgs/s`
     ones)."""
     for pair in results.values():
@@ -343,6 +343,12 @@ def print_quick(results, scale):
             for load, c in cells.items():
                 print(f"quick: {system} {load}: {c['median']:.0f} msgs/s, "
                       f"p50 {c['p50']:.3f} ms, errors {c['errors'] or 'none'}")
+    for d in delivery:
+        for which, r in (("cold", d), ("warm", d.get("warm"))):
+            if r:
+                print(f"quick: delivery-{d['variant']}-{which} {d['latency_ms']}ms: "
+                      f"{r['msgs_per_s']:.0f} msgs/s, {r['delivered']}/{r['messages']} "
+                      f"delivered, CPU per 1,000 {r['cpu_per_1000'] or 0:.3f} s")
     for n, c in scale.get("idle", {}).get("levels", {}).items():
         print(f"quick: mega-paused idle-{n}: {c['median']:.0f} msgs/s, p50 {c['p50']:.3f} ms, "
               f"idle open {c['idle_open']}/{c['idle']}, RSS {fmt_mb(c['rss_peak_kb'])}")
