@@ -182,7 +182,9 @@ TlsFront::TlsFront(uv_loop_t* loop)
 
 TlsFront::~TlsFront() = default;
 
-void TlsFront::Drop(uint64_t id) { sessions_.erase(id); }
+void TlsFront::Drop(uint64_t id) {
+    sessions_.erase(id);
+}
 
 TlsSession* TlsFront::Find(uint64_t id) {
     auto it = sessions_.find(id);
