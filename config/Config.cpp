@@ -350,6 +350,7 @@ Status Config::LoadAll(const std::string& path, Config* out, std::vector<std::st
         c.queue_segment_bytes = c.package_max_length + 4096;
     c.queue_file_path = Absolute(c.queue_file_path);
     c.log_file = Absolute(c.log_file);
+    c.ca_file = Absolute(c.ca_file);
     if (c.pid_file.empty()) c.pid_file = c.queue_file_path + "/mega.pid";
     c.pid_file = Absolute(c.pid_file);
     c.source_path = Absolute(path);

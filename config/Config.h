@@ -62,6 +62,7 @@ struct Config {
     int rate_burst = 0;                   // 0 = a tenth of a second's worth
     int failover_healthy_s = 60;          // on a later base this long, then try the first again
     int quota_probe_s = 300;              // while paused by 45009, send one probe this often
+    std::string ca_file;                  // CAs for HTTPS (CURLOPT_CAINFO); empty: libcurl's
     std::vector<AccountConfig> accounts;  // [account.NAME] sections (config/Accounts.h)
 
     // [retry]

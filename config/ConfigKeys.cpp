@@ -215,6 +215,7 @@ std::vector<ConfigKey> BuildTable() {
         {"wechat", "failover_healthy_s", Whole(&Config::failover_healthy_s, 1, 86400)},
         {"wechat", "quota_probe_s", Whole(&Config::quota_probe_s, 0, 86400)},
         {"wechat", "api_base", api_base},
+        {"wechat", "ca_file", Text(&Config::ca_file)},
 
         {"retry", "tries", Whole(&Config::retry_tries, 1, 1000)},
         {"retry", "backoff", ApplyBackoff},

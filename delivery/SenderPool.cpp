@@ -166,6 +166,8 @@ class SenderThread {
             curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
             curl_easy_setopt(h, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_1_1));
             curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, long(config.http_timeout_ms));
+            if (!config.ca_file.empty())
+                curl_easy_setopt(h, CURLOPT_CAINFO, config.ca_file.c_str());
             curl_easy_setopt(h, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
             curl_easy_setopt(h, CURLOPT_POST, 1L);
             curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers_.get());

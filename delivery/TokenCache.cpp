@@ -301,6 +301,7 @@ Status TokenCache::Fetch(bool force_refresh, std::string* token, int* expires_in
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, long(config_.http_timeout_ms));
+    if (!config_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, config_.ca_file.c_str());
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &AppendToString);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     const CURLcode rc = curl_easy_perform(h);

@@ -415,25 +415,46 @@ class MariaDB:
 # --------------------------------------------------------------------------------------------
 # fake-wechat
 
+def throwaway_certificate(dir):
+    """A self-signed certificate for 127.0.0.1 and its key, made now with `openssl req`
+    (never kept in the repository): returns (cert_path, key_path) under `dir`."""
+    os.makedirs(dir, exist_ok=True)
+    cert, key = os.path.join(dir, "tls-cert.pem"), os.path.join(dir, "tls-key.pem")
+    p = run_captured(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                      "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                      "-keyout", key, "-out", cert])
+    if p.returncode != 0:
+        raise StackError(f"openssl req failed: {p.stderr.decode(errors='replace')}")
+    return cert, key
+
+
 class FakeWechat:
-    """tools/fake-wechat on port 0 (it prints the port it got); output into `log_path`."""
+    """tools/fake-wechat on port 0 (it prints the port it got); output into `log_path`.
+    tls=(cert, key): the API over HTTPS too (`https_base`, `https_port`); `base` stays the
+    plain-HTTP port, for the control calls."""
 
     def __init__(self, binary, log_path, latency_ms=0, appid="wxtest", secret="secret",
-                 extra_args=()):
+                 extra_args=(), tls=None):
         self.log_path = log_path
         log = open(log_path, "ab")  # its stderr goes there too
         # --port given twice: the last one counts, so extra_args may ask for a fixed port
         cmd = [binary, "--port", "0", "--latency-ms", str(latency_ms), "--appid", appid,
                "--secret", secret, *extra_args]
+        if tls:
+            cmd += ["--tls-cert", tls[0], "--tls-key", tls[1]]
         self.process = Process(cmd, log_path, stdout=subprocess.PIPE)
         self.proc = self.process.proc
-        self.port = None
+        self.port = self.https_port = None
         found = threading.Event()
 
         def pump():  # copy stdout to the log, note the port
             for line in self.proc.stdout:
                 log.write(line)
                 log.flush()
+                m = re.search(rb"fake-wechat https on 127\.0\.0\.1:(\d+)", line)
+                if m:
+                    self.https_port = int(m.group(1))
                 m = re.search(rb"fake-wechat listening on 127\.0\.0\.1:(\d+)", line)
                 if m and self.port is None:
                     self.port = int(m.group(1))
@@ -445,6 +466,7 @@ class FakeWechat:
         if not found.wait(30) or self.port is None:
             raise StackError(f"fake-wechat did not print its port; log:\n{tail(log_path)}")
         self.base = f"http://127.0.0.1:{self.port}"
+        self.https_base = self.https_port and f"https://127.0.0.1:{self.https_port}"
         self._next = 0
         self._messages = []
 

@@ -74,6 +74,7 @@ struct Options {
     Proto proto = Proto::kMega;
     std::string host = "127.0.0.1";
     int port = 0;
+    std::vector<int> more_ports;  // --more-ports: the connections spread over these and port
     mega::protocol::Command command = mega::protocol::Command::kPush;  // mega only
     std::string key = "bench";  // mega template key, Redis list key
     std::string tube;           // beanstalk: `use TUBE` first (empty: default tube)
@@ -139,6 +140,12 @@ void DefineOptions(CLI::App* app, Options* o, NumericOptions* n, std::string* pr
     app->add_option("--port", n->port, "the server's port")
         ->required()
         ->type_name("N")
+        ->check(NumberIn(1, 65535));
+    app->add_option("--more-ports", o->more_ports,
+                    "more servers' ports (comma-separated): connection i goes to the\n"
+                    "i-th of --port and these, in turn (several mega nodes on one queue)")
+        ->type_name("P,Q")
+        ->delimiter(',')
         ->check(NumberIn(1, 65535));
     app->add_option("--cmd", *cmd, "mega command (default push)")
         ->type_name("push|send")
@@ -636,6 +643,25 @@ bool ResolveLoopback(const Options& o, sockaddr_storage* addr, socklen_t* len) {
     return false;
 }
 
+// `addr` (the --port) and the same host at each of --more-ports.
+std::vector<sockaddr_storage> ServerAddresses(const Options& o, const sockaddr_storage& addr) {
+    std::vector<sockaddr_storage> out{addr};
+    for (int port : o.more_ports) {
+        sockaddr_storage a = addr;
+        if (a.ss_family == AF_INET6)
+            reinterpret_cast<sockaddr_in6*>(&a)->sin6_port = htons(uint16_t(port));
+        else
+            reinterpret_cast<sockaddr_in*>(&a)->sin_port = htons(uint16_t(port));
+        out.push_back(a);
+    }
+    return out;
+}
+
+int PortOf(const sockaddr_storage& a) {
+    return a.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&a)->sin6_port)
+                                   : ntohs(reinterpret_cast<const sockaddr_in*>(&a)->sin_port);
+}
+
 // A non-blocking connected socket, or none with errno set. When the server's accept queue
 // is full (a busy server, thousands of connections opened in a row) the kernel drops the
 // SYN and would send it again only after a second: instead, a connection not established
@@ -1018,11 +1044,13 @@ int main(int argc, char** argv) {
             std::chrono::duration<double>(Clock::now() - connect_start).count() - idle_seconds;
     }
     std::vector<std::vector<UniqueFd>> per_thread(size_t(o.threads));
+    const std::vector<sockaddr_storage> servers = ServerAddresses(o, addr);
     for (int i = 0; i < o.connections; i++) {
-        UniqueFd fd = ConnectTo(addr, addr_len);
+        UniqueFd fd = ConnectTo(servers[size_t(i) % servers.size()], addr_len);
         if (!fd) {
             std::fprintf(stderr, "mega-bench: connect to %s:%d (connection %d): %s\n",
-                         o.host.c_str(), o.port, i + 1, std::strerror(errno));
+                         o.host.c_str(), PortOf(servers[size_t(i) % servers.size()]), i + 1,
+                         std::strerror(errno));
             return mega::exit_code::kUnavailable;
         }
         per_thread[size_t(i % o.threads)].push_back(std::move(fd));

@@ -14,19 +14,24 @@
 
 #include "http/UvHandle.h"
 #include "tools/fake-wechat/FakeWechat.h"
+#include "tools/fake-wechat/TlsFront.h"
 
 namespace {
 
 constexpr const char* kUsage =
     "usage: fake-wechat --port N [--host 127.0.0.1] [--latency-ms N] [--appid A --secret S]"
-    " [--seed N] [--robot-window-s 60] [--webhook-secret S]\n"
+    " [--seed N] [--robot-window-s 60] [--webhook-secret S] [--tls-cert PEM --tls-key PEM]\n"
     "  --port 0 picks a free port; the line 'fake-wechat listening on HOST:PORT' tells which.\n"
+    "  --tls-cert/--tls-key: the API is served over HTTPS on the --port given, announced first\n"
+    "  as 'fake-wechat https on HOST:PORT'; the listening line then names a plain-HTTP port\n"
+    "  (any free one) that serves the same endpoints, for the control calls.\n"
     "  Control endpoints: GET /fake/stats, GET /fake/messages?since=K[&limit=L],\n"
     "  GET|POST /fake/config, POST /fake/reset|expire_tokens|clear_quota|new_day.\n";
 
 struct CommandLine {
     std::string host = "127.0.0.1";
     int port = 0;
+    std::string tls_cert, tls_key;  // both set: HTTPS on `port` (TlsFront)
     fakewechat::FakeWechatOptions options;
 };
 
@@ -60,6 +65,10 @@ bool ParseCommandLine(int argc, char** argv, CommandLine* out) {
             out->options.robot_window_s = int(number);
         } else if (flag == "--seed" && ParseNumber(value, 0, LLONG_MAX, &number)) {
             out->options.seed = static_cast<uint64_t>(number);
+        } else if (flag == "--tls-cert") {
+            out->tls_cert = value;
+        } else if (flag == "--tls-key") {
+            out->tls_key = value;
         } else if (flag == "--appid") {
             out->options.appid = value;
         } else if (flag == "--secret") {
@@ -68,6 +77,10 @@ bool ParseCommandLine(int argc, char** argv, CommandLine* out) {
             std::fprintf(stderr, "fake-wechat: bad argument %s %s\n", argv[i - 1], value);
             return false;
         }
+    }
+    if (out->tls_cert.empty() != out->tls_key.empty()) {
+        std::fprintf(stderr, "fake-wechat: --tls-cert and --tls-key go together\n");
+        return false;
     }
     return true;
 }
@@ -84,12 +97,20 @@ void RaiseDescriptorLimit() {
 int Serve(uv_loop_t* loop, const CommandLine& command_line) {
     using fakewechat::UvHandle;
     fakewechat::FakeWechat fake(loop, command_line.options);
-    mega::Status listening = fake.Listen(command_line.host, command_line.port);
+    const bool tls = !command_line.tls_cert.empty();
+    mega::Status listening = fake.Listen(command_line.host, tls ? 0 : command_line.port);
+    fakewechat::TlsFront https(loop);
+    if (listening.ok() && tls)
+        listening = https.Listen(command_line.tls_cert, command_line.tls_key, command_line.host,
+                                 command_line.port, fake.port());
     if (!listening.ok()) {
         std::fprintf(stderr, "fake-wechat: %s\n", listening.ToString().c_str());
         return 1;
     }
     const bool v6 = command_line.host.find(':') != std::string::npos;
+    if (tls)
+        std::printf("fake-wechat https on %s%s%s:%d\n", v6 ? "[" : "", command_line.host.c_str(),
+                    v6 ? "]" : "", https.port());
     std::printf("fake-wechat listening on %s%s%s:%d\n", v6 ? "[" : "", command_line.host.c_str(),
                 v6 ? "]" : "", fake.port());
     std::fflush(stdout);

@@ -6,6 +6,12 @@
             restart)
   report    docs/benchmarks/README.md and the --quick lines
   charts    the gnuplot charts
+  verdict   the one rule for "faster" / "within noise" / "slower"
+  redis_benchmark     redis-benchmark's LPUSH run, next to mega-bench's against Redis
+  redis_queue         mega nodes on one queue in Redis ([queue] backend = redis)
+  drain               drain runs: delivery rate and mega's CPU seconds per 1,000 delivered
+  delivery_variants   drain runs over HTTPS and on the Redis queue
+  ingest_report, delivery_report   the report's ingest and delivery sections
 
 MariaDB, fake-wechat and mega are started by tools/megastack.py, as for the tests.
 """

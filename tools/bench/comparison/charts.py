@@ -19,7 +19,7 @@ def gnuplot_charts(results, delivery, out_dir, work, scale=None):
     charts = {}
     colors = {"mega": "#1f77b4", "mega-paused": "#17becf", "beanstalkd": "#2ca02c",
               "redis": "#d62728", "mega-http": "#9467bd", "mega-http-100": "#8c564b",
-              "mega-paused-nolog": "#7f7f7f"}
+              "mega-paused-nolog": "#7f7f7f", "redis-benchmark": "#ff7f0e"}
     for pair_id, title, *_ in DURABILITY:
         if not results.get(pair_id):
             continue
@@ -34,7 +34,7 @@ def gnuplot_charts(results, delivery, out_dir, work, scale=None):
         for window in (1, 64):
             plots = []
             for s in SYSTEMS:
-                if s not in res:
+                if s not in res or s not in colors:
                     continue
                 dat = os.path.join(work, f"{pair_id}-{s}-w{window}.dat")
                 points = 0
@@ -55,6 +55,7 @@ def gnuplot_charts(results, delivery, out_dir, work, scale=None):
         script.append("unset multiplot")
         subprocess.run(["gnuplot"], input="\n".join(script), text=True, check=True)
         charts[pair_id] = f"throughput-{pair_id}.png"
+    delivery = [d for d in delivery if d.get("variant", "file") == "file"]  # plain HTTP
     if delivery:
         dat = os.path.join(work, "delivery.dat")
         with open(dat, "w") as f:

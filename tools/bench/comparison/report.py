@@ -8,7 +8,8 @@ import platform
 import subprocess
 
 from . import SOURCE_DIR
-from .sections import HEADLINE_LOAD
+from .delivery_report import delivery_lines
+from .ingest_report import ingest_lines
 from .systems import DURABILITY, HALF_RATE_SYSTEMS, LABELS, SCALE_SYSTEMS, SYSTEMS
 
 
@@ -276,6 +277,27 @@ def write_report(args, out_dir, info, results, delivery, charts, scale=None):
              "Redis (`--port 0` turns TCP off): a port picked below the ephemeral range, retried "
              "if taken.",
              "- Redis: `redis-server --appendonly yes --appendfsync X --save ''`, `LPUSH key body`.",
+             "- Redis (redis-benchmark): the same fresh Redis driven by Redis's own "
+             "`redis-benchmark -t lpush -c C -P W -d 200 -n N --csv` (C connections, pipeline W "
+             "= mega-bench's window, N as mega-bench's, `--threads` as mega-bench's): a check "
+             "on mega-bench as a Redis client. It reports no p99.9 (—).",
+             "- mega on Redis: `[queue] backend = redis`, a redis-server of its own "
+             "(`appendfsync` as for Redis), 1 to 3 mega nodes on one queue, mega-bench's "
+             "connections spread over the nodes (`--more-ports`).",
+             "- mega, delivering at 2,000/s: delivery on with `[wechat] rate_limit_per_second "
+             "= 2000` (fake-wechat at 0 ms) while the pushes run at full speed; reported next "
+             "to delivery paused at the same loads, with the ratio.",
+             "- mega, `message_log = 0`: delivery paused, the message log off, at every load "
+             "next to the default (log on): the log's share of the ingest cost.",
+             "- Delivery (its own section): drain rate at fake latencies of 0, 50 and 200 ms, "
+             "CPU seconds of mega per 1,000 delivered (/proc/PID/stat utime + stime) over "
+             "HTTP and HTTPS, and mega on its Redis queue with 1, 2 and 3 nodes at 50 ms.",
+             "- A section with no figures below was not part of the run that wrote this file; "
+             "`tools/bench/compare` with no options runs every one.",
+             "- Claims: the report says *faster* only where mega's slowest round beats the "
+             "peer's fastest, *slower* where mega's fastest is below the peer's slowest, else "
+             "*within noise* (tools/bench/comparison/verdict.py); the rounds interleave the "
+             "systems.",
              "- Every run on a fresh server (empty data directory). Per load, N is sized from "
              f"a 0.5 s probe of each system to last about {args.seconds:g} s; then the "
              f"{args.runs} rounds run every system once each, in turn, so that drift in the "
@@ -290,68 +312,20 @@ def write_report(args, out_dir, info, results, delivery, charts, scale=None):
                   f"· Redis `appendfsync {appendfsync}`", ""]
         if pair_id in charts:
             lines += [f"![throughput, {title}]({charts[pair_id]})", ""]
-        systems = [s for s in SYSTEMS if s in res]
-        loads = list(res[systems[0]].keys())
-        header = "| connections × window | " + " | ".join(LABELS[s] for s in systems) + " |"
-        lines += ["Throughput, msgs/s: median (min–max)", "", header,
-                  "|---|" + "---:|" * len(systems)]
-        for load in loads:
-            cells = []
-            for s in systems:
-                c = res[s][load]
-                mark = " †" if c["stopped_by_time"] else ""
-                cells.append(f"{fmt_rate(c['median'])} ({fmt_rate(c['min'])}–{fmt_rate(c['max'])})"
-                             + mark)
-            lines.append(f"| {load.replace('x', ' × ')} | " + " | ".join(cells) + " |")
-        lines += ["", "Acknowledgement latency, ms: p50 / p99 / p99.9", "", header,
-                  "|---|" + "---:|" * len(systems)]
-        for load in loads:
-            cells = []
-            for s in systems:
-                c = res[s][load]
-                cells.append(f"{c['p50']:.3f} / {c['p99']:.2f} / {c['p999']:.2f}")
-            lines.append(f"| {load.replace('x', ' × ')} | " + " | ".join(cells) + " |")
-        problems = [f"{s} {load}: {res[s][load]['errors']}"
-                    + (f", failed runs: {res[s][load]['failed_runs']}"
-                       if res[s][load].get("failed_runs") else "")
-                    for s in systems for load in loads
-                    if res[s][load]["errors"] or res[s][load]["connections_lost"]
-                    or res[s][load].get("failed_runs")]
-        lines += ["", "Errors: " + ("; ".join(problems) if problems else "none") + ".", ""]
-        head = "x".join(map(str, HEADLINE_LOAD))
-        nolog = res.get("mega-paused-nolog", {}).get(head)
-        if nolog and nolog["median"] > 0:
-            c = nolog
-            lines += [f"Without the message log (`message_log = 0`; its MariaDB shares the "
-                      f"machine's cores), mega with delivery paused at "
-                      f"{head.replace('x', ' × ')}: {fmt_rate(c['median'])} "
-                      f"({fmt_rate(c['min'])}–{fmt_rate(c['max'])}) msgs/s, latency p50 / p99 / "
-                      f"p99.9 {c['p50']:.3f} / {c['p99']:.2f} / {c['p999']:.2f} ms.", ""]
-        if any(res[s][load]["stopped_by_time"] for s in systems for load in loads):
+        cells = [(s, load, c) for s in SYSTEMS + ["mega-paused-nolog"] if s in res
+                 for load, c in res[s].items()]
+        lines += ingest_lines(res)
+        problems = [f"{s} {load}: {c['errors']}"
+                    + (f", failed runs: {c['failed_runs']}" if c.get("failed_runs") else "")
+                    for s, load, c in cells
+                    if c["errors"] or c["connections_lost"] or c.get("failed_runs")]
+        lines += ["Errors: " + ("; ".join(problems) if problems else "none") + ".", ""]
+        if any(c["stopped_by_time"] for _s, _load, c in cells):
             lines += ["† The run ended at its time bound with requests still in flight (the "
                       "system is far slower than the window can fill): throughput counts the "
                       "acknowledged ones; the latency percentiles cover only those, so they "
                       "understate.", ""]
-    if delivery:
-        lines += ["## Delivery to fake-wechat", "",
-                  f"mega `fsync = interval`, default sender settings (8 sender threads × "
-                  f"max_inflight 256). Delivery paused (admin API), "
-                  f"{delivery[0]['messages']:,} messages pushed, delivery resumed: rate = messages "
-                  "/ time until fake-wechat counted them all. Then, with the queue empty, "
-                  "messages pushed at half that rate (mega-bench --rate): push-to-arrival from "
-                  "the push time each body carries to fake-wechat's receive time (1 ms "
-                  "resolution). One run per latency.", ""]
-        if "delivery" in charts:
-            lines += [f"![delivery]({charts['delivery']})", ""]
-        lines += ["| fake latency | delivered msgs/s | drain time | paced at | push→arrival p50 | "
-                  "p99 | max |", "|---:|---:|---:|---:|---:|---:|---:|"]
-        for d in delivery:
-            lines.append(f"| {d['latency_ms']} ms | {fmt_rate(d['msgs_per_s'])}"
-                         f"{'' if d['complete'] else ' (incomplete)'} | {d['seconds']:.1f} s | "
-                         f"{fmt_rate(d['paced_rate'])}/s × {d['paced_messages']:,} | "
-                         f"{d['arrival_p50_ms']} ms | {d['arrival_p99_ms']} ms | "
-                         f"{d['arrival_max_ms']} ms |")
-        lines.append("")
+    lines += delivery_lines(delivery, charts, fmt_rate)
     if scale:
         lines += scale_report(scale, charts)
     lines += ["Raw results (every run, with its mega-bench command line): "
@@ -361,7 +335,7 @@ def write_report(args, out_dir, info, results, delivery, charts, scale=None):
 
 
 
-def print_quick(results, scale):
+def print_quick(results, scale, delivery=()):
     """--quick: a line per run (the smoke test reads the `quick: SYSTEM LOAD: N msgs/s`
     ones)."""
     for pair in results.values():
@@ -369,6 +343,12 @@ def print_quick(results, scale):
             for load, c in cells.items():
                 print(f"quick: {system} {load}: {c['median']:.0f} msgs/s, "
                       f"p50 {c['p50']:.3f} ms, errors {c['errors'] or 'none'}")
+    for d in delivery:
+        for which, r in (("cold", d), ("warm", d.get("warm"))):
+            if r:
+                print(f"quick: delivery-{d['variant']}-{which} {d['latency_ms']}ms: "
+                      f"{r['msgs_per_s']:.0f} msgs/s, {r['delivered']}/{r['messages']} "
+                      f"delivered, CPU per 1,000 {r['cpu_per_1000'] or 0:.3f} s")
     for n, c in scale.get("idle", {}).get("levels", {}).items():
         print(f"quick: mega-paused idle-{n}: {c['median']:.0f} msgs/s, p50 {c['p50']:.3f} ms, "
               f"idle open {c['idle_open']}/{c['idle']}, RSS {fmt_mb(c['rss_peak_kb'])}")

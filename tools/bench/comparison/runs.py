@@ -122,7 +122,9 @@ def summarize_nothing():
 
 def summarize(runs):
     rates = [r["msgs_per_s"] for r in runs]
-    med = lambda key: statistics.median(r["latency_ms"][key] for r in runs)
+    def med(key):  # None: the generator does not report it (redis-benchmark: no p99.9)
+        vals = [r["latency_ms"][key] for r in runs if r["latency_ms"].get(key) is not None]
+        return statistics.median(vals) if vals else None
     errors = {}
     for r in runs:
         for k, v in r["errors"].items():

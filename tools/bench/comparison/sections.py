@@ -11,6 +11,8 @@ import subprocess
 import time
 
 from . import BenchError, log, megastack
+from .drain import warm_drain
+from .redis_benchmark import run_redis_benchmark
 from .runs import (RssSampler, percentile, rss_kb_fields, run_bench, run_logged, summarize,
                    summarize_nothing, timed_run, vm_rss_kb)
 from .systems import (DURABILITY, HALF_RATE_SYSTEMS, INTERVAL, RESTART, SCALE_SYSTEMS,
@@ -27,6 +29,11 @@ def run_on_fresh_server(args, bins, db, fake, work, durability, system, load, me
                                  f"{system}-{durability[0]}-{connections}x{window}", durability)
     try:
         port, extra = server.port, ()
+        if proto == "redis-benchmark":
+            return run_redis_benchmark(port, connections, window, messages,
+                                       args.bench_threads, seconds + 60)
+        if getattr(server, "more_ports", None):  # several mega nodes on one Redis queue
+            extra = ("--more-ports", ",".join(map(str, server.more_ports)))
         if proto.startswith("http:"):  # HTTP submit API: N requests carry N x batch messages
             batch = int(proto.split(":")[1])
             proto, port, extra = "http", server.mega.http_port, ("--http-batch", str(batch))
@@ -55,12 +62,15 @@ def compare_durability(args, bins, db, fake, work):
             connections, window = load
             key = f"{connections}x{window}"
             systems = list(args.systems)
-            if load == HEADLINE_LOAD and "mega-paused" in systems and not args.quick:
+            if "mega-paused" in systems and not args.no_log_share:
                 systems.append("mega-paused-nolog")  # what the message log costs
             sizes, runs, failures = {}, {s: [] for s in systems}, {s: [] for s in systems}
             for system in systems:
                 if args.quick:
                     sizes[system] = args.quick_messages
+                    continue
+                if system == "redis-benchmark":  # the same N as mega-bench against Redis
+                    sizes[system] = sizes.get("redis") or 100000
                     continue
                 try:
                     probe = run_on_fresh_server(args, bins, db, fake, work, durability, system,
@@ -105,25 +115,9 @@ def delivery_benchmark(args, bins, db, fake, work):
         db.sql("TRUNCATE TABLE mega_message_log;")
         mega = MegaServer(bins["mega"], work, f"delivery-{latency}", "interval", db, fake)
         try:
-            mega.pause()
-            push = run_bench(bins["mega-bench"], "mega", mega.port, 16, 64, n, 120,
-                             args.bench_threads)
-            if push["ok"] != n:
-                raise BenchError(f"delivery push: only {push['ok']} of {n} queued: {push['errors']}")
-            base = fake.stats()["delivered"]
-            t0 = time.monotonic()
-            mega.resume()
-            deadline = t0 + args.delivery_timeout
-            delivered = 0
-            while time.monotonic() < deadline:
-                delivered = fake.stats()["delivered"] - base
-                if delivered >= n:
-                    break
-                time.sleep(0.05)
-            elapsed = time.monotonic() - t0
-            row = {"latency_ms": latency, "messages": n, "delivered": delivered,
-                   "seconds": elapsed, "msgs_per_s": delivered / elapsed,
-                   "complete": delivered >= n, "push_msgs_per_s": push["msgs_per_s"]}
+            row = {"latency_ms": latency, "variant": "file",
+                   **warm_drain(args, bins, mega, fake, n, args.delivery_timeout)}
+            delivered, elapsed = row["delivered"], row["seconds"]
             # push-to-arrival while the queue is not backlogged
             mega.wait_drained(args.delivery_timeout)
             stored_before = fake.stats()["messages_stored"]

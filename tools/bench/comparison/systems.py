@@ -32,11 +32,24 @@ DURABILITY = [
 # (admin API), so it does what beanstalkd and Redis do: store and acknowledge.
 # "mega-http" and "mega-http-100" push through the HTTP submit API (POST /v1/messages, one
 # message or a batch of 100 a request), delivery paused: the same queue as mega-paused.
-SYSTEMS = ["mega", "mega-paused", "mega-http", "mega-http-100", "beanstalkd", "redis"]
+# "mega-rate-2000" delivers meanwhile at [wechat] rate_limit_per_second = 2000 (fake-wechat
+# at 0 ms), pushes at full speed. "redis-benchmark": Redis driven by its own redis-benchmark
+# (same connections and pipeline) next to mega-bench's figure. "mega-redis-N": N mega nodes
+# on one queue in Redis ([queue] backend = redis, redis_queue.py), delivery paused, the
+# connections spread over the nodes.
+SYSTEMS = ["mega", "mega-paused", "mega-http", "mega-http-100", "mega-rate-2000",
+           "mega-redis-1", "mega-redis-2", "mega-redis-3", "beanstalkd", "redis",
+           "redis-benchmark"]
 LABELS = {"mega": "mega", "mega-paused": "mega, delivery paused", "beanstalkd": "beanstalkd",
           "redis": "Redis", "mega-paused-nolog": "mega, delivery paused, `message_log = 0`",
           "mega-http": "mega HTTP, delivery paused",
-          "mega-http-100": "mega HTTP batch of 100, delivery paused"}
+          "mega-http-100": "mega HTTP batch of 100, delivery paused",
+          "mega-rate-2000": "mega, delivering at 2,000/s",
+          "mega-redis-1": "mega on Redis, 1 node, paused",
+          "mega-redis-2": "mega on Redis, 2 nodes, paused",
+          "mega-redis-3": "mega on Redis, 3 nodes, paused",
+          "redis-benchmark": "Redis (redis-benchmark)"}
+RATED = {"wechat": {"rate_limit_per_second": 2000}}
 HTTP_BATCH = {"mega-http": 1, "mega-http-100": 100}
 INTERVAL = next(d for d in DURABILITY if d[0] == "interval")
 SCALE_SYSTEMS = ["mega-paused", "beanstalkd", "redis"]       # the connections section
@@ -315,6 +328,14 @@ def start_server(system, bins, db, fake, work, name, durability, overrides=None)
     """A fresh server of `system` (empty data directory); returns (server, protocol).
     overrides: more ini settings for mega."""
     _pair_id, _title, fsync, bean_flags, appendfsync = durability
+    if system.startswith("mega-redis-"):
+        from .redis_queue import RedisQueueMega  # (it imports this module)
+        fake.reset()
+        fake.configure(latency_ms=0)
+        nodes = int(system.rsplit("-", 1)[1])
+        server = RedisQueueMega(bins["mega"], work, name, appendfsync, db, fake, nodes)
+        server.pause("bench")
+        return server, "mega"
     if system.startswith("mega"):
         fake.reset()
         fake.configure(latency_ms=0)
@@ -322,6 +343,8 @@ def start_server(system, bins, db, fake, work, name, durability, overrides=None)
         overrides = megastack.merge_sections(dict(overrides or {}), None)
         if system == "mega-paused-nolog":
             megastack.merge_sections(overrides, NO_LOG)
+        if system == "mega-rate-2000":
+            megastack.merge_sections(overrides, RATED)
         if system in HTTP_BATCH:
             megastack.merge_sections(overrides, {"http": {"listen": "127.0.0.1:0",
                                                           "max_batch": 1000}})
@@ -333,8 +356,9 @@ def start_server(system, bins, db, fake, work, name, durability, overrides=None)
         return server, "mega"
     if system == "beanstalkd":
         return Beanstalkd(work, name, bean_flags), "beanstalk"
-    return Redis(work, name, appendfsync), "redis"
+    return Redis(work, name, appendfsync), ("redis-benchmark" if system == "redis-benchmark"
+                                            else "redis")
 
 
 def discard(server):
-    (server.discard if isinstance(server, MegaServer) else server.stop)()
+    (getattr(server, "discard", None) or server.stop)()
