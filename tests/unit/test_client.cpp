@@ -83,6 +83,14 @@ class ServerConn {
         Write(out);
     }
 
+    // Closes as a server should after an error reply: its end first (the reply goes out
+    // before the FIN), then reads what the client still sends until it closes too. A plain
+    // close() with unread requests resets the connection, and a reset may discard the reply.
+    void LingeringClose() {
+        ::shutdown(fd_, SHUT_WR);
+        WaitForClose();
+    }
+
     // Waits (up to 5 s) for the client to close its end.
     void WaitForClose() {
         char buf[4096];
@@ -466,6 +474,7 @@ TEST_CASE("client: bulk stops at a 500, saves the prefix, and resumes from it") 
                 first_run.push_back(r.openid);
                 if (r.openid == "boom") {
                     conn.Reply(500, r.opaque, "queue full");
+                    conn.LingeringClose();
                     return false;  // the original closes after a 500
                 }
                 conn.Reply(r.openid == "o3" ? 400 : 200, r.opaque,
