@@ -186,8 +186,8 @@ void TaskRunner::Append(uint64_t id, std::string text, Done done) {
     auto status = std::make_shared<Status>();
     OffLoop(
         loop_,
-        [path = FilePath(id), text = std::move(text), status, id, lines,
-         shared = redis_ != nullptr, &config = server_->config()] {
+        [path = FilePath(id), text = std::move(text), status, id, lines, shared = redis_ != nullptr,
+         &config = server_->config()] {
             if (shared) {  // the openids and the total in MySQL, for any node
                 *status = StoreTaskOpenids(config, id, FileText(text), lines);
                 return;
@@ -271,6 +271,8 @@ void TaskRunner::OnTick(uv_timer_t* t) {
 
 void TaskRunner::Tick() {
     const int64_t now = NowMs();
+    // Before feeding: the lines fed at the last tick have their pushes acknowledged by now.
+    if (redis_ && now - last_save_ms_ >= kBeatMs) Beat();
     for (auto& [id, t] : tasks_) {
         TaskInfo& i = t->info;
         if (redis_) {
@@ -286,7 +288,6 @@ void TaskRunner::Tick() {
         }
     }
     last_tick_ms_ = now;
-    if (redis_ && now - last_save_ms_ >= kBeatMs) Beat();
     if (!redis_ && now - last_save_ms_ >= 1000) Save();
 }
 
@@ -317,7 +318,8 @@ void TaskRunner::Feed(Running& t, int64_t now) {
         }
         i.queued++;
         i.file_offset = end_offset;
-        if (redis_) t.unconfirmed.push_back({a.ticket, s.ok() && !a.duplicate, i.queued, end_offset});
+        if (redis_)
+            t.unconfirmed.push_back({a.ticket, s.ok() && !a.duplicate, i.queued, end_offset});
         t.ahead.pop_front();
         fed++;
         t.dirty = true;
@@ -476,8 +478,8 @@ void TaskRunner::Beat(bool stopping) {
             *status = BeatTaskLeases(config, *beat, result.get());
             // A task is fed only from a complete copy of its openids (its lease lapses).
             std::erase_if(result->taken, [&](const TaskInfo& t) {
-                const std::string path = config.queue_file_path + "/tasks/" +
-                                         std::to_string(t.id) + ".openids";
+                const std::string path =
+                    config.queue_file_path + "/tasks/" + std::to_string(t.id) + ".openids";
                 return !EnsureOpenidFile(config, t, path);
             });
         },
@@ -494,11 +496,23 @@ void TaskRunner::ApplyBeat(const TaskLeaseBeat& beat, const TaskLeaseResult& res
     auto kept = [&](uint64_t id) {
         return std::find(result.kept.begin(), result.kept.end(), id) != result.kept.end();
     };
+    auto row_of = [&](uint64_t id) -> const TaskInfo* {
+        for (const TaskInfo& r : result.rows)
+            if (r.id == id) return &r;
+        return nullptr;
+    };
     for (const TaskInfo& p : beat.held) {
         auto it = tasks_.find(p.id);
         if (it == tasks_.end() || !it->second->held) continue;
         Running& t = *it->second;
-        if (!kept(p.id)) {
+        const TaskInfo* row = row_of(p.id);
+        if (!kept(p.id) && row && row->status != "running" && row->lease_node == node_ &&
+            !row->lease_lapsed) {
+            // paused or cancelled on another node: given up at the next heartbeat, with
+            // every line fed until now
+            t.info.status = row->status;
+            t.release = true;
+        } else if (!kept(p.id)) {
             spdlog::warn("task {}: lease lost (lapsed, or its status changed): not fed here", p.id);
             StopFeeding(t);
         } else if (p.status == "done") {

@@ -11,7 +11,6 @@
 #include <memory>
 
 #include "base/Clock.h"
-
 #include "store/MysqlSession.h"
 
 namespace mega {
@@ -130,8 +129,10 @@ Status StoreTaskOpenids(const Config& config, uint64_t id, const std::string& te
     try {
         const std::string parts = "`" + config.table_prefix + "mega_task_openids`";
         std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
-            "INSERT INTO " + parts + " (task_id,part,text) SELECT ?,COALESCE(MAX(part)+1,0),? "
-            "FROM " + parts + " WHERE task_id=?"));
+            "INSERT INTO " + parts +
+            " (task_id,part,text) SELECT ?,COALESCE(MAX(part)+1,0),? "
+            "FROM " +
+            parts + " WHERE task_id=?"));
         st->setUInt64(1, id);
         st->setString(2, text);
         st->setUInt64(3, id);
@@ -153,9 +154,9 @@ Status LoadTaskOpenids(const Config& config, uint64_t id, std::string* text) {
     Status s = db.Connect(config);
     if (!s.ok()) return s;
     try {
-        std::unique_ptr<sql::PreparedStatement> st(db.connection()->prepareStatement(
-            "SELECT text FROM `" + config.table_prefix +
-            "mega_task_openids` WHERE task_id=? ORDER BY part"));
+        std::unique_ptr<sql::PreparedStatement> st(
+            db.connection()->prepareStatement("SELECT text FROM `" + config.table_prefix +
+                                              "mega_task_openids` WHERE task_id=? ORDER BY part"));
         st->setUInt64(1, id);
         std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
         text->clear();
@@ -208,6 +209,22 @@ void RenewOrRelease(MysqlSession& db, const Config& config, const TaskLeaseBeat&
         renew->setString(9, beat.node);
         if (renew->executeUpdate() > 0) out->kept.push_back(i.id);
     }
+    // Not renewed but still leased here: its status changed (paused or cancelled on another
+    // node). Its progress is saved; the lease stays until the holder gives it up with the
+    // lines it fed meanwhile (next heartbeat) or it lapses.
+    std::unique_ptr<sql::PreparedStatement> stopped(db.connection()->prepareStatement(
+        "UPDATE " + Table(config) +
+        " SET queued=?,file_offset=?,updated_at=? "
+        "WHERE id=? AND lease_node=? AND lease_until >= NOW(6) AND status<>'running'"));
+    for (const TaskInfo& i : beat.held) {
+        if (std::find(out->kept.begin(), out->kept.end(), i.id) != out->kept.end()) continue;
+        stopped->setUInt64(1, i.queued);
+        stopped->setUInt64(2, i.file_offset);
+        stopped->setInt64(3, i.updated_ms);
+        stopped->setUInt64(4, i.id);
+        stopped->setString(5, beat.node);
+        stopped->executeUpdate();
+    }
     std::unique_ptr<sql::PreparedStatement> release(db.connection()->prepareStatement(
         "UPDATE " + Table(config) +
         " SET queued=?,file_offset=?,updated_at=?,lease_node='',lease_until=NULL "
@@ -237,8 +254,8 @@ void RaiseCounts(MysqlSession& db, const Config& config, const std::vector<TaskI
 
 // Takes the lease of each running task in `rows` that has none, a lapsed one or `node`'s own
 // (a previous run of this node); true for each taken.
-std::vector<uint64_t> TakeLapsed(MysqlSession& db, const Config& config,
-                                 const TaskLeaseBeat& beat, const std::vector<TaskInfo>& rows,
+std::vector<uint64_t> TakeLapsed(MysqlSession& db, const Config& config, const TaskLeaseBeat& beat,
+                                 const std::vector<TaskInfo>& rows,
                                  const std::vector<uint64_t>& kept) {
     std::unique_ptr<sql::PreparedStatement> take(db.connection()->prepareStatement(
         "UPDATE " + Table(config) +

@@ -35,8 +35,7 @@ Status SaveTaskProgress(const Config& config, const std::vector<TaskInfo>& tasks
 
 // Keeps `text` (whole lines) as the task's next part of openids, and adds `lines` to its
 // total (an append; 0 at create, where the row already has it).
-Status StoreTaskOpenids(const Config& config, uint64_t id, const std::string& text,
-                        uint64_t lines);
+Status StoreTaskOpenids(const Config& config, uint64_t id, const std::string& text, uint64_t lines);
 // The task's openids, every part in order: the bytes of its openid file.
 Status LoadTaskOpenids(const Config& config, uint64_t id, std::string* text);
 // Sets the status of a task to `to` where it is still `from` (an operator's action, on any
@@ -48,7 +47,7 @@ Status SetTaskStatus(const Config& config, uint64_t id, const std::string& from,
 struct TaskLeaseBeat {
     std::string node;
     int lease_ms = 0;
-    std::vector<TaskInfo> held;      // the tasks it feeds: lease renewed, queued/offset/status saved
+    std::vector<TaskInfo> held;      // the tasks it feeds: lease renewed, progress saved
     std::vector<TaskInfo> released;  // the tasks it stops feeding: progress saved, lease cleared
     std::vector<TaskInfo> counted;   // sent/failed raised to these (never lowered)
     std::vector<uint64_t> also;      // tasks to read back whatever their status

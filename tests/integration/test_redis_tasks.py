@@ -7,6 +7,11 @@ that node dies, and its counts are right in the end.
   another node takes the lease over and the task ends 'done' with total = queued = sent = 400
   and failed 0 (the row and /api/tasks of both survivors); each openid was delivered, and
   only as many repeats as the killed node had sends in flight (reported).
+- a task created (not started) on node A, openids appended on node B, started on node C; paused
+  on a node that does not hold it: the holder stops, saves its progress and gives the lease up,
+  `queued` stays put and matches what was delivered; resumed on another node; the holder
+  stopped with SIGTERM gives its lease up and another node finishes the task: every openid
+  delivered exactly once, and the counts are right.
 """
 
 import os
@@ -16,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import check, wait_until  # noqa: E402
 import delivery_support as ds  # noqa: E402
+import ops_support as ops  # noqa: E402
 
 env = harness.Env("redis_tasks")
 S = {}
@@ -103,6 +109,52 @@ def test_task_taken_over_after_its_node_is_killed_counts_each_openid_once():
           f"{inflight} sends in flight; taken over by {row[5]}; {repeated} openids sent twice")
     check(repeated <= inflight,
           f"only the killed node's in-flight sends may repeat: {repeated} > {inflight}")
+    for n in survivors:  # the next test's nodes share the database: no other node may feed
+        check(n.stop() == 0, f"stop {n.name}")
+
+
+
+def test_append_pause_resume_and_a_graceful_stop_across_nodes():
+    nodes = [node(f"ctl-{i}", "k2:") for i in range(3)]
+    apis = [ops.Admin(n) for n in nodes]
+    first, more = ds.openids("oCtlA", 150), ds.openids("oCtlB", 150)
+    tid = apis[0].ok_post("/api/tasks", {"key": "order_paid", "data": DATA, "openids": first,
+                                         "rate": 50, "start": False})["id"]
+    wait_until(lambda: api_task(nodes[1], tid), 10, "node 1 sees the new task")
+    r = apis[1].post(f"/api/tasks/{tid}/openids", raw="\n".join(more).encode(),
+                     headers={"Content-Type": "text/plain"})
+    check(r.status == 200, f"append on node 1: {r}")
+    wait_until(lambda: (api_task(nodes[2], tid) or {}).get("total") == 300, 10,
+               lambda: f"node 2 sees 300 openids: {api_task(nodes[2], tid)}")
+    apis[2].ok_post(f"/api/tasks/{tid}/start")
+    wait_until(lambda: int(task_row(tid)[2]) >= 60 and task_row(tid)[5], 30,
+               lambda: f"the task fed by a lease holder: {task_row(tid)}")
+    holder = task_row(tid)[5]
+    other = next(i for i, n in enumerate(nodes) if n.name != holder)
+    apis[other].ok_post(f"/api/tasks/{tid}/pause")
+    # the holder gives the lease up with its progress; what it fed settles
+    row = wait_until(lambda: (lambda r: r if r[0] == "paused" and r[5] == "" and
+                              int(r[3]) + int(r[4]) == int(r[2]) else None)(task_row(tid)), 30,
+                     lambda: f"paused, released and settled: {task_row(tid)}")
+    polls = [task_row(tid)[2] for _ in range(20)]
+    check(set(polls) == {row[2]}, f"queued moved while paused: {row[2]} -> {polls}")
+    got = delivered_to(first + more)
+    check(len(got) == int(row[2]), f"{len(got)} delivered while {row[2]} were fed")
+    apis[(other + 1) % 3].ok_post(f"/api/tasks/{tid}/resume")
+    fed = wait_until(lambda: (lambda r: r if r[5] and int(r[2]) > int(row[2]) + 20 else None)(
+        task_row(tid)), 30, lambda: f"fed again after resume: {task_row(tid)}")
+    holder = next(n for n in nodes if n.name == fed[5])
+    check(holder.stop() == 0, "SIGTERM of the holder")
+    wait_until(lambda: (task_row(tid) or [""])[0] == "done", 60,
+               lambda: f"done after the holder stopped: {task_row(tid)}")
+    row = task_row(tid)
+    check(row[0:5] == ["done", "300", "300", "300", "0"], f"the task's row: {row}")
+    takers = lease_takers(nodes)
+    check(sum(takers.values()) >= 2, f"another node took the task over: {takers}")
+    counts = ops.counts(m["touser"] for m in delivered_to(first + more))
+    check(set(counts) == set(first + more) and max(counts.values()) == 1,
+          f"each openid once: {len(counts)} distinct, max {max(counts.values())}")
+    print(f"  leases taken by node: {takers}")
 
 
 if __name__ == "__main__":
