@@ -48,8 +48,9 @@ std::string LineKey(uint64_t id, uint64_t end_offset) {
     return "task-" + std::to_string(id) + "-" + std::to_string(end_offset);
 }
 
-// The local copy of the task's openid file, rebuilt from MySQL unless it has as many bytes
-// (off the loop). False when there is nothing to feed from.
+// The local copy of the task's openid file, written afresh from MySQL (off the loop): the
+// file left by an earlier holding may be short of later appends. False when there is nothing
+// to feed from.
 bool EnsureOpenidFile(const Config& config, const TaskInfo& task, const std::string& path) {
     std::string text;
     Status s = LoadTaskOpenids(config, task.id, &text);
@@ -59,13 +60,14 @@ bool EnsureOpenidFile(const Config& config, const TaskInfo& task, const std::str
         return false;
     }
     std::error_code ec;
-    if (std::filesystem::file_size(path, ec) == text.size() && !ec) return true;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    const std::string part = path + ".part";
+    std::ofstream out(part, std::ios::binary | std::ios::trunc);
     out << text;
     out.close();
-    if (!out) spdlog::warn("task {}: cannot write its openid file", task.id);
-    return bool(out);
+    if (out) std::filesystem::rename(part, path, ec);
+    if (!out || ec) spdlog::warn("task {}: cannot write its openid file", task.id);
+    return out && !ec;
 }
 
 }  // namespace
@@ -411,7 +413,9 @@ void TaskRunner::Save(bool all) {
 void TaskRunner::TickShared(Running& t, int64_t now) {
     TaskInfo& i = t.info;
     if (!t.held || t.release || i.status != "running") return;
-    if (now >= t.lease_deadline_ms) return;  // not renewed in time: another node may take it
+    // not renewed in time (steady clock, from before the renewal was sent): another node may
+    // take it
+    if (SteadyMs() >= t.lease_deadline_ms) return;
     Feed(t, now);
     ConfirmFed(t);
     // Finished: every line fed, its push acknowledged, and each one's outcome tallied.
@@ -438,7 +442,7 @@ void TaskRunner::ConfirmFed(Running& t) {
 void TaskRunner::Beat(bool stopping) {
     if (beating_ && !stopping) return;
     beating_ = true;
-    const int64_t started = NowMs();
+    const int64_t started = NowMs(), sent_at = SteadyMs();
     last_save_ms_ = started;
     server_->PublishQueues();
     auto beat = std::make_shared<TaskLeaseBeat>();
@@ -483,16 +487,16 @@ void TaskRunner::Beat(bool stopping) {
                 return !EnsureOpenidFile(config, t, path);
             });
         },
-        [this, beat, result, status, started] {
+        [this, beat, result, status, sent_at] {
             beating_ = false;
             if (!status->ok())  // nothing renewed: feeding stops as the leases run out
                 return spdlog::warn("tasks: heartbeat failed: {}", status->message());
-            ApplyBeat(*beat, *result, started);
+            ApplyBeat(*beat, *result, sent_at);
         });
 }
 
 void TaskRunner::ApplyBeat(const TaskLeaseBeat& beat, const TaskLeaseResult& result,
-                           int64_t started) {
+                           int64_t sent_at) {
     auto kept = [&](uint64_t id) {
         return std::find(result.kept.begin(), result.kept.end(), id) != result.kept.end();
     };
@@ -518,7 +522,7 @@ void TaskRunner::ApplyBeat(const TaskLeaseBeat& beat, const TaskLeaseResult& res
         } else if (p.status == "done") {
             t.held = false;  // saved as done: nothing more to feed
         } else {
-            t.lease_deadline_ms = started + lease_ms_;
+            t.lease_deadline_ms = sent_at + lease_ms_;
         }
     }
     for (const TaskInfo& row : result.rows) {
@@ -531,18 +535,18 @@ void TaskRunner::ApplyBeat(const TaskLeaseBeat& beat, const TaskLeaseResult& res
         t->info.failed = std::max(failed, row.failed);
     }
     if (closed_) return;  // stopping: a lease taken meanwhile just lapses
-    for (const TaskInfo& row : result.taken) TakeOver(*tasks_[row.id], row, started);
+    for (const TaskInfo& row : result.taken) TakeOver(*tasks_[row.id], row, sent_at);
 }
 
 // This node now feeds the task, from the row's saved progress.
-void TaskRunner::TakeOver(Running& t, const TaskInfo& row, int64_t started) {
+void TaskRunner::TakeOver(Running& t, const TaskInfo& row, int64_t sent_at) {
     StopFeeding(t);
     const uint64_t sent = t.info.sent, failed = t.info.failed;
     t.info = row;
     t.info.sent = std::max(sent, row.sent);
     t.info.failed = std::max(failed, row.failed);
     t.held = true;
-    t.lease_deadline_ms = started + lease_ms_;
+    t.lease_deadline_ms = sent_at + lease_ms_;
     t.read_offset = row.file_offset;
     t.saved_offset = row.file_offset;
     t.saved_queued = row.queued;

@@ -90,7 +90,7 @@ class TaskRunner {
         };
         bool held = false;              // this node holds the lease and feeds the task
         bool release = false;           // stopped here (pause, cancel): give the lease up
-        int64_t lease_deadline_ms = 0;  // feeds until then; each renewal moves it on
+        int64_t lease_deadline_ms = 0;  // SteadyMs: feeds until then; each renewal moves it on
         uint64_t generation = 0;        // a read-ahead begun before a take-over is dropped
         std::deque<Fed> unconfirmed;    // fed, their push not acknowledged by Redis yet
         uint64_t saved_queued = 0, saved_offset = 0;  // progress with every push acknowledged
@@ -105,8 +105,9 @@ class TaskRunner {
     void TickShared(Running& t, int64_t now_ms);
     void ConfirmFed(Running& t);
     void Beat(bool stopping = false);
-    void ApplyBeat(const TaskLeaseBeat& beat, const TaskLeaseResult& result, int64_t started_ms);
-    void TakeOver(Running& t, const TaskInfo& row, int64_t started_ms);
+    // `sent_at`: SteadyMs() before the heartbeat's statements ran, where renewed leases start.
+    void ApplyBeat(const TaskLeaseBeat& beat, const TaskLeaseResult& result, int64_t sent_at);
+    void TakeOver(Running& t, const TaskInfo& row, int64_t sent_at);
     void StopFeeding(Running& t);
     void CreateShared(std::shared_ptr<TaskInfo> task, std::string text, Done done);
 
