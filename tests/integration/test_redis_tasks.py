@@ -12,9 +12,14 @@ that node dies, and its counts are right in the end.
   `queued` stays put and matches what was delivered; resumed on another node; the holder
   stopped with SIGTERM gives its lease up and another node finishes the task: every openid
   delivered exactly once, and the counts are right.
+- the holder frozen (SIGSTOP) past its lease: another node takes the task over; thawed, the old
+  holder finds its lease lost and feeds no more (its log says so), while the messages it had
+  in flight are sent again by the others and then settled by it too, each line counted once:
+  the task ends with total = queued = sent.
 """
 
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -155,6 +160,50 @@ def test_append_pause_resume_and_a_graceful_stop_across_nodes():
     check(set(counts) == set(first + more) and max(counts.values()) == 1,
           f"each openid once: {len(counts)} distinct, max {max(counts.values())}")
     print(f"  leases taken by node: {takers}")
+    for n in nodes:
+        if n is not holder:
+            check(n.stop() == 0, f"stop {n.name}")
+
+
+
+def test_a_frozen_holder_stops_feeding_and_nothing_is_counted_twice():
+    nodes = [node(f"frz-{i}", "k3:") for i in range(3)]
+    openids = ds.openids("oFrz", 300)
+    dropped = S["fake"].stats().get("dedup_dropped", 0)
+    tid = ops.Admin(nodes[0]).ok_post("/api/tasks", {"key": "order_paid", "data": DATA,
+                                                     "openids": openids, "rate": 60})["id"]
+    row = wait_until(lambda: (lambda r: r if r[5] and int(r[2]) >= 60 else None)(task_row(tid)),
+                     30, lambda: f"the task fed by a lease holder: {task_row(tid)}")
+    holder = next(n for n in nodes if n.name == row[5])
+    # slow replies: the holder is frozen with sends in flight, which the others take over and
+    # send again; thawed, it settles them too (a second outcome of the same lines)
+    ds.fake_post(S["fake"], "/fake/config", {"latency_ms": 400})
+    try:
+        wait_until(lambda: ds.stats(holder)["inflight"] >= 3, 30, "sends in flight on the holder")
+        inflight = ds.stats(holder)["inflight"]
+        os.kill(holder.proc.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: task_row(tid)[5] not in ("", holder.name), 30,
+                       lambda: f"another node takes the lease over: {task_row(tid)}")
+        finally:
+            os.kill(holder.proc.pid, signal.SIGCONT)
+    finally:
+        ds.fake_post(S["fake"], "/fake/config", {"latency_ms": 50})
+    wait_until(lambda: ds.grep(ds.log_text(holder), rf"task {tid}: lease lost"), 10,
+               "the thawed holder finds its lease lost")
+    wait_until(lambda: (task_row(tid) or [""])[0] == "done", 60,
+               lambda: f"task {tid} done: {task_row(tid)}")
+    row = task_row(tid)
+    check(row[0:5] == ["done", "300", "300", "300", "0"], f"the task's row: {row}")
+    got = [m["touser"] for m in delivered_to(openids)]
+    check(set(got) == set(openids), f"{len(set(openids) - set(got))} openids never delivered")
+    repeated = len(ds.duplicates(got)) + S["fake"].stats().get("dedup_dropped", 0) - dropped
+    print(f"  holder {holder.name} frozen with {inflight} sends in flight; {repeated} openids "
+          f"sent twice, each counted once")
+    check(repeated <= inflight,
+          f"only the frozen node's in-flight sends may repeat: {repeated} > {inflight}")
+    for n in nodes:
+        check(n.stop() == 0, f"stop {n.name}")
 
 
 if __name__ == "__main__":
