@@ -109,6 +109,19 @@ redis.call('PEXPIRE', KEYS[1], 60000)
 return grant
 )lua";
 
+// A batch task's line settled: the first outcome of each line counts, once.
+// KEYS: the task's lines (hash line → outcome), its counts (hash sent/failed).
+// ARGV: line, "sent" or "failed", ttl s.
+constexpr const char* kTaskOutcomeScript = R"lua(
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+)lua";
+constexpr const char* kTaskTallyTtlS = "2592000";  // 30 days after its last outcome
+
 using ReplyPtr = std::unique_ptr<redisReply, void (*)(void*)>;
 
 ReplyPtr Run(redisContext* c, const std::vector<std::string>& argv) {
@@ -562,6 +575,21 @@ void RedisBackend::Done(RecordTag tag) {
     cmd_->Send({"XACK", stream, kGroup, it->second.entry});
     cmd_->Send({"XDEL", stream, it->second.entry});
     Forget(tag);
+}
+
+void RedisBackend::CountTaskOutcome(uint64_t task, std::string_view line, bool sent) {
+    const std::string base = tag_ + "task:" + std::to_string(task);
+    cmd_->Send({"EVAL", kTaskOutcomeScript, "2", base + ":lines", base + ":counts",
+                std::string(line), sent ? "sent" : "failed", kTaskTallyTtlS});
+}
+
+void RedisBackend::ReadTaskCounts(uint64_t task, TaskCounts done) {
+    const std::string key = tag_ + "task:" + std::to_string(task) + ":counts";
+    cmd_->Send({"HMGET", key, "sent", "failed"}, [this, done = std::move(done)](redisReply* r) {
+        if (gone_) return;
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return done(false, 0, 0);
+        done(true, uint64_t(ToInt(Str(r->element[0]))), uint64_t(ToInt(Str(r->element[1]))));
+    });
 }
 
 // Entries other nodes left idle for claim_idle_ms: this node takes them over.

@@ -76,6 +76,15 @@ class RedisBackend final : public QueueBackend {
     TokenLease* LeaseRate(std::string_view account) override;
     SharedTokens* shared_tokens() override { return tokens_.get(); }
 
+    // Batch tasks (server/TaskRunner): the outcome of a task's line, tallied once per line
+    // however often the line is settled (a node that dies between a send and its XACK). Sent
+    // on the command link, so a caller that calls it before Done(tag) has it executed before
+    // that record's XACK.
+    void CountTaskOutcome(uint64_t task, std::string_view line, bool sent);
+    // The task's tally so far; ok false when Redis did not answer.
+    using TaskCounts = std::function<void(bool ok, uint64_t sent, uint64_t failed)>;
+    void ReadTaskCounts(uint64_t task, TaskCounts done);
+
   private:
     struct Held {  // a record handed out (or ready to be), until Done or Requeue
         int level = 0;

@@ -576,7 +576,7 @@ void Server::OnFinal(const FinalOutcome& f) {
     if (!f.cancelled) throughput_.Record(NowMs() / 1000, f.sent);
     if (callbacks_ && f.options && !f.options->callback.empty())
         callbacks_->Post(f.options->callback, FinalCallbackEvent(f));
-    if (f.options && f.options->task) tasks_->OnFinal(f.options->task, f.sent);
+    if (f.options && f.options->task) tasks_->OnFinal(f.options->task, f.options->msgkey, f.sent);
     if (auto w = final_waiters_.find(f.id); w != final_waiters_.end()) {
         auto done = std::move(w->second);
         final_waiters_.erase(w);

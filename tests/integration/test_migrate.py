@@ -78,7 +78,7 @@ def test_migrate_applies_every_file():
     check("nothing to do" not in out, f"first migrate says nothing to do: {out}")
     check(re.search(rf"\b{LATEST}\b", out), f"migrate does not name version {LATEST}: {out}")
     check(set(tables()) == {"mega_schema", "mega_wechat_template", "mega_message_log", "mega_task",
-                            "mega_subscribe_choice",
+                            "mega_subscribe_choice", "mega_task_openids",
                             "mega_message_stats"},
           f"tables after migrate: {tables()}")
     versions = sorted(int(r[0]) for r in S["db"].sql("SELECT version FROM mega_schema;"))
@@ -166,7 +166,8 @@ def test_table_prefix():
     rc, out = ops.mega_cmd(m, "migrate")
     check(rc == 0 and all(f in out for f in SCHEMA_FILES), f"migrate with a prefix: {out}")
     check(set(tables()) == {"pfx_mega_schema", "pfx_mega_wechat_template", "pfx_mega_message_log",
-                            "pfx_mega_task", "pfx_mega_message_stats", "pfx_mega_subscribe_choice"},
+                            "pfx_mega_task", "pfx_mega_message_stats", "pfx_mega_subscribe_choice",
+                            "pfx_mega_task_openids"},
           f"prefixed tables: {tables()}")
     rc, out = ops.mega_cmd(m, "migrate")
     check(rc == 0 and "nothing to do" in out, f"second prefixed migrate: {out}")
