@@ -186,6 +186,7 @@ Status RedisBackend::Open(const Config& config, uv_loop_t* loop, std::function<v
     b->cmd_->Connect();
     b->read_->Connect();
     b->StartTimers();
+    b->StartNodeHeartbeat();
     spdlog::info(
         "queue on redis as node {}: {} dead letters, {} message keys, {} waiting (delay/retry)",
         b->node_, b->dead_.size(), b->keys_.size(), b->waiting_);
@@ -371,13 +372,17 @@ void RedisBackend::SendAppend(uint64_t seq) {
     };
     if (config_.redis_wait_replicas > 0) {
         cmd_->Send(it->second, [this, seq](redisReply* r) {
+            NotePushAnswer(seq, r);
             if (gone_ || !r) return;
             if (r->type == REDIS_REPLY_ERROR) failed_appends_.push_back(seq);
         });
         cmd_->Send({"WAIT", std::to_string(config_.redis_wait_replicas), "1000"}, answered);
         return;
     }
-    cmd_->Send(it->second, answered);
+    cmd_->Send(it->second, [this, seq, answered](redisReply* r) {
+        NotePushAnswer(seq, r);
+        answered(r);
+    });
 }
 
 bool RedisBackend::Durable(const AppendTicket& t) const {
@@ -683,6 +688,7 @@ Status RedisBackend::LoadPause(PauseState* state) {
 }
 
 void RedisBackend::Tick(int64_t now_ms) {
+    PruneDuplicates(now_ms);
     std::erase_if(keys_, [now_ms](const auto& k) { return k.second <= now_ms; });
     if (!cmd_->up()) return;
     cmd_->Send({"ZREMRANGEBYSCORE", Key("keys"), "-inf", std::to_string(NowMs())});
@@ -705,6 +711,7 @@ Status RedisBackend::Close() {
     if (closed_) return Status::Ok();
     Publish();
     closed_ = true;
+    StopNodeHeartbeat();
     if (timer_) {
         uv_timer_stop(timer_.get());
         uv_close(reinterpret_cast<uv_handle_t*>(timer_.release()), [](uv_handle_t* h) {
