@@ -200,6 +200,10 @@ bool ApplyValue(LoadState* st, std::string_view section, std::string_view name,
             return integer(&c.redis_max_deliveries, 1, 1000);
         else if (name == "wait_replicas")
             return integer(&c.redis_wait_replicas, 0, 100);
+        else if (name == "sentinels")  // checked by the queue (RedisAddress::ParseSentinels)
+            c.redis_sentinels = value;
+        else if (name == "master_name")
+            c.redis_master_name = value;
         else
             return false;
     } else if (section == "setting") {
@@ -409,7 +413,9 @@ const std::vector<SectionKeys>& KnownKeys() {
           "shutdown_timeout_ms", "max_connections", "idle_timeout_s", "frame_timeout_s",
           "strict_config", "node_id", "class", "protocol"}},
         {"queue", {"backend"}},
-        {"redis", {"url", "key_prefix", "claim_idle_ms", "max_deliveries", "wait_replicas"}},
+        {"redis",
+         {"url", "key_prefix", "claim_idle_ms", "max_deliveries", "wait_replicas", "sentinels",
+          "master_name"}},
         {"setting",
          {"task_worker_num", "max_inflight", "package_max_length", "daemonize", "http_timeout_ms",
           "log_file", "missing_var", "template_value_max_chars",

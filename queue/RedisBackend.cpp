@@ -176,6 +176,12 @@ Status RedisBackend::Open(const Config& config, uv_loop_t* loop, std::function<v
     auto b = std::make_unique<RedisBackend>(config, loop, std::move(wake));
     Status s = RedisAddress::Parse(config.redis_url, &b->address_);
     if (!s.ok()) return s;
+    if (!config.redis_sentinels.empty()) {  // the url gives the password and db alone
+        s = RedisAddress::ParseSentinels(config.redis_sentinels, &b->address_);
+        if (!s.ok()) return s;
+        b->address_.master_name = config.redis_master_name;
+        if (s = FindPrimaryBlocking(&b->address_); !s.ok()) return s;
+    }
     s = b->Bootstrap();
     if (!s.ok()) return s;
     RedisBackend* self = b.get();
