@@ -308,12 +308,13 @@ void RedisLink::Issue(Command c) {
 void RedisLink::OnReply(redisAsyncContext* ac, void* reply, void* privdata) {
     std::unique_ptr<Reply> done(static_cast<Reply*>(privdata));
     auto* r = static_cast<redisReply*>(reply);
-    if (*done) (*done)(r);
+    // Before `done`, which may close the link: the disconnect waits for this callback's end.
     if (r && r->type == REDIS_REPLY_ERROR && ac->data) {
         const std::string_view error(r->str, r->len);
         if (error.starts_with("READONLY") || error.starts_with("UNBLOCKED"))
             static_cast<RedisLink*>(ac->data)->Reconnect("the primary became a replica");
     }
+    if (*done) (*done)(r);
 }
 
 void RedisLink::Close(bool now) {

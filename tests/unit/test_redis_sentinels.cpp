@@ -16,8 +16,8 @@ TEST_CASE("[redis] sentinels parse as host:port pairs, in order") {
 }
 
 TEST_CASE("a bad [redis] sentinels item is refused, naming it") {
-    for (const char* bad : {"10.0.0.5", "10.0.0.5:", ":26379", "h:0", "h:70000", "h:26379,",
-                            "h:2x", "a:1,,b:2"}) {
+    for (const char* bad :
+         {"10.0.0.5", "10.0.0.5:", ":26379", "h:0", "h:70000", "h:26379,", "h:2x", "a:1,,b:2"}) {
         RedisAddress a;
         const mega::Status s = RedisAddress::ParseSentinels(bad, &a);
         CHECK_MESSAGE(s.code() == mega::Status::Code::kInvalid, bad);
