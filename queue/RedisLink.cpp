@@ -13,6 +13,14 @@
 namespace mega {
 namespace {
 
+constexpr uint64_t kSentinelTimeoutMs = 2000;  // a sentinel's answer, connect included
+
+void CloseTimer(std::unique_ptr<uv_timer_t> timer) {
+    uv_timer_stop(timer.get());
+    uv_close(reinterpret_cast<uv_handle_t*>(timer.release()),
+             [](uv_handle_t* h) { std::unique_ptr<uv_timer_t>(reinterpret_cast<uv_timer_t*>(h)); });
+}
+
 // The libuv adapter of Debian's hiredis 0.14 drops poll errors (status < 0): when Redis dies
 // while a write is pending, libuv reports POLLERR as an error and stops the poll, and the link
 // would never learn it is gone. The same glue as the adapter's, but an error becomes a read,
@@ -95,9 +103,12 @@ RedisLink::RedisLink(uv_loop_t* loop, RedisAddress address, std::string name,
       address_(std::move(address)),
       name_(std::move(name)),
       on_state_(std::move(on_state)),
-      retry_timer_(std::make_unique<uv_timer_t>()) {
+      retry_timer_(std::make_unique<uv_timer_t>()),
+      sentinel_timer_(std::make_unique<uv_timer_t>()) {
     uv_timer_init(loop_, retry_timer_.get());
     retry_timer_->data = this;
+    uv_timer_init(loop_, sentinel_timer_.get());
+    sentinel_timer_->data = this;
 }
 
 RedisLink::~RedisLink() {
@@ -173,12 +184,23 @@ void RedisLink::AskSentinel(size_t index) {
     // Called once: with the answer, or with null when the connection failed or was freed.
     redisAsyncCommand(sc, OnSentinelReply, nullptr, "SENTINEL get-master-addr-by-name %s",
                       address_.master_name.c_str());
+    uv_timer_start(sentinel_timer_.get(), OnSentinelTimeout, kSentinelTimeoutMs, 0);
+}
+
+void RedisLink::OnSentinelTimeout(uv_timer_t* t) {
+    auto* self = static_cast<RedisLink*>(t->data);
+    if (!self->sentinel_) return;
+    const auto& [host, port] = self->address_.sentinels[self->sentinel_index_];
+    spdlog::warn("redis {}: sentinel {}:{} did not answer within {} ms", self->name_, host, port,
+                 kSentinelTimeoutMs);
+    redisAsyncFree(self->sentinel_);  // its callback (a null reply) asks the next sentinel
 }
 
 void RedisLink::OnSentinelReply(redisAsyncContext* ac, void* reply, void*) {
     auto* self = static_cast<RedisLink*>(ac->data);
     auto* r = static_cast<redisReply*>(reply);
     self->sentinel_ = nullptr;
+    if (self->sentinel_timer_) uv_timer_stop(self->sentinel_timer_.get());
     if (r) redisAsyncDisconnect(ac);  // after this callback; hiredis frees the context
     if (self->closing_) return;
     const size_t index = self->sentinel_index_;
@@ -320,10 +342,8 @@ void RedisLink::OnReply(redisAsyncContext* ac, void* reply, void* privdata) {
 void RedisLink::Close(bool now) {
     if (!closing_) {
         closing_ = true;
-        uv_timer_stop(retry_timer_.get());
-        uv_close(reinterpret_cast<uv_handle_t*>(retry_timer_.release()), [](uv_handle_t* h) {
-            std::unique_ptr<uv_timer_t>(reinterpret_cast<uv_timer_t*>(h));
-        });
+        CloseTimer(std::move(retry_timer_));
+        CloseTimer(std::move(sentinel_timer_));
     }
     if (sentinel_) {  // asking a sentinel: its (null) answer sees closing_ and stops there
         redisAsyncContext* sc = sentinel_;

@@ -70,6 +70,7 @@ class RedisLink {
     void AskSentinel(size_t index);
     void Reconnect(const char* why);
     static void OnSentinelReply(redisAsyncContext* ac, void* reply, void* privdata);
+    static void OnSentinelTimeout(uv_timer_t* t);
     void Lost(const char* why);
     static void OnConnect(const redisAsyncContext* ac, int status);
     static void OnDisconnect(const redisAsyncContext* ac, int status);
@@ -86,6 +87,7 @@ class RedisLink {
     bool up_ = false, closing_ = false, failed_ = false;
     int backoff_ms_ = 100;
     std::unique_ptr<uv_timer_t> retry_timer_;
+    std::unique_ptr<uv_timer_t> sentinel_timer_;  // a sentinel that does not answer is skipped
     std::deque<Command> backlog_;
 };
 

@@ -3,7 +3,8 @@
 loopback TCP (replication and sentinel speak only TCP: each takes a port the OS just gave a
 probe socket). One node pushes, `SENTINEL FAILOVER` promotes the replica, the node pushes
 more: every acknowledged message is delivered (wait_replicas = 1: a push is acknowledged
-once the replica has it, so the failover loses none).
+once the replica has it, so the failover loses none). The first sentinel listed is a socket
+that never answers: each ask gives up on it after a while and asks the next.
 """
 
 import os
@@ -87,6 +88,9 @@ def setup():
     S["primary"] = redis("primary")
     S["replica"] = redis("replica", "--replicaof", "127.0.0.1", str(S["primary"]))
     S["sentinel"] = sentinel(S["primary"])
+    mute = S["mute"] = socket.socket()  # accepts connections (its backlog), never answers
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(16)
     wait_until(lambda: replicas_known(S["sentinel"]), 30, "the sentinel knows the replica")
 
 
@@ -104,7 +108,7 @@ def test_failover_loses_no_acknowledged_message():
     m = env.mega("sentinel-node", overrides={
         "server": {"node_id": "sentinel-node"},
         "queue": {"backend": "redis"},
-        "redis": {"url": "redis://ignored:6379/0", "sentinels": f"127.0.0.1:{S['sentinel']}",
+        "redis": {"url": "redis://ignored:6379/0", "sentinels": f"127.0.0.1:{S['mute'].getsockname()[1]}, 127.0.0.1:{S['sentinel']}",
                   "master_name": MASTER, "wait_replicas": 1, "claim_idle_ms": 1000}})
     before = [f"oSentBefore{i:02d}" for i in range(20)]
     push_acknowledged(m, before)
@@ -118,6 +122,7 @@ def test_failover_loses_no_acknowledged_message():
                        f"{[o for o in before + after if not fake.messages_to(o)]}")
     wait_until(lambda: f"127.0.0.1:{S['replica']}" in m.output(), 10,
                "the node says where the new primary is")
+    check("did not answer within" in m.output(), "the mute sentinel skipped")
 
 
 if __name__ == "__main__":
