@@ -24,6 +24,7 @@
 //   POST /api/account/resume
 //   GET  /api/templates                cached templates
 //   POST /api/templates/reload         {"key":"…"}: reload one from MySQL
+//   GET  /api/cluster                  the nodes sharing the queue (redis), up or down, totals
 // Message ids are 64-bit and travel as JSON strings (JavaScript numbers stop at 2^53).
 // An unknown path is answered 404, a known one with another method 405 (with Allow); a
 // POST body that is not a JSON object 400; errors are {"error": "…"} (HttpReply.h).
@@ -96,6 +97,7 @@ AdminApi::AdminApi(uv_loop_t* loop, Server* server)
     AddAccountRoutes(routes_, *server);
     AddRecallRoutes(routes_, *server);
     AddTemplateRoutes(routes_, *server);
+    AddClusterRoutes(routes_, *server);
 }
 
 Status AdminApi::Listen(const std::string& address) {

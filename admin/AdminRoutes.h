@@ -21,6 +21,7 @@ void AddTaskRoutes(RouteTable& routes, Server& server);      // /api/tasks
 void AddAccountRoutes(RouteTable& routes, Server& server);   // /api/account
 void AddRecallRoutes(RouteTable& routes, Server& server);    // /api/messages/ID/recall
 void AddTemplateRoutes(RouteTable& routes, Server& server);  // /api/templates
+void AddClusterRoutes(RouteTable& routes, Server& server);   // /api/cluster
 
 // A priority level's name in replies and metric labels: 0 "high", 1 "normal", 2 "low".
 inline const char* PriorityName(int level) {

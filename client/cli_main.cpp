@@ -60,13 +60,13 @@ const std::string kCliExitStatus = mega::ExitStatusFooter({
 constexpr const char* kDescription =
     "mega-cli: the command-line client of mega (and of the original Mega-Wechat).\n"
     "The server: -c FILE (its config: the first listen[] address, and the admin API for\n"
-    "failed, account and task), NAME (the same with config/NAME.ini, relative to the\n"
+    "failed, account, task and cluster), NAME (the same with config/NAME.ini, relative to the\n"
     "current directory) or --addr HOST:PORT (push, send, tset and bulk only).\n"
     "`mega-cli COMMAND --help` shows a command's arguments and options.";
 
 // What the command line asks for.
 struct CliArgs {
-    std::string command;      // push, send, tset, bulk, failed, account or task
+    std::string command;      // push, send, tset, bulk, failed, account, task, recall, cluster
     std::string action;       // of failed, account and task: list, retry, pause, ...
     std::string account;      // of account: NAME (empty: the default account)
     std::string config_name;  // NAME: config/NAME.ini
@@ -87,7 +87,7 @@ struct CliArgs {
 
     bool UsesAdminApi() const {
         return command == "failed" || command == "account" || command == "task" ||
-               command == "recall";
+               command == "recall" || command == "cluster";
     }
 };
 
@@ -256,6 +256,16 @@ void DefineTaskCommands(CLI::App* app, CliArgs* a) {
     task->allow_extras();
 }
 
+void DefineClusterCommand(CLI::App* app, CliArgs* a) {
+    CLI::App* cluster = AddCommand(
+        app, "cluster", "status: the nodes sharing the queue ([queue] backend = redis)", a);
+    AddCommand(cluster, "status",
+               "each node: up or down, last heartbeat, in flight, rate; the\n"
+               "default action",
+               a);
+    cluster->allow_extras();
+}
+
 // The commands' options that the program takes too, before the command (as the parser
 // before CLI11 did), hidden from its --help; CheckPlacement refuses those that do not fit
 // the command. Each with the commands it fits.
@@ -311,6 +321,7 @@ void DefineCommandLine(CLI::App* app, CliArgs* a) {
     DefineAccountCommands(app, a);
     DefineTaskCommands(app, a);
     DefineRecallCommand(app, a);
+    DefineClusterCommand(app, a);
     app->require_subcommand(0, 1);
     app->allow_extras();  // after the commands, which keep refusing extras: reported below
 }
@@ -522,6 +533,8 @@ AdminRequest RequestFor(const CliArgs& a) {
         if (!a.id.empty()) r.body = "{\"id\":" + JsonString(a.id) + "}";
     } else if (a.command == "recall") {
         r = {"POST", "/api/messages/" + a.id + "/recall", "{}"};
+    } else if (a.command == "cluster") {
+        r = {"GET", "/api/cluster", ""};
     } else if (a.command == "account") {
         const std::string base = a.account.empty() ? "/api/account" : "/api/accounts/" + a.account;
         r.url = base + "/" + a.action;
@@ -598,6 +611,30 @@ bool PrintAccount(const rapidjson::Document& d) {
     return true;
 }
 
+// The cluster's nodes as a table, then the totals.
+bool PrintCluster(const rapidjson::Document& d) {
+    if (!MissingMembers(d, "backend", "").empty() || !d.HasMember("nodes") ||
+        !d["nodes"].IsArray() || !d.HasMember("totals") ||
+        !MissingMembers(d["totals"], "", "nodes up down inflight rate").empty())
+        return false;
+    for (const auto& n : d["nodes"].GetArray())
+        if (!MissingMembers(n, "id state admin", "age_ms inflight rate queue_depth").empty())
+            return false;
+    std::printf("%-24s %-5s %10s %9s %8s %7s  %s\n", "NODE", "STATE", "HEARTBEAT", "INFLIGHT",
+                "RATE/S", "DEPTH", "ADMIN");
+    for (const auto& n : d["nodes"].GetArray()) {
+        const std::string age = std::to_string(n["age_ms"].GetInt64() / 1000) + "s ago";
+        std::printf("%-24s %-5s %10s %9.0f %8.1f %7.0f  %s\n", n["id"].GetString(),
+                    n["state"].GetString(), age.c_str(), n["inflight"].GetDouble(),
+                    n["rate"].GetDouble(), n["queue_depth"].GetDouble(), n["admin"].GetString());
+    }
+    const auto& t = d["totals"];
+    std::printf("%.0f nodes (%s queue): %.0f up, %.0f down; %.0f in flight, %.1f sent/s\n",
+                t["nodes"].GetDouble(), d["backend"].GetString(), t["up"].GetDouble(),
+                t["down"].GetDouble(), t["inflight"].GetDouble(), t["rate"].GetDouble());
+    return true;
+}
+
 // "3 dead letters queued again": the count an answer holds under `member`.
 bool PrintCount(const rapidjson::Document& d, const char* member, const char* what) {
     if (!MissingMembers(d, "", member).empty()) return false;
@@ -610,6 +647,7 @@ bool PrintCount(const rapidjson::Document& d, const char* member, const char* wh
 bool PrintAdminAnswer(const CliArgs& a, const rapidjson::Document& d) {
     const std::string& act = a.action;
     if (a.command == "task" && act == "list") return PrintTasks(d);
+    if (a.command == "cluster") return PrintCluster(d);
     if (a.command == "recall") {
         const bool cancelled = d.IsObject() && d.HasMember("cancelled");
         std::printf("message %s %s\n", a.id.c_str(),

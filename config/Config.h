@@ -131,6 +131,8 @@ struct Config {
     int redis_max_deliveries = 5;     // deliveries without an outcome before "poison"
     int redis_wait_replicas = 0;      // WAIT for this many replicas before acknowledging
     std::string node_id;              // [server] node_id; empty: hostname:port (Server::Start)
+    // [redis] sentinels ("host:port,..."): where to ask for the primary of master_name
+    std::string redis_sentinels, redis_master_name = "mymaster";
 
     std::string source_path;            // the file it was read from
     std::vector<std::string> warnings;  // unknown sections and keys, "FILE:LINE: ... did you mean"

@@ -188,6 +188,9 @@ std::vector<ConfigKey> BuildTable() {
         {"redis", "claim_idle_ms", Whole(&Config::redis_claim_idle_ms, 100, 86400000)},
         {"redis", "max_deliveries", Whole(&Config::redis_max_deliveries, 1, 1000)},
         {"redis", "wait_replicas", Whole(&Config::redis_wait_replicas, 0, 100)},
+        // checked by the queue (RedisAddress::ParseSentinels)
+        {"redis", "sentinels", Text(&Config::redis_sentinels)},
+        {"redis", "master_name", Text(&Config::redis_master_name)},
 
         {"setting", "task_worker_num", Whole(&Config::task_worker_num, 1, 256)},
         {"setting", "max_inflight", Whole(&Config::max_inflight, 1, 65536)},

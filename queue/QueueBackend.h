@@ -83,6 +83,14 @@ class QueueBackend {
     // Group commit: the appends at `level` have clients waiting on their acknowledgement.
     virtual void RequestSync(int level) = 0;
     virtual bool Durable(const AppendTicket& ticket) const = 0;
+    // Once Durable(ticket): whether the append turned out to be a duplicate, nothing queued
+    // (its msgkey was appended within the window elsewhere, unseen by KeySeen: another node
+    // on a shared queue). A flag in the ticket could not tell, as this is known only when the
+    // shared store answers. FileBackend: never (KeySeen sees every msgkey).
+    virtual bool Duplicate(const AppendTicket& ticket) const {
+        (void)ticket;
+        return false;
+    }
 
     // --- The dispatcher.
     virtual bool HasUnread(int level) const = 0;

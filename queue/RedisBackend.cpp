@@ -212,6 +212,12 @@ Status RedisBackend::Open(const Config& config, uv_loop_t* loop, std::function<v
     auto b = std::make_unique<RedisBackend>(config, loop, std::move(wake));
     Status s = RedisAddress::Parse(config.redis_url, &b->address_);
     if (!s.ok()) return s;
+    if (!config.redis_sentinels.empty()) {  // the url gives the password and db alone
+        s = RedisAddress::ParseSentinels(config.redis_sentinels, &b->address_);
+        if (!s.ok()) return s;
+        b->address_.master_name = config.redis_master_name;
+        if (s = FindPrimaryBlocking(&b->address_); !s.ok()) return s;
+    }
     s = b->Bootstrap();
     if (!s.ok()) return s;
     RedisBackend* self = b.get();
@@ -223,6 +229,7 @@ Status RedisBackend::Open(const Config& config, uv_loop_t* loop, std::function<v
     b->read_->Connect();
     b->StartTimers();
     b->tokens_ = std::make_unique<RedisTokenStore>(b->address_, b->tag_, b->node_);
+    b->StartNodeHeartbeat();
     spdlog::info(
         "queue on redis as node {}: {} dead letters, {} message keys, {} waiting (delay/retry)",
         b->node_, b->dead_.size(), b->keys_.size(), b->waiting_);
@@ -415,13 +422,17 @@ void RedisBackend::SendAppend(uint64_t seq) {
     };
     if (config_.redis_wait_replicas > 0) {
         cmd_->Send(it->second, [this, seq](redisReply* r) {
+            NotePushAnswer(seq, r);
             if (gone_ || !r) return;
             if (r->type == REDIS_REPLY_ERROR) failed_appends_.push_back(seq);
         });
         cmd_->Send({"WAIT", std::to_string(config_.redis_wait_replicas), "1000"}, answered);
         return;
     }
-    cmd_->Send(it->second, answered);
+    cmd_->Send(it->second, [this, seq, answered](redisReply* r) {
+        NotePushAnswer(seq, r);
+        answered(r);
+    });
 }
 
 bool RedisBackend::Durable(const AppendTicket& t) const {
@@ -744,6 +755,7 @@ Status RedisBackend::LoadPause(PauseState* state) {
 }
 
 void RedisBackend::Tick(int64_t now_ms) {
+    PruneDuplicates(now_ms);
     std::erase_if(keys_, [now_ms](const auto& k) { return k.second <= now_ms; });
     if (!cmd_->up()) return;
     cmd_->Send({"ZREMRANGEBYSCORE", Key("keys"), "-inf", std::to_string(NowMs())});
@@ -766,6 +778,7 @@ Status RedisBackend::Close() {
     if (closed_) return Status::Ok();
     Publish();
     closed_ = true;
+    StopNodeHeartbeat();
     if (timer_) {
         uv_timer_stop(timer_.get());
         uv_close(reinterpret_cast<uv_handle_t*>(timer_.release()), [](uv_handle_t* h) {

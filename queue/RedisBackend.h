@@ -27,6 +27,22 @@ struct redisReply;
 
 namespace mega {
 
+// One node of the cluster as its heartbeat in `Qnodes` tells it (queue/REDIS.md).
+struct ClusterNode {
+    std::string id, version, admin;  // admin: the address of its admin API, "" if none
+    int64_t heartbeat_ms = 0;        // when it last published (unix ms)
+    uint64_t inflight = 0, depth = 0;
+    double rate = 0;  // messages sent per second over the last 10 s
+    bool up = false;  // a heartbeat within the last few seconds
+};
+
+// What a node tells about itself at each heartbeat, besides its id and version.
+struct NodeFacts {
+    uint64_t inflight = 0;
+    double rate = 0;
+    std::string admin;
+};
+
 class RedisBackend final : public QueueBackend {
   public:
     // Connects once at start (blocking, before the loop serves: the group, the mirrors), then
@@ -42,6 +58,7 @@ class RedisBackend final : public QueueBackend {
     void Publish() override;
     void RequestSync(int) override {}  // Redis's appendfsync decides
     bool Durable(const AppendTicket& ticket) const override;
+    bool Duplicate(const AppendTicket& ticket) const override;
 
     bool HasUnread(int level) const override;
     bool Next(int level, RecordTag* tag) override;
@@ -84,6 +101,18 @@ class RedisBackend final : public QueueBackend {
     // The task's tally so far; ok false when Redis did not answer.
     using TaskCounts = std::function<void(bool ok, uint64_t sent, uint64_t failed)>;
     void ReadTaskCounts(uint64_t task, TaskCounts done);
+
+    // --- The cluster view (queue/RedisNodes.cpp): a heartbeat in `Qnodes` every second.
+    static constexpr int64_t kNodeHeartbeatMs = 1000;
+    static constexpr int64_t kNodeDownAfterMs = 3500;    // no heartbeat for this long: down
+    static constexpr int64_t kNodePruneAfterMs = 60000;  // then forgotten
+    // Where the heartbeat's in-flight count, rate and admin address come from (else the
+    // records this node holds, 0 and "").
+    void SetNodeFacts(std::function<NodeFacts()> facts) { node_facts_ = std::move(facts); }
+    // Every node's last heartbeat, sorted by id (this node's own as of now); Unavailable
+    // when Redis does not answer. Prunes the entries gone for kNodePruneAfterMs.
+    void ReadNodes(std::function<void(Status, std::vector<ClusterNode>)> done);
+    ClusterNode SelfNode(int64_t now_ms) const;
 
   private:
     struct Held {  // a record handed out (or ready to be), until Done or Requeue
@@ -129,6 +158,22 @@ class RedisBackend final : public QueueBackend {
     void ArmLeaseTimer(int64_t now_ms);
     void LoseLeases();
     void CloseLeaseTimer();
+
+    // The cluster view (queue/RedisNodes.cpp).
+    void StartNodeHeartbeat();
+    void StopNodeHeartbeat();
+    void PublishNode();
+    std::string EncodeNode(const ClusterNode& n) const;
+    static bool DecodeNode(std::string_view id, std::string_view json, ClusterNode* out);
+    std::function<NodeFacts()> node_facts_;
+    std::unique_ptr<uv_timer_t> node_timer_;
+    int node_beats_ = 0;
+    // Pushes Redis answered as duplicates (their msgkey pushed on another node), by seq, with
+    // when: Duplicate() tells the intake, kept a minute.
+    std::map<uint64_t, int64_t> duplicates_;
+    std::unordered_set<uint64_t> pushed_;  // unanswered pushes known to have added (or maybe)
+    void NotePushAnswer(uint64_t seq, const redisReply* reply);
+    void PruneDuplicates(int64_t now_ms);
 
     const Config& config_;
     uv_loop_t* loop_;

@@ -13,6 +13,14 @@
 namespace mega {
 namespace {
 
+constexpr uint64_t kSentinelTimeoutMs = 2000;  // a sentinel's answer, connect included
+
+void CloseTimer(std::unique_ptr<uv_timer_t> timer) {
+    uv_timer_stop(timer.get());
+    uv_close(reinterpret_cast<uv_handle_t*>(timer.release()),
+             [](uv_handle_t* h) { std::unique_ptr<uv_timer_t>(reinterpret_cast<uv_timer_t*>(h)); });
+}
+
 // The libuv adapter of Debian's hiredis 0.14 drops poll errors (status < 0): when Redis dies
 // while a write is pending, libuv reports POLLERR as an error and stops the poll, and the link
 // would never learn it is gone. The same glue as the adapter's, but an error becomes a read,
@@ -95,16 +103,131 @@ RedisLink::RedisLink(uv_loop_t* loop, RedisAddress address, std::string name,
       address_(std::move(address)),
       name_(std::move(name)),
       on_state_(std::move(on_state)),
-      retry_timer_(std::make_unique<uv_timer_t>()) {
+      retry_timer_(std::make_unique<uv_timer_t>()),
+      sentinel_timer_(std::make_unique<uv_timer_t>()) {
     uv_timer_init(loop_, retry_timer_.get());
     retry_timer_->data = this;
+    uv_timer_init(loop_, sentinel_timer_.get());
+    sentinel_timer_->data = this;
 }
 
 RedisLink::~RedisLink() {
     Close(true);
 }
 
+Status RedisAddress::ParseSentinels(const std::string& list, RedisAddress* out) {
+    out->sentinels.clear();
+    size_t at = 0;
+    while (at <= list.size()) {
+        size_t end = std::min(list.find(',', at), list.size());
+        std::string item = list.substr(at, end - at);
+        item.erase(0, item.find_first_not_of(" \t"));
+        item.erase(item.find_last_not_of(" \t") + 1);
+        const size_t colon = item.rfind(':');
+        const std::string port = colon == std::string::npos ? "" : item.substr(colon + 1);
+        const int n = std::atoi(port.c_str());
+        if (colon == 0 || colon == std::string::npos || port.empty() ||
+            port.find_first_not_of("0123456789") != std::string::npos || n < 1 || n > 65535)
+            return Status::Invalid("[redis] sentinels: expected host:port,host:port, got '" + item +
+                                   "'");
+        out->sentinels.emplace_back(item.substr(0, colon), n);
+        at = end + 1;
+    }
+    return Status::Ok();
+}
+
+Status FindPrimaryBlocking(RedisAddress* a) {
+    for (const auto& [host, port] : a->sentinels) {
+        const timeval timeout{2, 0};
+        std::unique_ptr<redisContext, void (*)(redisContext*)> c(
+            redisConnectWithTimeout(host.c_str(), port, timeout), redisFree);
+        if (!c || c->err) continue;
+        redisSetTimeout(c.get(), timeout);
+        auto* r = static_cast<redisReply*>(
+            redisCommand(c.get(), "SENTINEL get-master-addr-by-name %s", a->master_name.c_str()));
+        std::unique_ptr<redisReply, void (*)(void*)> reply(r, freeReplyObject);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) continue;
+        a->host.assign(r->element[0]->str, r->element[0]->len);
+        a->port = std::atoi(r->element[1]->str);
+        a->unix_path.clear();
+        return Status::Ok();
+    }
+    return Status::Unavailable("no sentinel of [redis] sentinels knows the primary " +
+                               a->master_name);
+}
+
 void RedisLink::Connect() {
+    if (closing_ || ctx_ || sentinel_) return;
+    if (!address_.sentinels.empty()) return AskSentinel(0);
+    ConnectToPrimary();
+}
+
+// Asks sentinel `index` where the primary is; the answer (OnSentinelReply) connects to it, or
+// asks the next sentinel. Past the last one, the link is lost and retries later.
+void RedisLink::AskSentinel(size_t index) {
+    if (closing_) return;
+    if (index >= address_.sentinels.size()) return Lost("no sentinel knows the primary");
+    const auto& [host, port] = address_.sentinels[index];
+    redisAsyncContext* sc = redisAsyncConnect(host.c_str(), port);
+    if (!sc || sc->err) {
+        if (sc) redisAsyncFree(sc);
+        return AskSentinel(index + 1);
+    }
+    sentinel_ = sc;
+    sentinel_index_ = index;
+    sc->data = this;
+    redisLibuvAttach(sc, loop_);
+    sc->ev.addRead = AddRead;
+    sc->ev.delRead = DelRead;
+    sc->ev.addWrite = AddWrite;
+    sc->ev.delWrite = DelWrite;
+    // Called once: with the answer, or with null when the connection failed or was freed.
+    redisAsyncCommand(sc, OnSentinelReply, nullptr, "SENTINEL get-master-addr-by-name %s",
+                      address_.master_name.c_str());
+    uv_timer_start(sentinel_timer_.get(), OnSentinelTimeout, kSentinelTimeoutMs, 0);
+}
+
+void RedisLink::OnSentinelTimeout(uv_timer_t* t) {
+    auto* self = static_cast<RedisLink*>(t->data);
+    if (!self->sentinel_) return;
+    const auto& [host, port] = self->address_.sentinels[self->sentinel_index_];
+    spdlog::warn("redis {}: sentinel {}:{} did not answer within {} ms", self->name_, host, port,
+                 kSentinelTimeoutMs);
+    redisAsyncFree(self->sentinel_);  // its callback (a null reply) asks the next sentinel
+}
+
+void RedisLink::OnSentinelReply(redisAsyncContext* ac, void* reply, void*) {
+    auto* self = static_cast<RedisLink*>(ac->data);
+    auto* r = static_cast<redisReply*>(reply);
+    self->sentinel_ = nullptr;
+    if (self->sentinel_timer_) uv_timer_stop(self->sentinel_timer_.get());
+    if (r) redisAsyncDisconnect(ac);  // after this callback; hiredis frees the context
+    if (self->closing_) return;
+    const size_t index = self->sentinel_index_;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return self->AskSentinel(index + 1);
+    const std::string host(r->element[0]->str, r->element[0]->len);
+    const int port = std::atoi(r->element[1]->str);
+    if (host != self->address_.host || port != self->address_.port)
+        spdlog::info("redis {}: the primary of {} is {}:{} (sentinel {}:{})", self->name_,
+                     self->address_.master_name, host, port, self->address_.sentinels[index].first,
+                     self->address_.sentinels[index].second);
+    self->address_.host = host;
+    self->address_.port = port;
+    self->address_.unix_path.clear();
+    self->ConnectToPrimary();
+}
+
+// The primary turned replica under us (a failover): away, and back through the sentinels.
+void RedisLink::Reconnect(const char* why) {
+    if (!up_ || !ctx_ || address_.sentinels.empty() || (ctx_->c.flags & REDIS_DISCONNECTING))
+        return;
+    spdlog::warn("redis {}: {}: asking the sentinels again", name_, why);
+    redisAsyncDisconnect(ctx_);
+}
+
+void RedisLink::ConnectToPrimary() {
     if (closing_ || ctx_) return;
     ctx_ = address_.unix_path.empty() ? redisAsyncConnect(address_.host.c_str(), address_.port)
                                       : redisAsyncConnectUnix(address_.unix_path.c_str());
@@ -204,18 +327,28 @@ void RedisLink::Issue(Command c) {
     backlog_.push_back({std::move(c.argv), std::move(*done)});
 }
 
-void RedisLink::OnReply(redisAsyncContext*, void* reply, void* privdata) {
+void RedisLink::OnReply(redisAsyncContext* ac, void* reply, void* privdata) {
     std::unique_ptr<Reply> done(static_cast<Reply*>(privdata));
-    if (*done) (*done)(static_cast<redisReply*>(reply));
+    auto* r = static_cast<redisReply*>(reply);
+    // Before `done`, which may close the link: the disconnect waits for this callback's end.
+    if (r && r->type == REDIS_REPLY_ERROR && ac->data) {
+        const std::string_view error(r->str, r->len);
+        if (error.starts_with("READONLY") || error.starts_with("UNBLOCKED"))
+            static_cast<RedisLink*>(ac->data)->Reconnect("the primary became a replica");
+    }
+    if (*done) (*done)(r);
 }
 
 void RedisLink::Close(bool now) {
     if (!closing_) {
         closing_ = true;
-        uv_timer_stop(retry_timer_.get());
-        uv_close(reinterpret_cast<uv_handle_t*>(retry_timer_.release()), [](uv_handle_t* h) {
-            std::unique_ptr<uv_timer_t>(reinterpret_cast<uv_timer_t*>(h));
-        });
+        CloseTimer(std::move(retry_timer_));
+        CloseTimer(std::move(sentinel_timer_));
+    }
+    if (sentinel_) {  // asking a sentinel: its (null) answer sees closing_ and stops there
+        redisAsyncContext* sc = sentinel_;
+        sentinel_ = nullptr;
+        redisAsyncFree(sc);
     }
     if (!ctx_) {
         backlog_.clear();

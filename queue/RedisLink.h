@@ -1,7 +1,10 @@
 // RedisLink: one asynchronous connection to Redis on the loop thread (hiredis and its libuv
 // adapter), for the Redis queue backend. Commands are pipelined; while the link is down they
 // wait in a backlog and go out, in order, once it is back. It reconnects by itself with a
-// backoff (100 ms doubling to 5 s). Loop thread only; nothing here blocks.
+// backoff (100 ms doubling to 5 s). With sentinels ([redis] sentinels, master_name), each
+// (re)connect first asks them in turn where the primary is, so the link follows a failover;
+// a READONLY answer (the primary became a replica) makes it reconnect. Loop thread only;
+// nothing here blocks.
 #pragma once
 
 #include <uv.h>
@@ -23,8 +26,17 @@ namespace mega {
 struct RedisAddress {
     std::string host, unix_path, password;
     int port = 6379, db = 0;
+    // Redis Sentinel: where to ask for the primary of `master_name` (host, port), in turn.
+    std::vector<std::pair<std::string, int>> sentinels;
+    std::string master_name;
     static Status Parse(const std::string& url, RedisAddress* out);
+    // "host:port,host:port" into `sentinels`.
+    static Status ParseSentinels(const std::string& list, RedisAddress* out);
 };
+
+// At start (blocking, before the loop serves): asks the sentinels in turn for the primary and
+// sets address->host/port. Unavailable when none answers with one.
+Status FindPrimaryBlocking(RedisAddress* address);
 
 class RedisLink {
   public:
@@ -54,6 +66,11 @@ class RedisLink {
         Reply done;
     };
     void Issue(Command c);
+    void ConnectToPrimary();
+    void AskSentinel(size_t index);
+    void Reconnect(const char* why);
+    static void OnSentinelReply(redisAsyncContext* ac, void* reply, void* privdata);
+    static void OnSentinelTimeout(uv_timer_t* t);
     void Lost(const char* why);
     static void OnConnect(const redisAsyncContext* ac, int status);
     static void OnDisconnect(const redisAsyncContext* ac, int status);
@@ -64,10 +81,13 @@ class RedisLink {
     RedisAddress address_;
     std::string name_;
     std::function<void(bool)> on_state_;
-    redisAsyncContext* ctx_ = nullptr;  // owned by hiredis once connected; freed by it on loss
+    redisAsyncContext* ctx_ = nullptr;       // owned by hiredis once connected; freed by it on loss
+    redisAsyncContext* sentinel_ = nullptr;  // asking a sentinel; freed by hiredis when done
+    size_t sentinel_index_ = 0;
     bool up_ = false, closing_ = false, failed_ = false;
     int backoff_ms_ = 100;
     std::unique_ptr<uv_timer_t> retry_timer_;
+    std::unique_ptr<uv_timer_t> sentinel_timer_;  // a sentinel that does not answer is skipped
     std::deque<Command> backlog_;
 };
 

@@ -444,6 +444,8 @@ void Server::HandleMessage(Connection& conn, const protocol::Frame& f) {
     } else if (kind == MessageKind::kSend) {
         waiters_[a.id] = SendWaiter{conn.id(), f.opaque};
         conn.awaiting_outcomes++;
+        // On Redis, a msgkey pushed on another node is a duplicate once Redis answers: no outcome
+        if (config_.queue_redis) WhenDurable(a.ticket, [this, a] { EndDuplicateSend(a); });
     } else if (config_.fsync == FsyncPolicy::kAlways || config_.queue_redis) {
         pending_acks_[a.ticket.level].push_back({conn.id(), f.opaque, a.ticket});
         sync_wanted_ = true;
@@ -602,7 +604,8 @@ void Server::AckDurable() {
         // In order: a push waits for its key too, and the ones after it wait with it.
         while (!acks.empty() && backend_->Durable(acks.front().ticket)) {
             if (Connection* c = FindConnection(acks.front().conn_id))
-                c->Reply(200, acks.front().opaque, {});
+                c->Reply(200, acks.front().opaque,
+                         backend_->Duplicate(acks.front().ticket) ? "duplicate" : "");
             acks.pop_front();
         }
     }
@@ -613,6 +616,17 @@ void Server::AckDurable() {
             done();
         }
     }
+}
+
+// A send whose msgkey Redis found pushed on another node: answered as a duplicate at once.
+void Server::EndDuplicateSend(const Accepted& a) {
+    auto w = waiters_.find(a.id);
+    if (w == waiters_.end() || !backend_->Duplicate(a.ticket)) return;
+    if (Connection* c = FindConnection(w->second.conn_id)) {
+        if (c->awaiting_outcomes > 0) c->awaiting_outcomes--;
+        c->Reply(200, w->second.opaque, "duplicate");
+    }
+    waiters_.erase(w);
 }
 
 void Server::OnDurable(uv_async_t* h) {

@@ -182,6 +182,7 @@ class Server : public FrameSink {
     void HandleTset(Connection& conn, const protocol::Frame& f);
     void OnFinal(const FinalOutcome& outcome);
     void AckDurable();
+    void EndDuplicateSend(const Accepted& a);
     void WriteStatusFile();
     void FinishShutdown();
     uint64_t NextMessageId();

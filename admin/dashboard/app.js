@@ -44,6 +44,8 @@
 //                  data-openid; in a row [data-testid=dead-retry], [data-testid=dead-forget]
 //   waiting        waiting-count, waiting-body; rows [data-testid=waiting-row] with data-id,
 //                  data-kind; in a row [data-testid=waiting-cancel]
+//   cluster        cluster-summary (data-up, data-down), cluster-body; rows
+//                  [data-testid=cluster-node] with data-id, data-state (up|down)
 //   account        account-appid, account-state (data-paused true|false), account-reason,
 //                  account-pause, account-resume
 //   tasks          tasks-list; [data-testid=task-row] with data-id, data-status; in it
@@ -942,6 +944,28 @@
   }
 
   // ---------------------------------------------------------------------------------------
+  // cluster: the nodes sharing the queue (one row on the file backend)
+
+  async function loadCluster() {
+    const c = await get('/api/cluster');
+    const t = c.totals || {};
+    const sum = $('cluster-summary');
+    sum.textContent = `${c.backend} queue · ${fmtInt(t.up)} up, ${fmtInt(t.down)} down · sending ${fmtRate(t.rate)}`;
+    sum.dataset.up = String(t.up);
+    sum.dataset.down = String(t.down);
+    lastRendered.delete($('cluster-body'));  // the heartbeat ages change every time
+    replace($('cluster-body'), (c.nodes || []).map((n) => h('tr', { 'data-testid': 'cluster-node', 'data-id': n.id, 'data-state': n.state },
+      h('td', { class: 'mono', text: n.id + (n.id === c.self ? ' (this node)' : '') }),
+      h('td', {}, pill(n.state, n.state === 'up' ? 'good' : 'bad')),
+      h('td', { class: 'nowrap', text: `${fmtTime(n.last_heartbeat_ms)} (${fmtRel(n.last_heartbeat_ms)})` }),
+      h('td', { class: 'num', text: fmtInt(n.inflight) }),
+      h('td', { class: 'num', text: fmtRate(n.rate) }),
+      h('td', { class: 'num', text: fmtInt(n.queue_depth) }),
+      h('td', { text: n.version }),
+      h('td', { class: 'mono', text: n.admin || '–' }))));
+  }
+
+  // ---------------------------------------------------------------------------------------
   // account
 
   async function loadAccount() {
@@ -1112,6 +1136,7 @@
         loadHealth(),
         panel('overview', loadStats),
         panel('history', loadHistory),
+        panel('cluster', loadCluster),
         panel('account', loadAccount),
         panel('messages', loadMessages),
         panel('dead', loadDead),

@@ -236,6 +236,10 @@ describe('dashboard', { timeout: 180_000 }, () => {
     assert.equal(await value('stat-sent'), '0');
     assert.equal(await value('stat-queued'), '0');
     assert.equal(await page.getByTestId('account-state').getAttribute('data-paused'), 'false');
+    // the cluster panel: on the file backend, this node alone, up
+    await page.locator('[data-testid=cluster-node][data-state=up]').waitFor();
+    assert.equal(await page.locator('[data-testid=cluster-node]').count(), 1);
+    assert.equal(await page.getByTestId('cluster-summary').getAttribute('data-up'), '1');
     // both templates the stack stored were loaded at start and are listed
     await page.locator('[data-testid=template-row][data-key=order_paid]').waitFor();
     await page.locator('[data-testid=template-row][data-key=welcome]').waitFor();
