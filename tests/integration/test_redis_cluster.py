@@ -2,7 +2,7 @@
 its AOF fsynced on every write, mega nodes on loopback (port 0), fake-wechat. Each test uses
 a key_prefix of its own, so its nodes share a queue no other test sees.
 - a msgkey pushed to node A and then to node B is sent once;
-- 900 messages with delay=3 spread over 3 nodes are each sent once, none before 3 s;
+- 1,000 messages with delay=3 spread over 3 nodes are each sent once, none before 3 s;
 - 3 nodes, fake-wechat at 50 ms, one node kill -9'ed mid-run: every acknowledged message is
   delivered; the test reports how many arrived twice (only the killed node's in flight may);
 - Redis killed (-9) and started again from its AOF under push load: no acknowledged message
@@ -75,7 +75,7 @@ def test_msgkey_pushed_to_two_nodes_is_sent_once():
 
 def test_delayed_messages_over_three_nodes_each_once_not_before_due():
     nodes = [node(f"delay-{i}", "t2:") for i in range(3)]
-    openids = ds.openids("oDelay", 900)
+    openids = ds.openids("oDelay", 1000)
     started = {}
 
     def push(i):
@@ -106,8 +106,10 @@ def test_node_killed_mid_run_loses_nothing():
     ds.fake_post(fake, "/fake/config", {"latency_ms": 50})
     try:
         # a small sender pool, so that the run lasts a few seconds at 50 ms a call
-        nodes = [node(f"kill-{i}", "t3:", setting={"task_worker_num": 1, "max_inflight": 8})
-                 for i in range(3)]
+        # claim_idle_ms 3 s: a node alive but slowed by a loaded machine keeps its records
+        # (its heartbeat every second), so that only the killed node's are taken over
+        nodes = [node(f"kill-{i}", "t3:", setting={"task_worker_num": 1, "max_inflight": 8},
+                      claim_idle_ms=3000) for i in range(3)]
         dropped = fake.stats().get("dedup_dropped", 0)
         openids = ds.openids("oKill", 900)
         acked = {}
@@ -133,7 +135,8 @@ def test_node_killed_mid_run_loses_nothing():
             fake.stats().get("dedup_dropped", 0) - dropped
         print(f"  node killed with {inflight} in flight: {len(acked)} acknowledged, all "
               f"delivered; {repeated} sent twice")
-        check(repeated <= inflight,
+        # in flight at the kill itself: up to its 8 transfers (more may start after the look)
+        check(repeated <= max(inflight, 8),
               f"only the killed node's in-flight messages may repeat: {repeated} > {inflight}")
     finally:
         ds.fake_post(fake, "/fake/config", {"latency_ms": 0})
