@@ -32,13 +32,13 @@ def delivery_lines(delivery, charts, fmt_rate):
         return []
     plain = [d for d in delivery if d.get("variant", "file") == "file"]
     lines = ["## Delivery to fake-wechat", "",
-             "mega `fsync = interval`, default sender settings (8 sender threads × "
-             f"max_inflight 256). Delivery paused (admin API), {delivery[0]['messages']:,} "
+             "mega `fsync = interval`, default sender settings (`task_worker_num` 8 × "
+             "`max_inflight` 256 transfers, on one sender thread per core). Delivery paused (admin API), {delivery[0]['messages']:,} "
              "messages pushed, delivery resumed: rate = messages / time until fake-wechat "
              "counted them all (full speed: no rate limit). *CPU per 1,000*: utime + stime "
              "of mega's process(es) (/proc/PID/stat) from the resume to the last delivery, "
              "per 1,000 delivered. *cold / warm*: the first drain of a fresh server also opens "
-             "its sender connections (8 × 256: over HTTPS, 2,048 TLS handshakes); the second, "
+             "its sender connections (up to 2,048: over HTTPS, as many TLS handshakes); the second, "
              "warm, drains as many again on the connections the first left open. *HTTPS*: "
              "fake-wechat serving TLS (`--tls-cert/--tls-key`, a self-signed certificate made by `openssl req -x509` at run time), mega "
              "trusting it through `[wechat] ca_file`. *Redis queue*: `[queue] backend = "
