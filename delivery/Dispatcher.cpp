@@ -493,7 +493,7 @@ void Dispatcher::Pause(size_t i, const std::string& reason, bool by_operator, in
     spdlog::warn("account {} paused: {}{}", i == 0 ? config_.app_id : lane.name, reason,
                  until_ms ? " (until the quota resets at midnight UTC+8)" : "");
     // While paused by the quota, wake every probe interval (and at the reset).
-    if (i == 0) SavePause();
+    SavePause(i);
     uv_timer_stop(lane.pause_timer.get());
     if (!by_operator) {
         const int64_t probe_ms = lane.quota_probe_s > 0 ? lane.quota_probe_s * 1000ll : 0;
@@ -510,51 +510,59 @@ void Dispatcher::Resume(size_t i, const std::string& why) {
                  why, (NowMs() - lane.pause.since_ms) / 1000, lane.pause.reason);
     lane.pause = PauseState{};
     lane.probe_allowed = false;
-    if (i == 0) SavePause();
+    SavePause(i);
     uv_timer_stop(lane.pause_timer.get());
     Pump();
 }
 
-void Dispatcher::SavePause() {
+void Dispatcher::SavePause(size_t i) {
     if (following_) return;  // another node's: saved already
-    Status s = backend_->SavePause(lanes_[0]->pause);
+    Status s = backend_->SavePause(lanes_[i]->name, lanes_[i]->pause);
     if (!s.ok()) spdlog::error("pause not kept across a restart: {}", s.message());
 }
 
 void Dispatcher::RestorePause() {
+    for (size_t i = 0; i < lanes_.size(); ++i) RestorePause(i);
+}
+
+void Dispatcher::RestorePause(size_t i) {
     PauseState kept;
-    Status s = backend_->LoadPause(&kept);
+    Status s = backend_->LoadPause(lanes_[i]->name, &kept);
     if (!s.ok() && s.code() != Status::Code::kNotFound)
         spdlog::error("{} (sending is not paused)", s.message());
     if (!s.ok() || !kept.paused) return;
     if (!kept.by_operator && kept.until_ms <= NowMs()) {
         spdlog::info("the quota pause from before the restart is over ({})", kept.reason);
-        lanes_[0]->pause = PauseState{};
-        SavePause();
+        lanes_[i]->pause = PauseState{};
+        SavePause(i);
         return;
     }
     spdlog::warn("kept from before the restart: sending paused{} since {} ms ago: {}",
                  kept.by_operator ? " by an operator" : "", NowMs() - kept.since_ms, kept.reason);
-    Pause(kept.reason, kept.by_operator, kept.by_operator ? 0 : kept.until_ms);
-    lanes_[0]->pause.since_ms = kept.since_ms;
+    Pause(i, kept.reason, kept.by_operator, kept.by_operator ? 0 : kept.until_ms);
+    lanes_[i]->pause.since_ms = kept.since_ms;
 }
 
 void Dispatcher::FollowSharedPause() {
     seen_pause_changes_ = backend_->pause_changes();
+    for (size_t i = 0; i < lanes_.size(); ++i) FollowSharedPause(i);
+}
+
+void Dispatcher::FollowSharedPause(size_t i) {
     PauseState shared;
-    if (!backend_->LoadPause(&shared).ok()) return;
-    const PauseState& mine = lanes_[0]->pause;
+    if (!backend_->LoadPause(lanes_[i]->name, &shared).ok()) return;
+    const PauseState& mine = lanes_[i]->pause;
     const bool over =
         !shared.paused || (!shared.by_operator && shared.until_ms && shared.until_ms <= NowMs());
     following_ = true;
     if (over) {
-        Resume(0, "resumed on another node");
+        Resume(i, "resumed on another node");
     } else if (!mine.paused || mine.by_operator != shared.by_operator ||
                mine.reason != shared.reason || mine.until_ms != shared.until_ms) {
-        Pause(0, shared.reason + " (on another node)", shared.by_operator,
+        Pause(i, shared.reason + " (on another node)", shared.by_operator,
               shared.by_operator ? 0 : shared.until_ms);
-        lanes_[0]->pause.reason = shared.reason;
-        lanes_[0]->pause.since_ms = shared.since_ms;
+        lanes_[i]->pause.reason = shared.reason;
+        lanes_[i]->pause.since_ms = shared.since_ms;
     }
     following_ = false;
 }

@@ -145,7 +145,9 @@ class Dispatcher {
     bool TakeToken(AccountLane& lane, int64_t now_ms);
     bool TokenReady(AccountLane& lane, int64_t now_ms);
     // Another node paused or resumed the account (the backend polls it): applied here.
-    void FollowSharedPause();
+    void FollowSharedPause();  // every lane's, from the backend
+    void FollowSharedPause(size_t lane);
+    void RestorePause(size_t lane);
     bool AnyLaneOpen(int64_t now_ms);
     void DrainHeld(AccountLane& lane, int64_t now_ms, size_t* budget);
     int64_t RateWaitMs(int64_t now_ms);  // until a lane's next token, -1: none waits
@@ -158,7 +160,7 @@ class Dispatcher {
     void ArmTimer(int64_t rate_wait_ms = -1);
     void LogStatusChange(const Decoded& d, LogStatus status, uint16_t attempts,
                          const DeliveryResult* r, std::string_view error, int64_t now_ms);
-    void SavePause();  // in the backend; a failure is logged
+    void SavePause(size_t lane);  // in the backend; a failure is logged
     static void OnTimer(uv_timer_t* t);
     static void OnPauseTimer(uv_timer_t* t);
 

@@ -189,12 +189,12 @@ Status FileBackend::RequeueDeadLetter(uint64_t id) {
     return Status::Ok();
 }
 
-Status FileBackend::SavePause(const PauseState& state) {
-    return SavePauseFile(pause_path_, state);
+Status FileBackend::SavePause(std::string_view account, const PauseState& state) {
+    return SavePauseFile(pause_dir_ + "/" + PauseFileName(account), state);
 }
 
-Status FileBackend::LoadPause(PauseState* state) {
-    return LoadPauseFile(pause_path_, state);
+Status FileBackend::LoadPause(std::string_view account, PauseState* state) {
+    return LoadPauseFile(pause_dir_ + "/" + PauseFileName(account), state);
 }
 
 void FileBackend::Tick(int64_t now_ms) {

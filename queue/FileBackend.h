@@ -1,6 +1,6 @@
 // FileBackend: the queue backend of a single node, on local files (queue/FORMAT.md): one
 // FileQueue per priority under queue_file_path/{high,normal,low}, the dead letters in
-// failed/, the msgkey journal in keys/ and the pause in the file `pause`. All of them draw on
+// failed/, the msgkey journal in keys/ and the pauses in the files `pause*`. All of them draw on
 // one disk budget (queue_max_bytes); pushes leave a segment of it to the dead letters.
 #pragma once
 
@@ -23,7 +23,7 @@ class FileBackend final : public QueueBackend {
     // called from any thread when appends became durable or older records became ready.
     static Status Open(const Config& config, std::function<void()> wake,
                        std::unique_ptr<FileBackend>* out);
-    explicit FileBackend(const Config& config) : pause_path_(config.queue_file_path + "/pause") {}
+    explicit FileBackend(const Config& config) : pause_dir_(config.queue_file_path) {}
     ~FileBackend() override;
 
     bool KeySeen(std::string_view msgkey, int64_t now_ms) const override;
@@ -50,8 +50,8 @@ class FileBackend final : public QueueBackend {
     uint64_t dead_letter_count() const override { return dead_letters_->size(); }
     Status RequeueDeadLetter(uint64_t id) override;
 
-    Status SavePause(const PauseState& state) override;
-    Status LoadPause(PauseState* state) override;
+    Status SavePause(std::string_view account, const PauseState& state) override;
+    Status LoadPause(std::string_view account, PauseState* state) override;
 
     void Tick(int64_t now_ms) override;
     BackendStats Stats() const override;
@@ -63,7 +63,7 @@ class FileBackend final : public QueueBackend {
     FileQueue& QueueOf(RecordTag tag) const;
     Status AppendRecord(const Message& m, uint64_t* seq);
 
-    std::string pause_path_;
+    std::string pause_dir_;  // the pauses' files (queue/PauseFile.h)
     std::array<std::unique_ptr<FileQueue>, kPriorityLevels> queues_;
     std::unique_ptr<DeadLetters> dead_letters_;
     std::unique_ptr<DedupIndex> keys_;

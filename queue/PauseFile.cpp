@@ -1,11 +1,25 @@
 // PauseFile: a few text lines through std::fstream; small enough to write on every change.
 #include "queue/PauseFile.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
 namespace mega {
+
+std::string PauseFileName(std::string_view account) {
+    if (account == kDefaultAccount) return "pause";
+    const bool plain = std::all_of(account.begin(), account.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+    });
+    if (plain && !account.empty()) return "pause." + std::string(account);
+    static const char kHex[] = "0123456789abcdef";
+    std::string name = "pause.x";
+    for (unsigned char c : account) name += {kHex[c >> 4], kHex[c & 15]};
+    return name;
+}
 
 Status SavePauseFile(const std::string& path, const PauseState& state) {
     const std::string fresh = path + ".new";

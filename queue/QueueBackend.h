@@ -31,6 +31,9 @@ struct RecordState {
     uint32_t retry_at = 0;  // unix seconds, 0 = none
 };
 
+// The account of [wechat] (config/Accounts.h), whose pause is kept where it was before accounts.
+inline constexpr std::string_view kDefaultAccount = "default";
+
 // Whether the account is paused (45009 daily quota, or an operator), and why.
 struct PauseState {
     bool paused = false;
@@ -125,14 +128,15 @@ class QueueBackend {
     // Queues the dead letter again (due now) and forgets it; NotFound if there is none.
     virtual Status RequeueDeadLetter(uint64_t id) = 0;
 
-    // --- The account's pause, kept across restarts.
-    virtual Status SavePause(const PauseState& state) = 0;
+    // --- Each account's pause (by account name; kDefaultAccount is [wechat]'s), kept across
+    // restarts and, on a shared backend, seen by every node.
+    virtual Status SavePause(std::string_view account, const PauseState& state) = 0;
     // NotFound when none was ever saved.
-    virtual Status LoadPause(PauseState* state) = 0;
+    virtual Status LoadPause(std::string_view account, PauseState* state) = 0;
 
     // --- Shared by every node (Redis); a backend of one node keeps none of it.
-    // How often the saved pause was changed by another node (seen by polling): when this
-    // grows, LoadPause has the new one.
+    // How often a saved pause was changed by another node (seen by polling): when this
+    // grows, LoadPause has the new ones.
     virtual uint64_t pause_changes() const { return 0; }
     // This node's lease on the rate bucket of the account `account`, shared by every node
     // (owned by the backend, valid while it lives); null: the node's own bucket decides.

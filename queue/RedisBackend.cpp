@@ -12,6 +12,7 @@
 #include <charconv>
 
 #include "base/Clock.h"
+#include "config/Accounts.h"
 
 namespace mega {
 namespace {
@@ -203,6 +204,10 @@ std::string RedisBackend::Key(const char* name) const {
     return tag_ + name;
 }
 
+std::string RedisBackend::PauseKey(std::string_view account) const {
+    return account == kDefaultAccount ? Key("pause") : tag_ + "pause:" + std::string(account);
+}
+
 std::string RedisBackend::StreamKey(int level) const {
     return tag_ + "s:" + kLevelNames[level];
 }
@@ -270,11 +275,14 @@ Status RedisBackend::Bootstrap() {
         spdlog::warn(
             "[server] fsync = always, but redis does not run with appendonly yes and "
             "appendfsync always: an acknowledged push can be lost if redis stops");
-    ReplyPtr pause = run({"GET", Key("pause")});
-    if (pause && pause->type == REDIS_REPLY_STRING) {
-        has_pause_ = true;
-        pause_raw_ = Str(pause.get());
-        DecodePause(pause_raw_, &pause_);
+    for (const AccountConfig& a : AllAccounts(config_)) {
+        PauseMirror& mirror = pauses_[a.name];  // polled from now on, saved or not
+        ReplyPtr pause = run({"GET", PauseKey(a.name)});
+        if (pause && pause->type == REDIS_REPLY_STRING) {
+            mirror.has = true;
+            mirror.raw = Str(pause.get());
+            DecodePause(mirror.raw, &mirror.state);
+        }
     }
     const int64_t now = NowMs();
     ReplyPtr keys = run({"ZRANGEBYSCORE", Key("keys"), std::to_string(now), "+inf", "WITHSCORES"});
@@ -739,18 +747,20 @@ Status RedisBackend::RequeueDeadLetter(uint64_t id) {
     return Status::Ok();
 }
 
-Status RedisBackend::SavePause(const PauseState& state) {
-    pause_ = state;
-    has_pause_ = true;
-    pause_raw_ = EncodePause(state);
+Status RedisBackend::SavePause(std::string_view account, const PauseState& state) {
+    PauseMirror& mirror = pauses_[std::string(account)];
+    mirror.state = state;
+    mirror.has = true;
+    mirror.raw = EncodePause(state);
     pause_writes_++;  // a poll sent before this SET answers the old pause
-    cmd_->Send({"SET", Key("pause"), pause_raw_});
+    cmd_->Send({"SET", PauseKey(account), mirror.raw});
     return Status::Ok();
 }
 
-Status RedisBackend::LoadPause(PauseState* state) {
-    if (!has_pause_) return Status::NotFound("no pause saved");
-    *state = pause_;
+Status RedisBackend::LoadPause(std::string_view account, PauseState* state) {
+    auto it = pauses_.find(account);
+    if (it == pauses_.end() || !it->second.has) return Status::NotFound("no pause saved");
+    *state = it->second.state;
     return Status::Ok();
 }
 
@@ -811,16 +821,31 @@ void RedisBackend::PollShared(int64_t now_ms) {
     AskLeases();
 }
 
-// Another node's pause or resume: the mirror takes it, and the dispatcher (woken) applies it.
+// Other nodes' pauses and resumes, every account's in one MGET: the mirrors take them, and
+// the dispatcher (woken) applies them.
 void RedisBackend::PollPause() {
+    if (pauses_.empty()) return;
+    std::vector<std::string> argv = {"MGET"};
+    std::vector<std::string> accounts;
+    for (const auto& [account, mirror] : pauses_) {
+        argv.push_back(PauseKey(account));
+        accounts.push_back(account);
+    }
     const uint64_t writes = pause_writes_;
-    cmd_->Send({"GET", Key("pause")}, [this, writes](redisReply* r) {
-        // Stale when this node saved a pause after the GET went out.
-        if (gone_ || !r || r->type != REDIS_REPLY_STRING || writes != pause_writes_) return;
-        if (Str(r) == pause_raw_) return;
-        pause_raw_ = Str(r);
-        DecodePause(pause_raw_, &pause_);
-        has_pause_ = true;
+    cmd_->Send(std::move(argv), [this, writes, accounts](redisReply* r) {
+        // Stale when this node saved a pause after the MGET went out.
+        if (gone_ || !r || r->type != REDIS_REPLY_ARRAY || writes != pause_writes_) return;
+        bool changed = false;
+        for (size_t i = 0; i < r->elements && i < accounts.size(); ++i) {
+            const redisReply* e = r->element[i];
+            if (e->type != REDIS_REPLY_STRING) continue;
+            PauseMirror& mirror = pauses_[accounts[i]];
+            if (mirror.has && Str(e) == mirror.raw) continue;
+            mirror.raw = Str(e);
+            DecodePause(mirror.raw, &mirror.state);
+            mirror.has = changed = true;
+        }
+        if (!changed) return;
         pause_changes_++;
         wake_();
     });

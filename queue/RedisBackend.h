@@ -78,8 +78,8 @@ class RedisBackend final : public QueueBackend {
     uint64_t dead_letter_count() const override { return dead_.size(); }
     Status RequeueDeadLetter(uint64_t id) override;
 
-    Status SavePause(const PauseState& state) override;
-    Status LoadPause(PauseState* state) override;
+    Status SavePause(std::string_view account, const PauseState& state) override;
+    Status LoadPause(std::string_view account, PauseState* state) override;
 
     void Tick(int64_t now_ms) override;
     BackendStats Stats() const override;
@@ -145,6 +145,7 @@ class RedisBackend final : public QueueBackend {
     static bool ParseDead(std::string_view value, StoredDead* out);
     std::string Key(const char* name) const;
     std::string StreamKey(int level) const;
+    std::string PauseKey(std::string_view account) const;
 
     // Shared state: the rate leases and the pause poll (RedisBackend.cpp, "Shared state").
     struct Leased {
@@ -202,8 +203,12 @@ class RedisBackend final : public QueueBackend {
     // Mirrors of the shared keys.
     std::unordered_map<std::string, int64_t> keys_;  // msgkey → expiry (ms)
     std::map<uint64_t, StoredDead> dead_;
-    bool has_pause_ = false;
-    PauseState pause_;
+    struct PauseMirror {  // an account's pause as last read or written
+        bool has = false;
+        std::string raw;
+        PauseState state;
+    };
+    std::map<std::string, PauseMirror, std::less<>> pauses_;  // every account's, polled
     std::array<uint64_t, kPriorityLevels> depth_{};
     uint64_t waiting_ = 0;
     bool closed_ = false, gone_ = false;
@@ -212,7 +217,6 @@ class RedisBackend final : public QueueBackend {
     std::map<std::string, Leased, std::less<>> leases_;  // by account name
     std::unique_ptr<uv_timer_t> lease_timer_;            // the next ask after a short grant
     int64_t lease_timer_at_ms_ = 0;
-    std::string pause_raw_;       // the pause as last read or written
     uint64_t pause_writes_ = 0;   // this node's SETs: a GET sent before the last one is stale
     uint64_t pause_changes_ = 0;  // changes seen from other nodes
     int64_t last_pause_poll_ms_ = 0;

@@ -2,6 +2,7 @@
 The account is still paused with its reason, nothing is handed to the senders (checked once a
 push has been acknowledged, which is after the dispatcher's turn in the same loop iteration),
 and only a resume sends the messages, each once. A quota pause whose day is over is not kept.
+An [account.NAME]'s pause is kept too, apart from the default account's.
 """
 
 import json
@@ -61,6 +62,24 @@ def test_quota_pause_whose_day_is_over_is_not_kept():
     mega.start()
     check(ds.admin_get(mega, "/api/account")["paused"] is False, "an expired quota pause")
     wait_until(lambda: "pause from before the restart is over" in mega.output(), 30, "logged")
+
+
+def test_a_named_accounts_pause_survives_a_restart():
+    shop = env.mega("named", overrides={
+        "account.shop": {"type": "wechat_oa", "app_id": "wxshop", "app_secret": "shopsecret",
+                         "api_base": S["fake"].base}})
+    ds.admin_post(shop, "/api/accounts/shop/pause", {"reason": "shop audit"})
+    check(shop.stop() == 0, "stopped")
+    shop.start()
+    named = ds.admin_get(shop, "/api/accounts/shop")
+    check(named["paused"] is True and "shop audit" in json.dumps(named),
+          f"the named account's pause was forgotten: {named}")
+    check(ds.admin_get(shop, "/api/account")["paused"] is False, "the default account is not")
+    ds.admin_post(shop, "/api/accounts/shop/resume")
+    check(shop.stop() == 0, "stopped again")
+    shop.start()
+    check(ds.admin_get(shop, "/api/accounts/shop")["paused"] is False, "its resume kept too")
+    check(shop.stop() == 0, "stopped at the end")
 
 
 harness.run_tests(globals(), env, setup)

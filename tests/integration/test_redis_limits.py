@@ -37,12 +37,13 @@ def setup():
     S["redis"] = env.redis()
 
 
-def node(name, prefix, wechat=None):
+def node(name, prefix, wechat=None, more=None):
     return env.mega(name, overrides={
         "server": {"node_id": name},
         "wechat": wechat or {},
         "queue": {"backend": "redis"},
-        "redis": {"url": S["redis"].url, "key_prefix": prefix}})
+        "redis": {"url": S["redis"].url, "key_prefix": prefix},
+        **(more or {})})
 
 
 def delivered_to(openids):
@@ -109,6 +110,19 @@ def test_pause_on_one_node_holds_every_node():
     early = [m for m in delivered_to(openids) if m["t_ms"] < resumed_ms]
     check(not early, f"nothing sent while paused on A: {early}")
     check(account(b).get("paused") is False, f"node B resumed: {account(b)}")
+
+
+def test_a_named_accounts_pause_reaches_every_node():
+    shop = {"account.shop": {"type": "wechat_oa", "app_id": "wxshop", "app_secret": "s2",
+                             "api_base": S["fake"].base}}
+    a, b = node("named-a", "p2:", more=shop), node("named-b", "p2:", more=shop)
+    ds.admin_post(a, "/api/accounts/shop/pause", {"reason": "shop audit"})
+    wait_until(lambda: ds.admin_get(b, "/api/accounts/shop").get("paused") is True, 10,
+               lambda: f"node B's shop paused after A's: {ds.admin_get(b, '/api/accounts/shop')}")
+    check(account(b).get("paused") is False, f"B's default account is not: {account(b)}")
+    ds.admin_post(a, "/api/accounts/shop/resume")
+    wait_until(lambda: ds.admin_get(b, "/api/accounts/shop").get("paused") is False, 10,
+               "node B's shop resumed after A's")
 
 
 def token_calls():

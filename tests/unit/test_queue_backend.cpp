@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/Clock.h"
+#include "config/Accounts.h"
 #include "config/Config.h"
 #include "queue/FileBackend.h"
 #include "queue/QueueBackend.h"
@@ -344,21 +345,35 @@ TEST_CASE("queue backend contract") {
             CHECK(f.b().dead_letter_count() == 0);
         }
 
-        SUBCASE("the pause is kept across a reopen") {
+        SUBCASE("each account's pause is kept across a reopen") {
+            mega::AccountConfig shop;  // a configured account (Redis reads its pause at start)
+            shop.name = "shop/2";
+            f.config().accounts.push_back(shop);
             PauseState p;
-            CHECK(f.b().LoadPause(&p).code() == Status::Code::kNotFound);
+            CHECK(f.b().LoadPause("default", &p).code() == Status::Code::kNotFound);
             p.paused = true;
             p.by_operator = true;
             p.reason = "incident 42";
             p.since_ms = 1700000000123;
-            REQUIRE(f.b().SavePause(p).ok());
+            REQUIRE(f.b().SavePause("default", p).ok());
+            PauseState other;
+            other.paused = true;
+            other.reason = "quota";
+            other.until_ms = 1700000999000;
+            REQUIRE(f.b().SavePause("shop/2", other).ok());  // any name, even a path's
             f.Reopen();
             PauseState kept;
-            REQUIRE(f.b().LoadPause(&kept).ok());
+            REQUIRE(f.b().LoadPause("default", &kept).ok());
             CHECK(kept.paused);
             CHECK(kept.by_operator);
             CHECK(kept.reason == "incident 42");
             CHECK(kept.since_ms == 1700000000123);
+            REQUIRE(f.b().LoadPause("shop/2", &kept).ok());
+            CHECK(kept.paused);
+            CHECK_FALSE(kept.by_operator);
+            CHECK(kept.reason == "quota");
+            CHECK(kept.until_ms == 1700000999000);
+            CHECK(f.b().LoadPause("shop", &kept).code() == Status::Code::kNotFound);
         }
     }
 }
