@@ -137,13 +137,13 @@ struct DurableMark {
     }
 };
 
-// Sends `reply` once every ticket of `mark` is durable.
+// Sends the reply `make_reply` writes once every ticket of `mark` is durable (then, on Redis,
+// it knows which msgkeys another node had queued already).
 void ReplyWhenDurable(Server& server, const DurableMark& mark, HttpResponder responder,
-                      HttpResponse reply) {
+                      std::function<HttpResponse()> make_reply) {
     auto left = std::make_shared<int>(1);  // one for this function: nothing is sent early
-    auto shared = std::make_shared<HttpResponse>(std::move(reply));
-    auto one_done = [left, shared, responder] {
-        if (--*left == 0) responder.Send(std::move(*shared));
+    auto one_done = [left, make_reply = std::move(make_reply), responder] {
+        if (--*left == 0) responder.Send(make_reply());
     };
     for (const auto& t : mark.last) {
         if (!t) continue;
@@ -316,18 +316,23 @@ void SubmitApi::PostMessages(HttpCall& call) {
         }
         if (!accepted[i].duplicate) mark.Add(accepted[i].ticket);
     }
-    HttpResponse reply = JsonReply(
-        [&](JsonWriter& w) {
-            if (single) return WriteAccepted(w, accepted[0]);
-            w.StartObject();
-            w.Key("messages");
-            w.StartArray();
-            for (const Server::Accepted& a : accepted) WriteAccepted(w, a);
-            w.EndArray();
-            w.EndObject();
-        },
-        202);
-    ReplyWhenDurable(*server_, mark, call.responder, std::move(reply));
+    Server* server = server_;
+    auto make_reply = [server, single, accepted = std::move(accepted)]() mutable {
+        for (Server::Accepted& a : accepted)
+            if (server->TurnedDuplicate(a)) a.duplicate = true;
+        return JsonReply(
+            [&](JsonWriter& w) {
+                if (single) return WriteAccepted(w, accepted[0]);
+                w.StartObject();
+                w.Key("messages");
+                w.StartArray();
+                for (const Server::Accepted& a : accepted) WriteAccepted(w, a);
+                w.EndArray();
+                w.EndObject();
+            },
+            202);
+    };
+    ReplyWhenDurable(*server_, mark, call.responder, std::move(make_reply));
 }
 
 void SubmitApi::PostAndWait(HttpCall& call, const SubmitMessage& m, int wait_s) {
@@ -357,6 +362,13 @@ void SubmitApi::PostAndWait(HttpCall& call, const SubmitMessage& m, int wait_s) 
     const uint64_t id = a.id;
     waits_[id] = std::move(wait);
     server_->WhenFinal(id, [this, id](const FinalOutcome& f) { EndWait(id, OutcomeReply(f)); });
+    // On Redis, a msgkey another node queued first has no outcome here: answer it at once.
+    server_->WhenDurable(a.ticket, [this, a]() mutable {
+        if (!server_->TurnedDuplicate(a)) return;
+        server_->ForgetFinal(a.id);
+        a.duplicate = true;
+        EndWait(a.id, JsonReply([&](JsonWriter& w) { WriteAccepted(w, a); }, 202));
+    });
 }
 
 void SubmitApi::EndWait(uint64_t id, HttpResponse response) {

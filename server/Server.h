@@ -133,6 +133,11 @@ class Server : public FrameSink {
     // Runs `done` once the accepted message's record (and msgkey) is durable: at once unless
     // fsync = always. `done` may run during Shutdown.
     void WhenDurable(const AppendTicket& ticket, std::function<void()> done);
+    // Once durable: did the shared queue (Redis) find its msgkey pushed on another node, so
+    // that nothing was queued after all? Always false on the file queue.
+    bool TurnedDuplicate(const Accepted& a) const {
+        return !a.duplicate && config_.queue_redis && backend_->Duplicate(a.ticket);
+    }
     // Runs `done` when the message's delivery ends (sent, failed or cancelled), once; the
     // outcome's views are valid only during the call. ForgetFinal drops the wait.
     void WhenFinal(uint64_t id, std::function<void(const FinalOutcome&)> done);

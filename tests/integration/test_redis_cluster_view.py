@@ -7,6 +7,8 @@ real redis-server, mega nodes on loopback (port 0), fake-wechat (as test_redis_c
   repeated msgkey, for push and for send.
 """
 
+import http.client
+import json
 import os
 import sys
 
@@ -26,11 +28,27 @@ def setup():
     S["redis"] = env.redis()
 
 
+API_SECRET = "cluster-secret"
+
+
 def node(name, prefix):
     return env.mega(name, overrides={
         "server": {"node_id": name},
         "queue": {"backend": "redis"},
-        "redis": {"url": S["redis"].url, "key_prefix": prefix, "claim_idle_ms": 1000}})
+        "redis": {"url": S["redis"].url, "key_prefix": prefix, "claim_idle_ms": 1000},
+        "http": {"listen": "127.0.0.1:0", "keys": f"shop:{API_SECRET}"}})
+
+
+def api_post(mega, path, body):
+    conn = http.client.HTTPConnection("127.0.0.1", mega.http_port, timeout=30)
+    try:
+        conn.request("POST", path, body=json.dumps(body),
+                     headers={"Content-Type": "application/json",
+                              "Authorization": f"Bearer {API_SECRET}"})
+        r = conn.getresponse()
+        return r.status, json.loads(r.read() or b"null")
+    finally:
+        conn.close()
 
 
 def cluster(mega):
@@ -109,12 +127,26 @@ def test_msgkey_pushed_on_another_node_gets_the_duplicate_reply():
         check((r.code, r.message) == on_one_node, f"the same msgkey pushed to B: {r}")
         r = c.call_send("oDupB2", "order_paid", DATA, options="msgkey=dup-1")
         check((r.code, r.message) == on_one_node, f"the same msgkey sent (send) to B: {r}")
+        # the HTTP API says so too, batch or ?wait=, for msgkeys B has not seen itself
+        with a.client() as ca:
+            for key in ("dup-h", "dup-w"):
+                check(ca.call_push(f"oA-{key}", "order_paid", DATA,
+                                   options=f"msgkey={key}").code == 200, f"{key} on A")
+        msg = {"key": "order_paid", "openid": "oDupHttp", "data": DATA, "msgkey": "dup-h"}
+        status, body = api_post(b, "/v1/messages", [msg, dict(msg, msgkey="dup-3")])
+        flags = [m["duplicate"] for m in body["messages"]] if status == 202 else body
+        check(flags == [True, False], f"HTTP batch on B: dup-h duplicate, dup-3 new: {flags}")
+        status, body = api_post(b, "/v1/messages?wait=20",
+                                dict(msg, openid="oDupWait", msgkey="dup-w"))
+        check(status == 202 and body.get("duplicate") is True,
+              f"HTTP ?wait= on B answers the duplicate at once: {status} {body}")
         # a new msgkey on B is acknowledged as new, and delivered
         r = c.call_push("oDupNew", "order_paid", DATA, options="msgkey=dup-2")
         check((r.code, r.message) == (200, b""), f"a new msgkey on B: {r}")
     fake = S["fake"]
     wait_until(lambda: fake.messages_to("oDupNew"), 10, "the new one delivered")
-    sent = [o for o in ("oDupA", "oDupA2", "oDupB", "oDupB2") if fake.messages_to(o)]
+    wait_until(lambda: fake.messages_to("oDupHttp"), 10, "dup-3 delivered")
+    sent = [o for o in ("oDupA", "oDupA2", "oDupB", "oDupB2", "oDupWait") if fake.messages_to(o)]
     check(sent == ["oDupA"], f"msgkey dup-1 sent once, to oDupA: {sent}")
     for n in (a, b):  # B's queue count is not left counting the duplicates
         wait_until(lambda: ds.stats(n)["queue"]["total"] == 0, 10, f"{n.name} queue empty")
