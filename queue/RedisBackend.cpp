@@ -123,18 +123,7 @@ return 1
 )lua";
 constexpr const char* kTaskTallyTtlS = "2592000";  // 30 days after its last outcome
 
-using ReplyPtr = std::unique_ptr<redisReply, void (*)(void*)>;
-
-ReplyPtr Run(redisContext* c, const std::vector<std::string>& argv) {
-    std::vector<const char*> args;
-    std::vector<size_t> lens;
-    for (const std::string& a : argv) {
-        args.push_back(a.data());
-        lens.push_back(a.size());
-    }
-    void* r = redisCommandArgv(c, int(args.size()), args.data(), lens.data());
-    return ReplyPtr(static_cast<redisReply*>(r), freeReplyObject);
-}
+using ReplyPtr = RedisReplyPtr;
 
 std::string_view Str(const redisReply* r) {
     return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
@@ -244,21 +233,9 @@ Status RedisBackend::Open(const Config& config, uv_loop_t* loop, std::function<v
 
 // At start, before the loop serves: the groups, Redis's durability, and the mirrors.
 Status RedisBackend::Bootstrap() {
-    const timeval timeout{2, 0};
-    std::unique_ptr<redisContext, void (*)(redisContext*)> c(
-        address_.unix_path.empty()
-            ? redisConnectWithTimeout(address_.host.c_str(), address_.port, timeout)
-            : redisConnectUnixWithTimeout(address_.unix_path.c_str(), timeout),
-        redisFree);
-    if (!c || c->err)
-        return Status::Unavailable(std::string("cannot reach redis: ") +
-                                   (c ? c->errstr : "out of memory"));
-    auto run = [&](const std::vector<std::string>& argv) { return Run(c.get(), argv); };
-    if (!address_.password.empty()) {
-        ReplyPtr r = run({"AUTH", address_.password});
-        if (!r || r->type == REDIS_REPLY_ERROR) return Status::Unavailable("redis refused AUTH");
-    }
-    if (address_.db != 0) run({"SELECT", std::to_string(address_.db)});
+    RedisContextPtr c(nullptr, redisFree);
+    if (Status s = ConnectBlocking(address_, 2000, 0, &c); !s.ok()) return s;
+    auto run = [&](const std::vector<std::string>& argv) { return RunBlocking(c.get(), argv); };
     for (int l = 0; l < kPriorityLevels; l++) {
         ReplyPtr r = run({"XGROUP", "CREATE", StreamKey(l), kGroup, "0", "MKSTREAM"});
         if (!r) return Status::Unavailable("redis: " + std::string(c->errstr));

@@ -156,6 +156,41 @@ Status FindPrimaryBlocking(RedisAddress* a) {
                                a->master_name);
 }
 
+Status ConnectBlocking(const RedisAddress& address, int connect_ms, int command_ms,
+                       RedisContextPtr* out) {
+    const timeval connect{connect_ms / 1000, (connect_ms % 1000) * 1000};
+    RedisContextPtr c(address.unix_path.empty()
+                          ? redisConnectWithTimeout(address.host.c_str(), address.port, connect)
+                          : redisConnectUnixWithTimeout(address.unix_path.c_str(), connect),
+                      redisFree);
+    if (!c || c->err)
+        return Status::Unavailable(std::string("cannot reach redis: ") +
+                                   (c ? c->errstr : "out of memory"));
+    if (command_ms > 0) redisSetTimeout(c.get(), {command_ms / 1000, (command_ms % 1000) * 1000});
+    if (!address.password.empty()) {
+        RedisReplyPtr r = RunBlocking(c.get(), {"AUTH", address.password});
+        if (!r || r->type == REDIS_REPLY_ERROR) return Status::Unavailable("redis refused AUTH");
+    }
+    if (address.db != 0) {
+        RedisReplyPtr r = RunBlocking(c.get(), {"SELECT", std::to_string(address.db)});
+        if (!r || r->type == REDIS_REPLY_ERROR)
+            return Status::Unavailable("redis refused SELECT " + std::to_string(address.db));
+    }
+    *out = std::move(c);
+    return Status::Ok();
+}
+
+RedisReplyPtr RunBlocking(redisContext* c, const std::vector<std::string>& argv) {
+    std::vector<const char*> args;
+    std::vector<size_t> lens;
+    for (const std::string& a : argv) {
+        args.push_back(a.data());
+        lens.push_back(a.size());
+    }
+    void* r = redisCommandArgv(c, int(args.size()), args.data(), lens.data());
+    return RedisReplyPtr(static_cast<redisReply*>(r), freeReplyObject);
+}
+
 void RedisLink::Connect() {
     if (closing_ || ctx_ || sentinel_) return;
     if (!address_.sentinels.empty()) return AskSentinel(0);

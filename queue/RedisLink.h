@@ -18,6 +18,7 @@
 #include "base/Status.h"
 
 struct redisAsyncContext;
+struct redisContext;
 struct redisReply;
 
 namespace mega {
@@ -37,6 +38,17 @@ struct RedisAddress {
 // At start (blocking, before the loop serves): asks the sentinels in turn for the primary and
 // sets address->host/port. Unavailable when none answers with one.
 Status FindPrimaryBlocking(RedisAddress* address);
+
+// --- Blocking connections: at start, before the loop serves, or on a thread not the loop's.
+using RedisContextPtr = std::unique_ptr<redisContext, void (*)(redisContext*)>;
+using RedisReplyPtr = std::unique_ptr<redisReply, void (*)(void*)>;
+// Connects to `address` (host or unix socket) within `connect_ms`, gives every later command
+// `command_ms` (0: no limit), then AUTH and SELECT as the address says. Unavailable, with the
+// reason, when Redis cannot be reached or refuses.
+Status ConnectBlocking(const RedisAddress& address, int connect_ms, int command_ms,
+                       RedisContextPtr* out);
+// One command, binary-safe; null when the connection failed.
+RedisReplyPtr RunBlocking(redisContext* c, const std::vector<std::string>& argv);
 
 class RedisLink {
   public:

@@ -21,18 +21,7 @@ constexpr const char* kUnlockScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
     "return 0";
 
-using ReplyPtr = std::unique_ptr<redisReply, void (*)(void*)>;
-
-ReplyPtr Run(redisContext* c, const std::vector<std::string>& argv) {
-    std::vector<const char*> args;
-    std::vector<size_t> lens;
-    for (const std::string& a : argv) {
-        args.push_back(a.data());
-        lens.push_back(a.size());
-    }
-    void* r = redisCommandArgv(c, int(args.size()), args.data(), lens.data());
-    return ReplyPtr(static_cast<redisReply*>(r), freeReplyObject);
-}
+using ReplyPtr = RedisReplyPtr;
 
 }  // namespace
 
@@ -53,41 +42,19 @@ std::string RedisTokenStore::LockKey(std::string_view account) const {
 }
 
 void RedisTokenStore::Drop() {
-    if (ctx_) redisFree(ctx_);
-    ctx_ = nullptr;
+    ctx_.reset();
 }
 
 Status RedisTokenStore::Connect() {
     if (ctx_) return Status::Ok();
-    const timeval timeout{1, 0};
-    ctx_ = address_.unix_path.empty()
-               ? redisConnectWithTimeout(address_.host.c_str(), address_.port, timeout)
-               : redisConnectUnixWithTimeout(address_.unix_path.c_str(), timeout);
-    if (!ctx_ || ctx_->err) {
-        Drop();
-        return Status::Unavailable("the token store (redis) cannot be reached");
-    }
-    redisSetTimeout(ctx_, timeout);
-    bool ok = true;
-    if (!address_.password.empty()) {
-        ReplyPtr r = Run(ctx_, {"AUTH", address_.password});
-        ok = r && r->type != REDIS_REPLY_ERROR;
-    }
-    if (ok && address_.db != 0) {
-        ReplyPtr r = Run(ctx_, {"SELECT", std::to_string(address_.db)});
-        ok = r && r->type != REDIS_REPLY_ERROR;
-    }
-    if (!ok) {
-        Drop();
-        return Status::Unavailable("the token store (redis) refused the connection");
-    }
-    return Status::Ok();
+    Status s = ConnectBlocking(address_, 1000, 1000, &ctx_);
+    return s.ok() ? s : Status::Unavailable("the token store: " + s.message());
 }
 
 Status RedisTokenStore::Load(std::string_view account, std::string* token, int64_t* use_until_ms) {
     std::lock_guard lock(mu_);
     if (Status s = Connect(); !s.ok()) return s;
-    ReplyPtr r = Run(ctx_, {"GET", TokenKey(account)});
+    ReplyPtr r = RunBlocking(ctx_.get(), {"GET", TokenKey(account)});
     if (!r || r->type == REDIS_REPLY_ERROR) {
         Drop();
         return Status::Unavailable("the token store (redis) did not answer");
@@ -108,7 +75,8 @@ Status RedisTokenStore::Lock(std::string_view account, int64_t ttl_ms, bool* got
     std::lock_guard lock(mu_);
     *got = false;
     if (Status s = Connect(); !s.ok()) return s;
-    ReplyPtr r = Run(ctx_, {"SET", LockKey(account), node_, "NX", "PX", std::to_string(ttl_ms)});
+    ReplyPtr r = RunBlocking(ctx_.get(),
+                             {"SET", LockKey(account), node_, "NX", "PX", std::to_string(ttl_ms)});
     if (!r || r->type == REDIS_REPLY_ERROR) {
         Drop();
         return Status::Unavailable("the token store (redis) did not answer");
@@ -125,14 +93,15 @@ Status RedisTokenStore::Store(std::string_view account, std::string_view token,
     if (ttl > 0) {
         std::string value = std::to_string(use_until_ms) + "\n";
         value.append(token);
-        ReplyPtr r = Run(ctx_, {"SET", TokenKey(account), value, "PX", std::to_string(ttl)});
+        ReplyPtr r =
+            RunBlocking(ctx_.get(), {"SET", TokenKey(account), value, "PX", std::to_string(ttl)});
         std::fill(value.begin(), value.end(), '\0');
         if (!r || r->type == REDIS_REPLY_ERROR) {
             Drop();
             return Status::Unavailable("the token store (redis) did not answer");
         }
     }
-    ReplyPtr r = Run(ctx_, {"EVAL", kUnlockScript, "1", LockKey(account), node_});
+    ReplyPtr r = RunBlocking(ctx_.get(), {"EVAL", kUnlockScript, "1", LockKey(account), node_});
     if (!r) Drop();
     return Status::Ok();
 }
@@ -140,7 +109,7 @@ Status RedisTokenStore::Store(std::string_view account, std::string_view token,
 void RedisTokenStore::Unlock(std::string_view account) {
     std::lock_guard lock(mu_);
     if (!Connect().ok()) return;
-    ReplyPtr r = Run(ctx_, {"EVAL", kUnlockScript, "1", LockKey(account), node_});
+    ReplyPtr r = RunBlocking(ctx_.get(), {"EVAL", kUnlockScript, "1", LockKey(account), node_});
     if (!r) Drop();
 }
 

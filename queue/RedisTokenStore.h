@@ -9,8 +9,6 @@
 #include "queue/RedisLink.h"
 #include "queue/SharedTokens.h"
 
-struct redisContext;
-
 namespace mega {
 
 class RedisTokenStore final : public SharedTokens {
@@ -35,7 +33,7 @@ class RedisTokenStore final : public SharedTokens {
     RedisAddress address_;
     std::string tag_, node_;
     std::mutex mu_;
-    redisContext* ctx_ = nullptr;  // guarded by mu_
+    RedisContextPtr ctx_{nullptr, nullptr};  // guarded by mu_
 };
 
 }  // namespace mega

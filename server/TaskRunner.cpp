@@ -117,6 +117,16 @@ void TaskRunner::Close() {
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
 }
 
+// Loop thread, once the task's row (and its openids) are stored, or failed to be.
+void TaskRunner::Created(const TaskInfo& task, const Status& status, const Done& done) {
+    if (!status.ok()) return done(status, 0);
+    auto t = std::make_unique<Running>();
+    t->info = task;
+    tasks_[task.id] = std::move(t);
+    spdlog::info("task {} created: {} openids, template {}", task.id, task.total, task.key);
+    done(Status::Ok(), task.id);
+}
+
 void TaskRunner::Create(TaskInfo info, std::string openids_text, bool start, Done done) {
     info.status = start && !openids_text.empty() ? "running" : "loading";
     info.total = CountLines(openids_text);
@@ -140,15 +150,7 @@ void TaskRunner::Create(TaskInfo info, std::string openids_text, bool start, Don
             }
             *status = s;
         },
-        [this, task, status, done] {
-            if (!status->ok()) return done(*status, 0);
-            auto t = std::make_unique<Running>();
-            t->info = *task;
-            tasks_[task->id] = std::move(t);
-            spdlog::info("task {} created: {} openids, template {}", task->id, task->total,
-                         task->key);
-            done(Status::Ok(), task->id);
-        });
+        [this, task, status, done] { Created(*task, *status, done); });
 }
 
 // [queue] backend = redis: the openids go to MySQL, where whichever node takes the task reads
@@ -166,15 +168,7 @@ void TaskRunner::CreateShared(std::shared_ptr<TaskInfo> task, std::string text, 
             }
             *status = s;
         },
-        [this, task, status, done] {
-            if (!status->ok()) return done(*status, 0);
-            auto t = std::make_unique<Running>();
-            t->info = *task;
-            tasks_[task->id] = std::move(t);
-            spdlog::info("task {} created: {} openids, template {}", task->id, task->total,
-                         task->key);
-            done(Status::Ok(), task->id);
-        });
+        [this, task, status, done] { Created(*task, *status, done); });
 }
 
 void TaskRunner::Append(uint64_t id, std::string text, Done done) {

@@ -110,6 +110,7 @@ class TaskRunner {
     void TakeOver(Running& t, const TaskInfo& row, int64_t sent_at);
     void StopFeeding(Running& t);
     void CreateShared(std::shared_ptr<TaskInfo> task, std::string text, Done done);
+    void Created(const TaskInfo& task, const Status& status, const Done& done);
 
     uv_loop_t* loop_;
     Server* server_;
